@@ -68,6 +68,17 @@ void WireWriter::Zeros(size_t n) {
   }
 }
 
+void WireWriter::AppendQueue(Bvecq&& queue) {
+  if (!status_.ok()) return;
+  if (queue_ == nullptr) {
+    status_ = absl::FailedPreconditionError("WireWriter::AppendQueue needs a queue-mode writer");
+    return;
+  }
+  FlushPage();
+  position_ += queue.size();
+  queue_->Splice(std::move(queue));
+}
+
 void WireWriter::Align(size_t alignment) {
   const size_t pad = (alignment - (position_ & (alignment - 1))) & (alignment - 1);
   Zeros(pad);

@@ -75,6 +75,8 @@ class WireWriter {
     Put(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   }
   void Zeros(size_t n);
+  // Queue mode: moves `queue`'s slots (e.g. a WRITE payload) to the end, without copying.
+  void AppendQueue(Bvecq&& queue);
   // Pads with zeros to a multiple of `alignment` (a power of two), counted from the start.
   void Align(size_t alignment);
 

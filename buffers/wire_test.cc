@@ -90,6 +90,35 @@ TEST_F(WireQueueTest, WriterAppendsAcrossPagesAndPatchesBackwards) {
   EXPECT_FALSE(r.U8(reinterpret_cast<uint8_t*>(&v)));
 }
 
+TEST_F(WireQueueTest, AppendQueueSplicesAPayloadBetweenWrites) {
+  Bvecq payload;
+  {
+    WireWriter pw(&payload, pool_.get());
+    pw.Bytes(absl::string_view("payload!"));
+    ASSERT_TRUE(pw.Finish().ok());
+  }
+  Bvecq q;
+  WireWriter w(&q, pool_.get());
+  w.U32(0);
+  w.AppendQueue(std::move(payload));
+  w.Align(8);
+  w.U16(7);
+  w.U32At(0, 12);  // patch before the payload
+  ASSERT_TRUE(w.Finish().ok());
+  EXPECT_EQ(w.position(), 18u);
+  EXPECT_EQ(q.size(), 18u);
+  std::vector<uint8_t> got(q.size());
+  q.begin().CopyOut(absl::MakeSpan(got));
+  EXPECT_EQ(got[0], 12);
+  EXPECT_EQ(std::string(got.begin() + 4, got.begin() + 12), "payload!");
+  EXPECT_EQ(got[12], 0);  // alignment padding
+  EXPECT_EQ(got[16], 7);
+  uint8_t span_buf[4];
+  WireWriter sw(absl::MakeSpan(span_buf));
+  sw.AppendQueue(Bvecq());
+  EXPECT_EQ(sw.Finish().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(WireQueueTest, WriterReportsPoolExhaustion) {
   Bvecq q;
   WireWriter w(&q, pool_.get());

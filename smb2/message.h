@@ -1,0 +1,145 @@
+// SmbMessage: the seed's `struct smb_message`, the request descriptor that travels from the PDU
+// encoder down to the transport and back. It replaces a "mid queue entry": it holds the request
+// header fields, its encoded bytes (a Bvecq), credits charged and granted, the decoded response,
+// and its own completion. There is no shared wait queue: each message wakes only its own waiter
+// or runs only its own callback.
+//
+// Reference rule (from the seed): whoever creates a message holds a reference until completion;
+// queueing a message adds a reference; whoever dequeues it owns that reference and either drops
+// it or passes it on. `next` chains compound members (the chain holds a reference on each).
+//
+// Messages are recycled through a process-wide cache, so steady-state I/O allocates none.
+#ifndef SMBD_SMB2_MESSAGE_H_
+#define SMBD_SMB2_MESSAGE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "buffers/bvecq.h"
+#include "smb2/header.h"
+
+namespace smbd {
+
+class SmbMessage;
+
+// Intrusive reference-counted pointer to an SmbMessage.
+class SmbMessageRef {
+ public:
+  SmbMessageRef() = default;
+  static SmbMessageRef Adopt(SmbMessage* m) { return SmbMessageRef(m); }
+  SmbMessageRef(const SmbMessageRef& o);
+  SmbMessageRef(SmbMessageRef&& o) noexcept : m_(o.m_) { o.m_ = nullptr; }
+  SmbMessageRef& operator=(SmbMessageRef o) noexcept {
+    std::swap(m_, o.m_);
+    return *this;
+  }
+  ~SmbMessageRef() { reset(); }
+  void reset();
+  SmbMessage* release() {
+    SmbMessage* m = m_;
+    m_ = nullptr;
+    return m;
+  }
+  SmbMessage* get() const { return m_; }
+  SmbMessage* operator->() const { return m_; }
+  SmbMessage& operator*() const { return *m_; }
+  explicit operator bool() const { return m_ != nullptr; }
+
+ private:
+  explicit SmbMessageRef(SmbMessage* m) : m_(m) {}
+  SmbMessage* m_ = nullptr;
+};
+
+class SmbMessage {
+ public:
+  using Callback = void (*)(SmbMessage* message, void* arg);
+
+  // A fresh message with one reference (the creator's).
+  static SmbMessageRef New();
+
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref();
+  uint32_t refcount() const { return refs_.load(std::memory_order_relaxed); }
+
+  // --- Request ---
+  // Header fields of the request. message_id is assigned when the message is sent.
+  Smb2Header header;
+  // Payload bytes the response is expected to carry (READ length, QUERY_INFO output size): with
+  // the request's own payload it decides the credit charge.
+  uint64_t expected_response_bytes = 0;
+  // The encoded request. For a compound, the head's queue holds every member; each member's
+  // bytes are [wire_offset, wire_offset + wire_length) of it (padding included).
+  Bvecq request;
+  uint64_t wire_offset = 0;
+  uint64_t wire_length = 0;
+  // Next member of a compound chain (holds a reference).
+  SmbMessageRef next;
+
+  // --- Response ---
+  Smb2Header response_header;
+  // The response member's bytes (header + body), sharing the receive buffer's pages.
+  Bvecq response;
+  // Where a READ response's data goes (the transport may receive it straight there).
+  absl::Span<uint8_t> read_destination;
+  // Bytes placed directly into read_destination by the transport (TCP receive or RDMA).
+  uint64_t placed_bytes = 0;
+  // Interim STATUS_PENDING seen: the request goes on asynchronously under this id.
+  bool pending = false;
+  uint64_t async_id = 0;
+
+  // --- Completion ---
+  // Runs `callback(this, arg)` on completion instead of waking a waiter. Set before sending.
+  void SetCallback(Callback callback, void* arg) {
+    callback_ = callback;
+    callback_arg_ = arg;
+  }
+  // Completes the message once with `result` (OK: response_header/response are valid; the
+  // NTSTATUS is in response_header.status). Later calls are ignored.
+  void Complete(absl::Status result);
+  // Waits for completion up to `timeout`; DeadlineExceeded if it did not complete.
+  absl::Status Wait(absl::Duration timeout);
+  bool done() const { return done_.load(std::memory_order_acquire); }
+  // The transport or protocol result (not the NTSTATUS). Valid once done().
+  const absl::Status& result() const { return result_; }
+
+  // Returns the message to its fresh state (the cache does this when it is released).
+  void Reset();
+
+ private:
+  friend class MessageCache;
+  SmbMessage() = default;
+  ~SmbMessage() = default;
+
+  std::atomic<uint32_t> refs_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> done_{false};
+  absl::Status result_;
+  Callback callback_ = nullptr;
+  void* callback_arg_ = nullptr;
+  SmbMessage* next_free_ = nullptr;
+};
+
+struct MessageCacheStats {
+  uint64_t heap_messages = 0;  // messages ever allocated from the heap
+  uint64_t in_use = 0;
+};
+MessageCacheStats GetMessageCacheStats();
+
+inline SmbMessageRef::SmbMessageRef(const SmbMessageRef& o) : m_(o.m_) {
+  if (m_ != nullptr) m_->Ref();
+}
+inline void SmbMessageRef::reset() {
+  if (m_ != nullptr) m_->Unref();
+  m_ = nullptr;
+}
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_MESSAGE_H_
