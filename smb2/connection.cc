@@ -1,0 +1,345 @@
+#include "smb2/connection.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "buffers/wire.h"
+#include "smb2/compound.h"
+#include "smb2/constants.h"
+#include "smb2/ntstatus.h"
+
+namespace smbd {
+namespace {
+
+// Message id of server notifications (oplock/lease breaks), [MS-SMB2] 3.2.5.19.
+constexpr uint64_t kNotificationId = 0xFFFFFFFFFFFFFFFFull;
+// [MS-SMB2] 2.2.41: SessionId of a transform header.
+constexpr uint64_t kTransformSessionIdOffset = 44;
+
+void PatchU16(Bvecq* q, uint64_t at, uint16_t v) {
+  uint8_t b[2];
+  StoreLE<uint16_t>(b, v);
+  absl::StatusOr<BvecqIter> it = q->Range(at, 2);
+  if (it.ok()) it->CopyIn(b);
+}
+void PatchU32(Bvecq* q, uint64_t at, uint32_t v) {
+  uint8_t b[4];
+  StoreLE<uint32_t>(b, v);
+  absl::StatusOr<BvecqIter> it = q->Range(at, 4);
+  if (it.ok()) it->CopyIn(b);
+}
+void PatchU64(Bvecq* q, uint64_t at, uint64_t v) {
+  uint8_t b[8];
+  StoreLE<uint64_t>(b, v);
+  absl::StatusOr<BvecqIter> it = q->Range(at, 8);
+  if (it.ok()) it->CopyIn(b);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(
+    std::unique_ptr<Transport> transport, PagePool* pool, const ConnectionOptions& options) {
+  if (transport == nullptr || pool == nullptr) {
+    return absl::InvalidArgumentError("Connection needs a transport and a pool");
+  }
+  std::unique_ptr<Connection> c(new Connection(std::move(transport), pool, options));
+  c->transport_->SetPlacementHook(c.get());
+  c->receiver_ = std::thread([conn = c.get()] { conn->ReceiveLoop(); });
+  return c;
+}
+
+Connection::Connection(std::unique_ptr<Transport> transport, PagePool* pool,
+                       const ConnectionOptions& options)
+    : transport_(std::move(transport)), pool_(pool), options_(options), credits_(options.credits) {
+  pending_.reserve(1024);
+}
+
+Connection::~Connection() {
+  Close(absl::CancelledError("connection closed"));
+  if (receiver_.joinable()) receiver_.join();
+  transport_->SetPlacementHook(nullptr);
+}
+
+void Connection::Close(absl::Status reason) {
+  transport_->Shutdown(reason);
+  Fail(reason.ok() ? absl::CancelledError("connection closed") : reason);
+}
+
+absl::Status Connection::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+ConnectionStats Connection::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Connection::SetSessionSecurity(uint64_t session_id,
+                                    std::shared_ptr<SessionSecurity> security) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (security == nullptr) {
+    security_.erase(session_id);
+  } else {
+    security_[session_id] = std::move(security);
+  }
+}
+
+void Connection::SetNotificationHandler(NotificationHandler handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  notify_ = std::move(handler);
+}
+
+std::shared_ptr<SessionSecurity> Connection::SecurityFor(uint64_t session_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = security_.find(session_id);
+  return it == security_.end() ? nullptr : it->second;
+}
+
+absl::Status Connection::Submit(const SmbMessageRef& chain) {
+  if (!chain) return absl::InvalidArgumentError("Submit: empty chain");
+  uint32_t total_charge = 0;
+  for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
+    total_charge += std::max<uint16_t>(m->header.credit_charge, 1);
+  }
+  if (total_charge > 0xFFFF) return absl::InvalidArgumentError("Submit: chain charges too much");
+  {
+    absl::Status s = status();
+    if (!s.ok()) return s;
+  }
+  // All credits of a chain are taken at once: partial acquisitions by two chains could
+  // otherwise deadlock each other.
+  SMBD_RETURN_IF_ERROR(
+      credits_.Acquire(static_cast<uint16_t>(total_charge), options_.credit_timeout));
+
+  std::shared_ptr<SessionSecurity> security = SecurityFor(chain->header.session_id);
+  std::lock_guard<std::mutex> send_lock(send_mu_);
+  {
+    absl::Status s = status();
+    if (!s.ok()) {
+      credits_.Release(static_cast<uint16_t>(total_charge));
+      return s;
+    }
+  }
+  Bvecq& wire = chain->request;
+  // Message ids are consumed here, in the order frames go on the wire ([MS-SMB2] 3.2.4.1.5).
+  for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
+    const uint16_t charge = std::max<uint16_t>(m->header.credit_charge, 1);
+    m->header.message_id = credits_.AssignIds(charge);
+    m->header.credits = credits_.CreditsToRequest(charge);
+    PatchU64(&wire, m->wire_offset + hdr::kMessageId, m->header.message_id);
+    PatchU16(&wire, m->wire_offset + hdr::kCredits, m->header.credits);
+    if (security != nullptr && security->signs() && !security->seals()) {
+      m->header.flags |= kFlagSigned;
+      PatchU32(&wire, m->wire_offset + hdr::kFlags, m->header.flags);
+      absl::StatusOr<BvecqIter> it = wire.Range(m->wire_offset, m->wire_length);
+      absl::Status s = it.ok() ? security->Sign(*it) : it.status();
+      if (!s.ok()) {
+        Fail(s);  // ids are spent: the connection cannot continue consistently
+        return s;
+      }
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
+      m->Ref();  // the table's reference; the receive path takes it over
+      pending_[m->header.message_id] = m;
+    }
+  }
+  absl::Status s;
+  if (security != nullptr && security->seals()) {
+    absl::StatusOr<Bvecq> sealed = security->Seal(wire, pool_);
+    s = sealed.ok() ? transport_->Send(*sealed) : sealed.status();
+  } else {
+    s = transport_->Send(wire);
+  }
+  if (!s.ok()) {
+    // The frame may be partly on the wire: the connection is unusable. Every member (ours
+    // included) completes with the error through Fail().
+    Fail(s);
+    return absl::OkStatus();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.frames_sent++;
+  return absl::OkStatus();
+}
+
+void Connection::Abandon(SmbMessage* message) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // If the transport is receiving this message's data right now, wait until it is done: the
+  // caller's buffer must not be written after we return. The transport's stall timeout bounds
+  // this wait.
+  placed_cv_.wait(lock, [&] { return placing_ != message; });
+  message->read_destination = {};
+}
+
+absl::Span<uint8_t> Connection::Destination(uint64_t message_id, uint32_t data_length) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(message_id);
+  if (it == pending_.end()) return {};
+  SmbMessage* m = it->second;
+  if (m->header.command != Command::kRead || m->read_destination.size() < data_length) return {};
+  // Signed or sealed sessions check the message first; placement is for plain sessions only
+  // (sealed frames never reach the hook since they start with the transform header).
+  auto sec = security_.find(m->header.session_id);
+  if (sec != security_.end() && sec->second->signs()) return {};
+  placing_ = m;
+  return m->read_destination;
+}
+
+void Connection::ReceiveLoop() {
+  while (true) {
+    absl::StatusOr<Bvecq> frame = transport_->Receive(absl::InfiniteDuration());
+    absl::Status s = frame.ok() ? HandleFrame(*std::move(frame)) : frame.status();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      placing_ = nullptr;
+    }
+    placed_cv_.notify_all();
+    if (!s.ok()) {
+      transport_->Shutdown(s);
+      Fail(s);
+      return;
+    }
+  }
+}
+
+absl::Status Connection::HandleFrame(Bvecq frame) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.frames_received++;
+  }
+  uint8_t magic[4] = {};
+  frame.begin().CopyOut(magic);
+  bool was_sealed = false;
+  if (std::memcmp(magic, kSmb2TransformProtocolId, 4) == 0) {
+    uint64_t session_id = 0;
+    absl::StatusOr<BvecqIter> at = frame.Range(kTransformSessionIdOffset, 8);
+    if (!at.ok()) return absl::DataLossError("transform header truncated");
+    uint8_t b[8];
+    at->CopyOut(b);
+    session_id = LoadLE<uint64_t>(b);
+    std::shared_ptr<SessionSecurity> security = SecurityFor(session_id);
+    if (security == nullptr) {
+      return absl::DataLossError(absl::StrCat(
+          "encrypted frame for session ", absl::Hex(session_id), " which has no keys here"));
+    }
+    absl::StatusOr<Bvecq> plain = security->Unseal(frame, pool_);
+    if (!plain.ok()) return plain.status();
+    frame = *std::move(plain);
+    was_sealed = true;
+  } else if (std::memcmp(magic, kSmb2CompressionProtocolId, 4) == 0) {
+    return absl::DataLossError("compressed frame received, but compression was not negotiated");
+  }
+
+  CompoundReader reader(frame);
+  while (true) {
+    absl::StatusOr<std::optional<CompoundMember>> next = reader.Next();
+    if (!next.ok()) return next.status();
+    if (!next->has_value()) break;
+    const CompoundMember& member = **next;
+    const Smb2Header& h = member.header;
+    if (!h.is_response()) return absl::DataLossError("received a request from the server");
+
+    if (h.message_id == kNotificationId && h.command == Command::kOplockBreak) {
+      NotificationHandler handler;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.notifications++;
+        handler = notify_;
+      }
+      absl::StatusOr<Bvecq> bytes = frame.Slice(member.offset, member.length);
+      if (handler && bytes.ok()) handler(h, *bytes);
+      continue;
+    }
+
+    SmbMessage* m = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = pending_.find(h.message_id);
+      if (it != pending_.end()) m = it->second;
+      if (m == nullptr) stats_.unknown_responses++;
+    }
+    if (m == nullptr) continue;  // a stale or bogus id: drop it, nothing is waiting for it
+
+    const uint16_t charge = std::max<uint16_t>(m->header.credit_charge, 1);
+    // [MS-SMB2] 3.2.5.1.5: an interim response (async, STATUS_PENDING) grants credits and
+    // carries the AsyncId; the final response comes later.
+    if (h.is_async() && h.status == ntstatus::kPending) {
+      credits_.Grant(charge, h.credits, /*final=*/false);
+      std::lock_guard<std::mutex> lock(mu_);
+      m->pending = true;
+      m->async_id = h.async_id;
+      stats_.interim_responses++;
+      continue;
+    }
+
+    // Signature check ([MS-SMB2] 3.2.5.1.3): sealed frames are authenticated by their tag.
+    absl::Status verdict;
+    std::shared_ptr<SessionSecurity> security = SecurityFor(m->header.session_id);
+    if (!was_sealed && security != nullptr && security->seals()) {
+      // Never accept a plaintext answer on a session that must be encrypted: that would be a
+      // downgrade ([MS-SMB2] 3.2.5.1.1.1).
+      verdict = absl::PermissionDeniedError(absl::StrCat(
+          CommandName(h.command), " response (message id ", h.message_id,
+          ") arrived unencrypted on a session that requires encryption"));
+    } else if (!was_sealed) {
+      if (security != nullptr && (security->signs() || h.is_signed())) {
+        if (!h.is_signed()) {
+          verdict = absl::PermissionDeniedError(absl::StrCat(
+              CommandName(h.command), " response (message id ", h.message_id,
+              ") is not signed on a session that requires signing"));
+        } else {
+          absl::StatusOr<BvecqIter> it = frame.Range(member.offset, member.length);
+          verdict = it.ok() ? security->Verify(*it) : it.status();
+        }
+        if (!verdict.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          stats_.bad_signatures++;
+        }
+      }
+    }
+
+    credits_.Grant(charge, h.credits, /*final=*/true);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_.erase(h.message_id);
+      stats_.responses++;
+    }
+    if (verdict.ok()) {
+      m->response_header = h;
+      absl::StatusOr<Bvecq> bytes = frame.Slice(member.offset, member.length);
+      if (bytes.ok()) {
+        m->response = *std::move(bytes);
+      } else {
+        verdict = bytes.status();
+      }
+    }
+    // A bad signature fails this request only: the message is dropped and its waiter told
+    // ([MS-SMB2] 3.2.5.1.3 says discard it).
+    m->Complete(verdict);
+    m->Unref();  // the table's reference
+  }
+  return absl::OkStatus();
+}
+
+void Connection::Fail(absl::Status status) {
+  std::vector<SmbMessage*> failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (status_.ok()) status_ = status;
+    failed.reserve(pending_.size());
+    for (auto& [id, m] : pending_) failed.push_back(m);
+    pending_.clear();
+  }
+  credits_.Close(status);
+  for (SmbMessage* m : failed) {
+    m->Complete(status);
+    m->Unref();
+  }
+}
+
+}  // namespace smbd

@@ -1,0 +1,113 @@
+// Connection: one transport, its credit window, and the table of requests in flight.
+//
+// Submit() takes a message chain that the caller encoded (CompoundWriter), charges its credits,
+// assigns message ids in send order, signs or seals it for its session, and sends it as one
+// frame. One receive thread per connection reads frames, decrypts them, splits compounds,
+// checks signatures, grants credits and completes each message individually by message id
+// (no shared wait queue). When the transport fails, every message in flight completes with
+// the same error and nothing waits forever.
+#ifndef SMBD_SMB2_CONNECTION_H_
+#define SMBD_SMB2_CONNECTION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "buffers/page_pool.h"
+#include "smb2/credits.h"
+#include "smb2/message.h"
+#include "smb2/session_security.h"
+#include "smb2/transport.h"
+
+namespace smbd {
+
+struct ConnectionOptions {
+  CreditOptions credits;
+  // How long Submit waits for credits.
+  absl::Duration credit_timeout = absl::Seconds(60);
+};
+
+struct ConnectionStats {
+  uint64_t frames_sent = 0;
+  uint64_t frames_received = 0;
+  uint64_t responses = 0;
+  uint64_t interim_responses = 0;
+  uint64_t unknown_responses = 0;  // responses for no request in flight (dropped)
+  uint64_t bad_signatures = 0;
+  uint64_t notifications = 0;      // oplock/lease breaks
+};
+
+class Connection : private PlacementHook {
+ public:
+  // Server notification (oplock/lease break): the member's bytes, on the receive thread.
+  using NotificationHandler = std::function<void(const Smb2Header&, const Bvecq&)>;
+
+  static absl::StatusOr<std::unique_ptr<Connection>> Create(std::unique_ptr<Transport> transport,
+                                                            PagePool* pool,
+                                                            const ConnectionOptions& options);
+  // Closes the transport, fails what is in flight, joins the receive thread.
+  ~Connection();
+
+  // Sends `chain` (the head's `request` holds every member, encoded with CompoundWriter; each
+  // member's header.credit_charge set). On success each member completes later; on failure
+  // nothing was sent and the error is returned (members are not completed).
+  absl::Status Submit(const SmbMessageRef& chain);
+
+  // The waiter of `message` gives up (timeout, cancellation): its read_destination is no longer
+  // written to once this returns. The message stays in flight for credit accounting.
+  void Abandon(SmbMessage* message);
+
+  // Security for a session id; nullptr removes it. Messages of a session with security are
+  // signed or sealed on send and checked on receive.
+  void SetSessionSecurity(uint64_t session_id, std::shared_ptr<SessionSecurity> security);
+  void SetNotificationHandler(NotificationHandler handler);
+
+  // Tears the connection down with `reason`.
+  void Close(absl::Status reason);
+  // The first error that ended the connection (OK while it is up).
+  absl::Status status() const;
+
+  Transport* transport() const { return transport_.get(); }
+  CreditWindow& credits() { return credits_; }
+  PagePool* pool() const { return pool_; }
+  ConnectionStats stats() const;
+
+ private:
+  Connection(std::unique_ptr<Transport> transport, PagePool* pool,
+             const ConnectionOptions& options);
+  void ReceiveLoop();
+  absl::Status HandleFrame(Bvecq frame);
+  void Fail(absl::Status status);
+  absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) override;
+  std::shared_ptr<SessionSecurity> SecurityFor(uint64_t session_id);
+
+  const std::unique_ptr<Transport> transport_;
+  PagePool* const pool_;
+  const ConnectionOptions options_;
+  CreditWindow credits_;
+
+  std::mutex send_mu_;  // orders message ids with frames on the wire
+
+  mutable std::mutex mu_;
+  // Requests in flight by message id; the map holds a reference on each.
+  absl::flat_hash_map<uint64_t, SmbMessage*> pending_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<SessionSecurity>> security_;
+  NotificationHandler notify_;
+  SmbMessage* placing_ = nullptr;  // message whose data the transport is receiving now
+  std::condition_variable placed_cv_;
+  absl::Status status_;
+  ConnectionStats stats_;
+
+  std::thread receiver_;
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_CONNECTION_H_

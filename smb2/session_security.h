@@ -1,0 +1,34 @@
+// What the connection needs from a session's security state: signing and sealing of outgoing
+// messages and checking of incoming ones ([MS-SMB2] 3.2.4.1.1, 3.2.4.1.8, 3.2.5.1.1.1,
+// 3.2.5.1.3). Implemented over smb2/security by the session once its keys exist.
+#ifndef SMBD_SMB2_SESSION_SECURITY_H_
+#define SMBD_SMB2_SESSION_SECURITY_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "buffers/bvecq.h"
+#include "buffers/page_pool.h"
+
+namespace smbd {
+
+class SessionSecurity {
+ public:
+  virtual ~SessionSecurity() = default;
+  // Every request of the session is signed / the whole frame is encrypted.
+  virtual bool signs() const = 0;
+  virtual bool seals() const = 0;
+  // Signs one member in place (its SIGNED flag already set): `member` covers its bytes.
+  virtual absl::Status Sign(BvecqIter member) = 0;
+  // Verifies one response member's signature.
+  virtual absl::Status Verify(BvecqIter member) = 0;
+  // Encrypts a whole frame (one or more members) into a transform message.
+  virtual absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool* pool) = 0;
+  // Decrypts a transform message after checking its tag; nothing is returned unverified.
+  virtual absl::StatusOr<Bvecq> Unseal(const Bvecq& transformed, PagePool* pool) = 0;
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_SESSION_SECURITY_H_

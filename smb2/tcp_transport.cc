@@ -1,0 +1,419 @@
+#include "smb2/tcp_transport.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "buffers/wire.h"
+#include "smb2/constants.h"
+
+namespace smbd {
+namespace {
+
+constexpr int kMaxIov = 1024;  // IOV_MAX on Linux
+
+absl::Status Errno(absl::string_view what, int err) {
+  absl::StatusCode code = absl::StatusCode::kUnavailable;
+  if (err == ETIMEDOUT) code = absl::StatusCode::kDeadlineExceeded;
+  return absl::Status(code, absl::StrCat(what, ": ", strerror(err)));
+}
+
+bool SetNonBlocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL, 0);
+  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+void Tune(int fd, const TcpOptions& o) {
+  int one = 1;
+  // Requests are small and latency bound: never wait for Nagle.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (o.send_buffer > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o.send_buffer, sizeof(int));
+  if (o.receive_buffer > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.receive_buffer, sizeof(int));
+  }
+}
+
+std::string AddressString(const sockaddr* sa) {
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  const socklen_t len =
+      sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "?";
+  }
+  return sa->sa_family == AF_INET6 ? absl::StrCat("[", host, "]:", serv)
+                                   : absl::StrCat(host, ":", serv);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Connect(absl::string_view host,
+                                                                     uint16_t port,
+                                                                     PagePool* pool,
+                                                                     const TcpOptions& options) {
+  if (options.fail_operation == 1) {
+    return absl::UnavailableError(
+        absl::StrCat("connect to ", host, ":", port, ": injected fault"));
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* res = nullptr;
+  const std::string host_s(host);
+  const std::string port_s = absl::StrCat(port);
+  const int gai = getaddrinfo(host_s.c_str(), port_s.c_str(), &hints, &res);
+  if (gai != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("resolving ", host, ": ", gai_strerror(gai)));
+  }
+  absl::Status last = absl::UnavailableError(absl::StrCat("no address for ", host));
+  const absl::Time deadline = absl::Now() + options.connect_timeout;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    const std::string where = AddressString(ai->ai_addr);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last = Errno(absl::StrCat("socket for ", where), errno);
+      continue;
+    }
+    SetNonBlocking(fd);
+    Tune(fd, options);
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno != EINPROGRESS) {
+      last = Errno(absl::StrCat("connect to ", where), errno);
+      close(fd);
+      continue;
+    }
+    if (rc != 0) {
+      pollfd p{fd, POLLOUT, 0};
+      const int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()));
+      int pr;
+      do {
+        pr = poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, INT32_MAX)));
+      } while (pr < 0 && errno == EINTR);
+      if (pr == 0) {
+        last = absl::DeadlineExceededError(absl::StrCat(
+            "connect to ", where, ": timed out after ",
+            absl::FormatDuration(options.connect_timeout)));
+        close(fd);
+        continue;
+      }
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        last = Errno(absl::StrCat("connect to ", where), err);
+        close(fd);
+        continue;
+      }
+    }
+    freeaddrinfo(res);
+    std::unique_ptr<TcpTransport> t(new TcpTransport(fd, pool, options, where));
+    t->ops_ = 1;  // connect was operation 1
+    return t;
+  }
+  freeaddrinfo(res);
+  return last;
+}
+
+std::unique_ptr<TcpTransport> TcpTransport::FromSocket(int fd, PagePool* pool,
+                                                       const TcpOptions& options) {
+  SetNonBlocking(fd);
+  return std::unique_ptr<TcpTransport>(new TcpTransport(fd, pool, options, "socket"));
+}
+
+TcpTransport::TcpTransport(int fd, PagePool* pool, const TcpOptions& options, std::string peer)
+    : fd_(fd), pool_(pool), options_(options), peer_(std::move(peer)) {}
+
+TcpTransport::~TcpTransport() {
+  Shutdown(absl::CancelledError("transport closed"));
+  close(fd_);
+}
+
+TransportLimits TcpTransport::limits() const {
+  TransportLimits l;
+  l.max_receive_frame = options_.max_receive_frame;
+  return l;
+}
+
+TcpStats TcpTransport::stats() const {
+  TcpStats s;
+  s.frames_sent = frames_sent_.load();
+  s.sendmsg_calls = sendmsg_calls_.load();
+  s.frames_received = frames_received_.load();
+  s.bytes_placed = bytes_placed_.load();
+  s.operations = ops_.load();
+  return s;
+}
+
+void TcpTransport::Shutdown(absl::Status reason) {
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    if (is_shut_.load()) return;
+    shutdown_ = reason.ok() ? absl::CancelledError("transport shut down") : reason;
+    is_shut_.store(true);
+  }
+  // Wakes a receiver blocked in poll() and makes the peer see the end of the stream.
+  ::shutdown(fd_, SHUT_RDWR);
+}
+
+absl::Status TcpTransport::Closed() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return shutdown_;
+}
+
+absl::Status TcpTransport::Fault(const char* op) {
+  const uint64_t n = ops_.fetch_add(1) + 1;
+  if (options_.fail_operation != 0 && n == options_.fail_operation) {
+    return absl::UnavailableError(absl::StrCat(op, " on ", peer_, ": injected fault (operation ",
+                                               n, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TcpTransport::WaitFor(short events, absl::Time deadline, const char* what) {
+  while (true) {
+    if (is_shut_.load()) return Closed();
+    SMBD_RETURN_IF_ERROR(Fault("poll"));
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, " on ", peer_, ": no progress within the timeout"));
+    }
+    // Poll in slices so that a Shutdown() from another thread is noticed even if the socket
+    // shutdown did not wake us.
+    const int ms = static_cast<int>(
+        std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000));
+    pollfd p{fd_, events, 0};
+    const int rc = poll(&p, 1, ms);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return Errno(absl::StrCat(what, " on ", peer_, ": poll"), errno);
+    if (rc > 0) return absl::OkStatus();
+  }
+}
+
+absl::Status TcpTransport::Send(const Bvecq& frame) {
+  if (frame.size() == 0 || frame.size() > 0xFFFFFF) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TCP frame of ", frame.size(), " bytes (1..16 MiB - 1 allowed)"));
+  }
+  std::lock_guard<std::mutex> lock(send_mu_);
+  if (is_shut_.load()) return Closed();
+  // [MS-SMB2] 2.1: a 4-byte big-endian length (high byte zero) before each message.
+  uint8_t length_word[4];
+  StoreBE32(length_word, static_cast<uint32_t>(frame.size()));
+  iovec iov[kMaxIov];
+  BvecqIter it = frame.begin();
+  iov[0] = {length_word, sizeof(length_word)};
+  int count = 1;
+  count += it.GatherIovec(iov + 1, kMaxIov - 1, UINT64_MAX).entries;
+  absl::Time deadline = absl::Now() + options_.stall_timeout;
+  while (count > 0) {
+    SMBD_RETURN_IF_ERROR(Fault("sendmsg"));
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    const ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    sendmsg_calls_++;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        SMBD_RETURN_IF_ERROR(WaitFor(POLLOUT, deadline, "send"));
+        continue;
+      }
+      const absl::Status s = Errno(absl::StrCat("send to ", peer_), errno);
+      Shutdown(s);
+      return s;
+    }
+    deadline = absl::Now() + options_.stall_timeout;  // progress
+    // Drop what was sent; resume a partial send inside an iovec.
+    size_t left = static_cast<size_t>(n);
+    int first = 0;
+    while (first < count && left >= iov[first].iov_len) {
+      left -= iov[first].iov_len;
+      ++first;
+    }
+    if (first < count) {
+      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+    if (first > 0) {
+      std::move(iov + first, iov + count, iov);
+      count -= first;
+    }
+    // Frames of more than IOV_MAX pieces: refill behind what is left.
+    if (it.remaining() > 0 && count < kMaxIov) {
+      count += it.GatherIovec(iov + count, kMaxIov - count, UINT64_MAX).entries;
+    }
+  }
+  frames_sent_++;
+  return absl::OkStatus();
+}
+
+absl::Status TcpTransport::ReadExact(uint8_t* dst, size_t len, absl::Time deadline) {
+  while (len > 0) {
+    SMBD_RETURN_IF_ERROR(Fault("recv"));
+    const ssize_t n = recv(fd_, dst, len, 0);
+    if (n > 0) {
+      dst += n;
+      len -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      if (is_shut_.load()) return Closed();
+      return absl::UnavailableError(absl::StrCat("connection to ", peer_, " closed by the peer"));
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      SMBD_RETURN_IF_ERROR(WaitFor(POLLIN, deadline, "receive"));
+      continue;
+    }
+    return Errno(absl::StrCat("receive from ", peer_), errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TcpTransport::ReadIntoPages(Bvecq* frame, uint64_t len, absl::Time deadline) {
+  // Batches of pages filled with readv(): one system call per batch, not per page.
+  constexpr int kBatch = 64;
+  while (len > 0) {
+    iovec iov[kBatch];
+    PageRef pages[kBatch];
+    int n = 0;
+    uint64_t batch_bytes = 0;
+    while (n < kBatch && batch_bytes < len) {
+      absl::StatusOr<PageRef> page = pool_->Alloc(options_.stall_timeout);
+      if (!page.ok()) return page.status();
+      pages[n] = *std::move(page);
+      const size_t piece = static_cast<size_t>(std::min<uint64_t>(len - batch_bytes, kPageSize));
+      iov[n] = {pages[n].data(), piece};
+      batch_bytes += piece;
+      ++n;
+    }
+    int first = 0;
+    uint64_t left = batch_bytes;
+    while (left > 0) {
+      SMBD_RETURN_IF_ERROR(Fault("readv"));
+      const ssize_t got = readv(fd_, iov + first, n - first);
+      if (got == 0) {
+        if (is_shut_.load()) return Closed();
+        return absl::UnavailableError(
+            absl::StrCat("connection to ", peer_, " closed by the peer mid-frame"));
+      }
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          SMBD_RETURN_IF_ERROR(WaitFor(POLLIN, deadline, "receive"));
+          continue;
+        }
+        return Errno(absl::StrCat("receive from ", peer_), errno);
+      }
+      left -= static_cast<uint64_t>(got);
+      size_t consumed = static_cast<size_t>(got);
+      while (consumed > 0 && consumed >= iov[first].iov_len) {
+        consumed -= iov[first].iov_len;
+        ++first;
+      }
+      if (consumed > 0) {
+        iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + consumed;
+        iov[first].iov_len -= consumed;
+      }
+    }
+    uint64_t appended = 0;
+    for (int i = 0; i < n; ++i) {
+      const uint32_t piece =
+          static_cast<uint32_t>(std::min<uint64_t>(batch_bytes - appended, kPageSize));
+      SMBD_RETURN_IF_ERROR(frame->Append(std::move(pages[i]), 0, piece));
+      appended += piece;
+    }
+    len -= batch_bytes;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Bvecq> TcpTransport::Receive(absl::Duration idle_timeout) {
+  const absl::Time idle_deadline = idle_timeout == absl::InfiniteDuration()
+                                       ? absl::InfiniteFuture()
+                                       : absl::Now() + idle_timeout;
+  absl::Status s = WaitFor(POLLIN, idle_deadline, "waiting for a frame");
+  if (!s.ok()) return s;
+  absl::Time deadline = absl::Now() + options_.stall_timeout;
+  uint8_t length_word[4];
+  s = ReadExact(length_word, 4, deadline);
+  if (!s.ok()) return s;
+  const uint32_t len = LoadBE32(length_word);
+  if (length_word[0] != 0 || len == 0 || len > options_.max_receive_frame) {
+    return absl::DataLossError(absl::StrCat("frame from ", peer_, " of ", len,
+                                            " bytes (framing byte ", length_word[0],
+                                            "): not a valid SMB2 Direct TCP frame"));
+  }
+  Bvecq frame;
+  // Read the header and the fixed READ response body first: if this is a single READ response
+  // whose caller gave a destination, the data goes straight there.
+  constexpr uint32_t kPeek = kSmb2HeaderSize + 16;
+  const uint32_t first = std::min<uint32_t>(len, kPeek);
+  absl::StatusOr<PageRef> page = pool_->Alloc(options_.stall_timeout);
+  if (!page.ok()) return page.status();
+  uint8_t* p = page->data();
+  s = ReadExact(p, first, deadline);
+  if (!s.ok()) return s;
+  uint64_t done = first;
+  if (hook_ != nullptr && len >= kPeek && std::memcmp(p, kSmb2ProtocolId, 4) == 0 &&
+      LoadLE<uint16_t>(p + hdr::kCommand) == static_cast<uint16_t>(Command::kRead) &&
+      LoadLE<uint32_t>(p + hdr::kNextCommand) == 0 && LoadLE<uint32_t>(p + hdr::kStatus) == 0 &&
+      (LoadLE<uint32_t>(p + hdr::kFlags) & kFlagServerToRedir) != 0 &&
+      LoadLE<uint16_t>(p + kSmb2HeaderSize) == 17) {
+    const uint8_t data_offset = p[kSmb2HeaderSize + 2];
+    const uint32_t data_length = LoadLE<uint32_t>(p + kSmb2HeaderSize + 4);
+    const uint64_t id = LoadLE<uint64_t>(p + hdr::kMessageId);
+    // Only a layout the decoder will accept: data after the fixed body, inside the frame.
+    if (data_length > 0 && data_offset >= kPeek &&
+        uint64_t{data_offset} + data_length <= len) {
+      absl::Span<uint8_t> dst = hook_->Destination(id, data_length);
+      if (dst.size() >= data_length) {
+        // Bytes between the fixed body and the data (normally none) stay in the page.
+        s = ReadExact(p + kPeek, data_offset - kPeek, deadline);
+        if (!s.ok()) return s;
+        s = frame.Append(*std::move(page), 0, data_offset);
+        if (!s.ok()) return s;
+        s = ReadExact(dst.data(), data_length, deadline);
+        if (!s.ok()) return s;
+        bytes_placed_ += data_length;
+        // The frame still describes the whole message: the data slot is the caller's memory.
+        s = frame.AppendExternal(dst.data(), data_length);
+        if (!s.ok()) return s;
+        done = uint64_t{data_offset} + data_length;
+        s = ReadIntoPages(&frame, len - done, deadline);
+        if (!s.ok()) return s;
+        frames_received_++;
+        return frame;
+      }
+    }
+  }
+  // The rest of the first page, then whole pages.
+  const uint32_t more = static_cast<uint32_t>(std::min<uint64_t>(len - done, kPageSize - first));
+  s = ReadExact(p + first, more, deadline);
+  if (!s.ok()) return s;
+  s = frame.Append(*std::move(page), 0, first + more);
+  if (!s.ok()) return s;
+  done += more;
+  s = ReadIntoPages(&frame, len - done, deadline);
+  if (!s.ok()) return s;
+  frames_received_++;
+  return frame;
+}
+
+}  // namespace smbd

@@ -1,0 +1,77 @@
+// The interface between smb2/ and a transport (Direct TCP here, SMB Direct in smbdirect/).
+// smb2/ knows a transport only through this: send one frame, receive complete frames, and, for
+// transports that can, register memory for the peer to read or write by RDMA.
+#ifndef SMBD_SMB2_TRANSPORT_H_
+#define SMBD_SMB2_TRANSPORT_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "buffers/bvecq.h"
+#include "smb2/pdu/common.h"
+
+namespace smbd {
+
+// Lets the receive path place a READ response's data straight into the caller's buffer. The
+// transport calls Destination() with the decoded header fields of an incoming single
+// (non-compound, unencrypted) READ response; a non-empty span of at least `data_length` bytes
+// means "receive the data there". Called on the receive thread.
+class PlacementHook {
+ public:
+  virtual ~PlacementHook() = default;
+  virtual absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) = 0;
+};
+
+// A peer-visible registration of one I/O's memory (SMB Direct). Destroying it deregisters the
+// memory, after which the peer can no longer reach it.
+class RdmaRegistration {
+ public:
+  virtual ~RdmaRegistration() = default;
+  // The descriptors to put in the READ/WRITE request's channel info.
+  virtual absl::Span<const BufferDescriptorV1> descriptors() const = 0;
+};
+
+struct TransportLimits {
+  // Largest frame the transport accepts from the peer (without framing).
+  uint64_t max_receive_frame = 16 << 20;
+  // RDMA only: the peer's MaxReadWriteSize and the device's per-registration limit.
+  uint32_t max_rdma_io = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // Sends one frame (an SMB2 message, a compound chain, or a transform) as one unit. Thread
+  // safe; frames from concurrent callers are not interleaved.
+  virtual absl::Status Send(const Bvecq& frame) = 0;
+
+  // Blocks until one complete frame arrives. `idle_timeout` bounds the wait for a frame to
+  // start (InfiniteDuration: wait until Shutdown); once a frame has started, the transport's own
+  // stall timeout applies. One receiver at a time.
+  virtual absl::StatusOr<Bvecq> Receive(absl::Duration idle_timeout) = 0;
+
+  // Makes Send and Receive fail promptly with `reason`; safe from any thread, idempotent.
+  virtual void Shutdown(absl::Status reason) = 0;
+
+  virtual void SetPlacementHook(PlacementHook* hook) = 0;
+
+  virtual TransportLimits limits() const = 0;
+  // Whether RegisterForPeer works (SMB Direct with the RDMA channel enabled).
+  virtual bool supports_rdma() const { return false; }
+  // Registers [data, data+length) for the peer: writable by it for a READ, readable for a WRITE.
+  virtual absl::StatusOr<std::unique_ptr<RdmaRegistration>> RegisterForPeer(
+      absl::Span<uint8_t> memory, bool peer_writes) {
+    return absl::UnimplementedError("this transport cannot register memory for RDMA");
+  }
+  // "tcp" or "rdma".
+  virtual const char* name() const = 0;
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_TRANSPORT_H_
