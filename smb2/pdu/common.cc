@@ -36,6 +36,19 @@ absl::Status ExpectBody(WireReader* r, uint16_t structure_size, absl::string_vie
   return absl::OkStatus();
 }
 
+void EncodeEmptyBody(WireWriter* w) {
+  w->U16(4);  // StructureSize
+  w->U16(0);  // Reserved
+}
+
+absl::Status DecodeEmptyBody(WireReader r, absl::string_view what) {
+  absl::Status s = ExpectBody(&r, 4, what);
+  if (!s.ok()) return s;
+  uint16_t reserved;
+  if (!r.U16(&reserved)) return r.Error(absl::StrCat(what, ": Reserved"));
+  return absl::OkStatus();
+}
+
 absl::Status BadField(absl::string_view what, absl::string_view field, uint64_t value,
                       absl::string_view why) {
   return absl::DataLossError(absl::StrCat(what, ": ", field, " ", value, " ", why));
@@ -52,9 +65,12 @@ absl::Status CheckBuffer(absl::string_view what, absl::string_view field, uint64
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Utf8ToUtf16Le(absl::string_view utf8) {
-  std::string out;
-  out.reserve(utf8.size() * 2);
+namespace {
+
+// Calls `emit(unit)` for each UTF-16 code unit of `utf8`; InvalidArgument for invalid UTF-8
+// (bad lead or continuation bytes, truncation, overlong forms, surrogates, > U+10FFFF).
+template <typename Emit>
+absl::Status ForEachUtf16Unit(absl::string_view utf8, Emit emit) {
   size_t i = 0;
   while (i < utf8.size()) {
     const uint8_t c = static_cast<uint8_t>(utf8[i]);
@@ -86,19 +102,58 @@ absl::StatusOr<std::string> Utf8ToUtf16Le(absl::string_view utf8) {
       return absl::InvalidArgumentError(absl::StrCat("invalid UTF-8 code point at byte ", i));
     }
     i += extra + 1;
-    auto put = [&out](uint16_t u) {
-      out.push_back(static_cast<char>(u & 0xFF));
-      out.push_back(static_cast<char>(u >> 8));
-    };
     if (cp >= 0x10000) {
       cp -= 0x10000;
-      put(static_cast<uint16_t>(0xD800 + (cp >> 10)));
-      put(static_cast<uint16_t>(0xDC00 + (cp & 0x3FF)));
+      emit(static_cast<uint16_t>(0xD800 + (cp >> 10)));
+      emit(static_cast<uint16_t>(0xDC00 + (cp & 0x3FF)));
     } else {
-      put(static_cast<uint16_t>(cp));
+      emit(static_cast<uint16_t>(cp));
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Utf8ToUtf16Le(absl::string_view utf8) {
+  std::string out;
+  out.reserve(utf8.size() * 2);
+  absl::Status s = ForEachUtf16Unit(utf8, [&out](uint16_t u) {
+    out.push_back(static_cast<char>(u & 0xFF));
+    out.push_back(static_cast<char>(u >> 8));
+  });
+  if (!s.ok()) return s;
   return out;
+}
+
+absl::StatusOr<uint64_t> Utf16LeSize(absl::string_view utf8) {
+  uint64_t n = 0;
+  absl::Status s = ForEachUtf16Unit(utf8, [&n](uint16_t) { n += 2; });
+  if (!s.ok()) return s;
+  return n;
+}
+
+void WriteUtf16Le(absl::string_view utf8, WireWriter* w) {
+  // Invalid input writes nothing past the first bad sequence; callers validate with
+  // Utf16LeSize first (the size fields they write come from it).
+  (void)ForEachUtf16Unit(utf8, [w](uint16_t u) { w->U16(u); });
+}
+
+absl::StatusOr<std::string> ReadUtf16Le(WireReader* r, uint64_t length, absl::string_view what,
+                                        absl::string_view field) {
+  if (length > r->remaining()) {
+    return BadField(what, field, length, "runs past the end of its buffer");
+  }
+  std::string raw(static_cast<size_t>(length), '\0');
+  if (!r->Bytes(absl::MakeSpan(reinterpret_cast<uint8_t*>(&raw[0]), raw.size()))) {
+    return r->Error(absl::StrCat(what, ": ", field));
+  }
+  absl::StatusOr<std::string> utf8 = Utf16LeToUtf8(
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
+  if (!utf8.ok()) {
+    return absl::DataLossError(absl::StrCat(what, ": ", field, ": ", utf8.status().message()));
+  }
+  return utf8;
 }
 
 absl::StatusOr<std::string> Utf16LeToUtf8(absl::Span<const uint8_t> utf16) {

@@ -4,6 +4,7 @@
 #define SMBD_SMB2_PDU_COMMON_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,6 +32,12 @@ void EncodeBufferDescriptors(absl::Span<const BufferDescriptorV1> descriptors, W
 // StructureSize. `what` names the PDU in errors.
 absl::Status ExpectBody(WireReader* r, uint16_t structure_size, absl::string_view what);
 
+// The 4-byte body (StructureSize 4, Reserved) of LOGOFF, TREE_DISCONNECT, ECHO and CANCEL
+// requests and of the LOGOFF, TREE_DISCONNECT, ECHO and FLUSH responses ([MS-SMB2] 2.2.7,
+// 2.2.8, 2.2.11, 2.2.12, 2.2.18, 2.2.28, 2.2.29, 2.2.30).
+void EncodeEmptyBody(WireWriter* w);
+absl::Status DecodeEmptyBody(WireReader message, absl::string_view what);
+
 // A DataLoss error for a field out of range, naming the PDU and the field.
 absl::Status BadField(absl::string_view what, absl::string_view field, uint64_t value,
                       absl::string_view why);
@@ -44,6 +51,25 @@ absl::Status CheckBuffer(absl::string_view what, absl::string_view field, uint64
 // UTF-16LE encoding of a UTF-8 path component (names, share paths). Rejects invalid UTF-8.
 absl::StatusOr<std::string> Utf8ToUtf16Le(absl::string_view utf8);
 absl::StatusOr<std::string> Utf16LeToUtf8(absl::Span<const uint8_t> utf16);
+
+// Byte size of the UTF-16LE form of `utf8` (InvalidArgument for invalid UTF-8), and the
+// conversion written straight into a WireWriter: request encoders use the pair to put names
+// on the wire without a temporary string. Call Utf16LeSize first; WriteUtf16Le assumes valid
+// input.
+absl::StatusOr<uint64_t> Utf16LeSize(absl::string_view utf8);
+void WriteUtf16Le(absl::string_view utf8, WireWriter* w);
+
+// Reads `length` bytes of UTF-16LE from `r` and returns them as UTF-8; DataLoss (naming `what`
+// and `field`) when they run past the reader or are not valid UTF-16.
+absl::StatusOr<std::string> ReadUtf16Le(WireReader* r, uint64_t length, absl::string_view what,
+                                        absl::string_view field);
+
+// Rounds up to a multiple of 8 (the alignment of negotiate contexts, create contexts, compound
+// members and directory entries).
+inline constexpr uint64_t AlignUp8(uint64_t v) { return (v + 7) & ~uint64_t{7}; }
+
+// Windows FILETIME (100 ns since 1601-01-01) as carried in every SMB2 time field.
+using FileTime = uint64_t;
 
 }  // namespace smbd
 

@@ -1,5 +1,7 @@
 #include "smb2/pdu/common.h"
 
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace smbd {
@@ -33,6 +35,51 @@ TEST(CheckBufferTest, BoundsInSixtyFourBits) {
   EXPECT_FALSE(CheckBuffer("X", "f", 101, 1, 80, 100).ok());
   EXPECT_FALSE(CheckBuffer("X", "f", 90, UINT64_MAX - 10, 80, 100).ok());
   EXPECT_EQ(CheckBuffer("X", "f", 200, 1, 80, 100).code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(EmptyBodyTest, EncodesAndChecksStructureSize4) {
+  uint8_t buf[8];
+  WireWriter w(absl::MakeSpan(buf));
+  EncodeEmptyBody(&w);
+  ASSERT_TRUE(w.Finish().ok());
+  ASSERT_EQ(w.position(), 4u);
+  EXPECT_EQ(buf[0], 4);
+  EXPECT_EQ(buf[1] | buf[2] | buf[3], 0);
+  std::vector<uint8_t> m(68, 0);
+  m[64] = 4;
+  EXPECT_TRUE(DecodeEmptyBody(WireReader(absl::MakeConstSpan(m)), "X").ok());
+  m[64] = 5;
+  EXPECT_EQ(DecodeEmptyBody(WireReader(absl::MakeConstSpan(m)), "X").code(),
+            absl::StatusCode::kDataLoss);
+  m[64] = 4;
+  m.pop_back();
+  EXPECT_EQ(DecodeEmptyBody(WireReader(absl::MakeConstSpan(m)), "X").code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(Utf16WriterTest, SizesAndWritesWithoutTemporaries) {
+  auto n = Utf16LeSize("a\xF0\x9F\x98\x80");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 6u);
+  EXPECT_EQ(Utf16LeSize("\xFF").status().code(), absl::StatusCode::kInvalidArgument);
+  uint8_t buf[8];
+  WireWriter w(absl::MakeSpan(buf));
+  WriteUtf16Le("a\xF0\x9F\x98\x80", &w);
+  ASSERT_TRUE(w.Finish().ok());
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), 6), std::string("a\0\x3D\xD8\x00\xDE", 6));
+  WireReader r(absl::MakeConstSpan(buf, 6));
+  auto back = ReadUtf16Le(&r, 6, "X", "f");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, "a\xF0\x9F\x98\x80");
+  WireReader short_reader(absl::MakeConstSpan(buf, 6));
+  EXPECT_EQ(ReadUtf16Le(&short_reader, 8, "X", "f").status().code(),
+            absl::StatusCode::kDataLoss);
+  WireReader odd(absl::MakeConstSpan(buf, 6));
+  EXPECT_EQ(ReadUtf16Le(&odd, 3, "X", "f").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(AlignUp8(0), 0u);
+  EXPECT_EQ(AlignUp8(1), 8u);
+  EXPECT_EQ(AlignUp8(8), 8u);
+  EXPECT_EQ(AlignUp8(0xFFFFFFFFull), 0x100000000ull);
 }
 
 }  // namespace

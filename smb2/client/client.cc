@@ -1,0 +1,856 @@
+#include "smb2/client/client.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "buffers/wire.h"
+#include "smb2/client/session_security.h"
+#include "smb2/compound.h"
+#include "smb2/constants.h"
+#include "smb2/ntstatus.h"
+#include "smb2/pdu/close.h"
+#include "smb2/pdu/create.h"
+#include "smb2/pdu/negotiate.h"
+#include "smb2/pdu/query_info.h"
+#include "smb2/pdu/read.h"
+#include "smb2/pdu/session_setup.h"
+#include "smb2/pdu/tree_connect.h"
+#include "smb2/pdu/write.h"
+#include "smb2/security/authenticator.h"
+#include "smb2/security/kdf.h"
+#include "smb2/tcp_transport.h"
+
+namespace smbd {
+namespace {
+
+// [MS-SMB2] 2.2.3.1.7 / 2.2.5: the negotiate request offers every dialect in range.
+constexpr uint16_t kAllDialects[] = {kDialect202, kDialect210, kDialect300, kDialect302,
+                                     kDialect311};
+
+absl::Status RandomBytes(absl::Span<uint8_t> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
+    return absl::InternalError("OpenSSL RAND_bytes failed");
+  }
+  return absl::OkStatus();
+}
+
+// The member's bytes as a reader.
+WireReader Reader(const SmbMessage& m) { return WireReader(m.response.begin()); }
+
+// Turns a response's NTSTATUS into a Status (OK for success and warnings).
+absl::Status ResponseStatus(const SmbMessage& m, absl::string_view what) {
+  return NtStatusToStatus(m.response_header.status, what);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+Client::Client(std::shared_ptr<PagePool> pool, const ClientOptions& options)
+    : pool_(std::move(pool)), options_(options) {}
+
+Client::~Client() {
+  if (connection_ != nullptr) connection_->Close(absl::CancelledError("client closed"));
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::ConnectTcp(absl::string_view host, uint16_t port,
+                                                           const ClientOptions& options) {
+  PagePoolOptions po;
+  po.max_bytes = options.pool_bytes;
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<PagePool> pool_owned, PagePool::Create(po));
+  std::shared_ptr<PagePool> pool(std::move(pool_owned));
+  TcpOptions to;
+  // Room for the largest READ response plus its header, or a whole sealed frame.
+  to.max_receive_frame = std::max<uint64_t>(options.max_io, 1 << 20) + (64 << 10);
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<TcpTransport> transport,
+                        TcpTransport::Connect(host, port == 0 ? 445 : port, pool.get(), to));
+  ClientOptions o = options;
+  if (o.server_name.empty()) o.server_name = std::string(host);
+  return Create(std::move(transport), std::move(pool), o);
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::unique_ptr<Transport> transport,
+                                                       std::shared_ptr<PagePool> pool,
+                                                       const ClientOptions& options) {
+  if (options.min_dialect > options.max_dialect) {
+    return absl::InvalidArgumentError("min_dialect is above max_dialect");
+  }
+  if (options.require_encryption && options.max_dialect < kDialect300) {
+    return absl::InvalidArgumentError("encryption needs SMB 3.0 or later (max_dialect)");
+  }
+  std::unique_ptr<Client> c(new Client(std::move(pool), options));
+  ConnectionOptions co;
+  co.credits = options.credits;
+  co.credit_timeout = options.request_timeout;
+  SMBD_ASSIGN_OR_RETURN(c->connection_,
+                        Connection::Create(std::move(transport), c->pool_.get(), co));
+  SMBD_RETURN_IF_ERROR(c->Negotiate());
+  return c;
+}
+
+ClientStats Client::stats() const {
+  ClientStats s;
+  s.round_trips = connection_->stats().frames_sent;
+  s.bytes_read = bytes_read_.load();
+  s.bytes_written = bytes_written_.load();
+  return s;
+}
+
+uint32_t Client::max_read() const {
+  uint32_t m = std::min(options_.max_io, negotiated_.max_read_size);
+  if (negotiated_.dialect == kDialect202) m = std::min<uint32_t>(m, 65536);
+  return std::max<uint32_t>(m, 1);
+}
+
+uint32_t Client::max_write() const {
+  uint32_t m = std::min(options_.max_io, negotiated_.max_write_size);
+  if (negotiated_.dialect == kDialect202) m = std::min<uint32_t>(m, 65536);
+  return std::max<uint32_t>(m, 1);
+}
+
+uint16_t Client::Charge(uint64_t bytes) const {
+  // [MS-SMB2] 3.2.4.1.5: CreditCharge only with 2.1+ and CAP_LARGE_MTU; 2.0.2 sends 0.
+  if (negotiated_.dialect == 0 || negotiated_.dialect == kDialect202 ||
+      (negotiated_.server_capabilities & kCapLargeMtu) == 0) {
+    return negotiated_.dialect == kDialect202 ? 0 : 1;
+  }
+  return CreditChargeFor(bytes);
+}
+
+absl::Status Client::RoundTrip(const SmbMessageRef& chain) {
+  SMBD_RETURN_IF_ERROR(connection_->Submit(chain));
+  for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
+    absl::Status s = m->Wait(options_.request_timeout);
+    if (!s.ok()) {
+      connection_->Abandon(m);
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Client::Negotiate() {
+  std::vector<uint16_t> dialects;
+  for (uint16_t d : kAllDialects) {
+    if (d >= options_.min_dialect && d <= options_.max_dialect) dialects.push_back(d);
+  }
+  if (dialects.empty()) return absl::InvalidArgumentError("no dialect in the requested range");
+  const bool offer_311 = dialects.back() == kDialect311;
+
+  NegotiateRequest req;
+  req.dialects = dialects;
+  req.security_mode =
+      kSigningEnabled | (options_.require_signing ? kSigningRequired : 0);
+  req.capabilities = kCapLargeMtu | kCapEncryption;
+  SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(req.client_guid)));
+  uint8_t salt[32];
+  std::vector<uint16_t> ciphers, signing;
+  if (offer_311) {
+    SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(salt)));
+    req.preauth_salt = salt;
+    for (Cipher c : options_.ciphers) ciphers.push_back(static_cast<uint16_t>(c));
+    req.ciphers = ciphers;
+    if (options_.offer_gmac) signing.push_back(kSigningAesGmac);
+    signing.push_back(kSigningAesCmac);
+    signing.push_back(kSigningHmacSha256);
+    req.signing_algorithms = signing;
+    req.netname = options_.server_name;
+  }
+
+  SmbMessageRef m = SmbMessage::New();
+  m->header.command = Command::kNegotiate;
+  m->header.credit_charge = 0;  // not yet known whether the server does multi-credit
+  {
+    CompoundWriter cw(&m->request, pool_.get());
+    SMBD_RETURN_IF_ERROR(EncodeNegotiateRequest(req, cw.Begin(m.get(), false)));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "NEGOTIATE"));
+  SMBD_ASSIGN_OR_RETURN(NegotiateResponse resp, DecodeNegotiateResponse(Reader(*m)));
+
+  // A dialect we did not offer (or the 2.x wildcard) is a protocol violation or a downgrade.
+  if (std::find(dialects.begin(), dialects.end(), resp.dialect) == dialects.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "server chose dialect 0x", absl::Hex(resp.dialect), ", which was not offered"));
+  }
+  NegotiatedInfo& n = negotiated_;
+  n.dialect = resp.dialect;
+  n.server_security_mode = resp.security_mode;
+  n.server_capabilities = resp.capabilities;
+  n.max_transact_size = resp.max_transact_size;
+  n.max_read_size = resp.max_read_size;
+  n.max_write_size = resp.max_write_size;
+  std::memcpy(n.server_guid, resp.server_guid, 16);
+  n.signing = DefaultSigningAlgorithm(resp.dialect);
+  if (resp.security_buffer_length > 0) {
+    WireReader r = Reader(*m);
+    SMBD_ASSIGN_OR_RETURN(WireReader token,
+                          r.Sub(resp.security_buffer_offset, resp.security_buffer_length));
+    negotiate_token_.resize(resp.security_buffer_length);
+    if (!token.Bytes(absl::MakeSpan(negotiate_token_))) return token.Error("NEGOTIATE token");
+  }
+  if (n.max_read_size < 65536 || n.max_write_size < 65536) {
+    return absl::DataLossError(absl::StrCat("server's MaxReadSize ", n.max_read_size,
+                                            " / MaxWriteSize ", n.max_write_size,
+                                            " are below the 64 KiB every dialect allows"));
+  }
+
+  if (n.dialect == kDialect311) {
+    // [MS-SMB2] 3.2.5.2: the response MUST carry exactly one preauth context with SHA-512.
+    if (!resp.preauth.has_value() ||
+        std::find(resp.preauth->hash_algorithms.begin(), resp.preauth->hash_algorithms.end(),
+                  kHashSha512) == resp.preauth->hash_algorithms.end()) {
+      return absl::DataLossError("3.1.1 NEGOTIATE response without a SHA-512 preauth context");
+    }
+    SMBD_RETURN_IF_ERROR(preauth_.Update(m->request.begin()));
+    SMBD_RETURN_IF_ERROR(preauth_.Update(m->response.begin()));
+    if (resp.ciphers.has_value() && !resp.ciphers->empty() && (*resp.ciphers)[0] != 0) {
+      const uint16_t c = (*resp.ciphers)[0];
+      if (std::find(ciphers.begin(), ciphers.end(), c) == ciphers.end()) {
+        return absl::DataLossError(absl::StrCat("server chose cipher ", c, ", not offered"));
+      }
+      n.cipher = static_cast<Cipher>(c);
+      n.can_encrypt = true;
+    }
+    if (resp.signing_algorithms.has_value() && !resp.signing_algorithms->empty()) {
+      const uint16_t a = (*resp.signing_algorithms)[0];
+      if (std::find(signing.begin(), signing.end(), a) == signing.end()) {
+        return absl::DataLossError(absl::StrCat("server chose signing algorithm ", a,
+                                                ", not offered"));
+      }
+      n.signing = static_cast<SigningAlgorithm>(a);
+    }
+  } else if (n.dialect >= kDialect300) {
+    n.can_encrypt = (n.server_capabilities & kCapEncryption) != 0;
+    n.cipher = Cipher::kAes128Ccm;
+  }
+  if (options_.require_encryption && !n.can_encrypt) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "encryption required, but the server (dialect 0x", absl::Hex(n.dialect),
+        ") offers none; refusing to continue unencrypted"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds) {
+  std::unique_ptr<Session> session(new Session(this));
+  NtlmCredentials nc;
+  nc.user = creds.anonymous ? "" : creds.user;
+  nc.domain = creds.domain;
+  nc.workstation = creds.workstation;
+  if (!creds.anonymous) nc.password = creds.password.Clone();
+  NtlmAuthenticator auth(std::move(nc));
+  PreauthIntegrity preauth = preauth_.Fork();
+  std::vector<uint8_t> server_token = negotiate_token_;
+  const bool is_311 = negotiated_.dialect == kDialect311;
+  SmbMessageRef final_response;
+
+  for (int round = 0;; ++round) {
+    if (round > 8) return absl::DataLossError("SESSION_SETUP: too many rounds");
+    SMBD_ASSIGN_OR_RETURN(Authenticator::Step step, auth.Next(server_token));
+    SmbMessageRef m = SmbMessage::New();
+    m->header.command = Command::kSessionSetup;
+    m->header.credit_charge = Charge(0);
+    m->header.session_id = session->id_;
+    SessionSetupRequest req;
+    req.security_mode = static_cast<uint8_t>(
+        kSigningEnabled | (options_.require_signing ? kSigningRequired : 0));
+    req.security_buffer = step.token;
+    {
+      CompoundWriter cw(&m->request, pool_.get());
+      SMBD_RETURN_IF_ERROR(EncodeSessionSetupRequest(req, cw.Begin(m.get(), false)));
+      cw.End();
+      SMBD_RETURN_IF_ERROR(cw.Finish());
+    }
+    SMBD_RETURN_IF_ERROR(RoundTrip(m));
+    if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->request.begin()));
+    const uint32_t status = m->response_header.status;
+    if (status != ntstatus::kSuccess && status != ntstatus::kMoreProcessingRequired) {
+      return NtStatusToStatus(status, absl::StrCat("SESSION_SETUP as '",
+                                                   creds.anonymous ? "(anonymous)" : creds.user,
+                                                   "'"));
+    }
+    SMBD_ASSIGN_OR_RETURN(SessionSetupResponse resp, DecodeSessionSetupResponse(Reader(*m)));
+    session->id_ = m->response_header.session_id;
+    server_token.clear();
+    if (resp.security_buffer_length > 0) {
+      WireReader r = Reader(*m);
+      SMBD_ASSIGN_OR_RETURN(WireReader t,
+                            r.Sub(resp.security_buffer_offset, resp.security_buffer_length));
+      server_token.resize(resp.security_buffer_length);
+      if (!t.Bytes(absl::MakeSpan(server_token))) return t.Error("SESSION_SETUP token");
+    }
+    if (status == ntstatus::kMoreProcessingRequired) {
+      // [MS-SMB2] 3.2.5.3.1: every response but the final successful one is hashed.
+      if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->response.begin()));
+      continue;
+    }
+    // Success. Let the mechanism check the server's final token (mechListMIC) if any.
+    if (!server_token.empty() && !step.done) {
+      SMBD_ASSIGN_OR_RETURN(Authenticator::Step last, auth.Next(server_token));
+      (void)last;
+    }
+    session->guest_ = (resp.session_flags & kSessionFlagIsGuest) != 0;
+    session->anonymous_ = (resp.session_flags & kSessionFlagIsNull) != 0 || creds.anonymous;
+    const bool server_wants_encryption = (resp.session_flags & kSessionFlagEncryptData) != 0;
+    final_response = m;
+
+    const bool has_keys = !session->guest_ && !session->anonymous_ &&
+                          !auth.session_key().empty();
+    const bool sign = options_.require_signing ||
+                      (negotiated_.server_security_mode & kSigningRequired) != 0;
+    const bool seal = options_.require_encryption || server_wants_encryption;
+    if (!has_keys && (options_.require_signing || options_.require_encryption)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "SESSION_SETUP: the server gave a ", session->guest_ ? "guest" : "anonymous",
+          " session, which cannot be signed or encrypted as required"));
+    }
+    if (!has_keys) {
+      // Guest/anonymous: nothing can be signed; a server requiring signing would refuse.
+      break;
+    }
+    if (seal && !negotiated_.can_encrypt) {
+      return absl::FailedPreconditionError("session must be encrypted but no cipher was agreed");
+    }
+    absl::Span<const uint8_t> hash;
+    if (is_311) hash = preauth.value();
+    SMBD_ASSIGN_OR_RETURN(SmbSessionKeys keys,
+                          DeriveSmbKeys(negotiated_.dialect, auth.session_key().span(), hash,
+                                        negotiated_.cipher));
+    SMBD_ASSIGN_OR_RETURN(Signer signer, Signer::Create(negotiated_.signing, keys.signing.span()));
+    // [MS-SMB2] 3.2.5.3.1: the final SESSION_SETUP response of 3.x is signed; check it. With
+    // signing required, an unsigned final response is a downgrade.
+    if (m->response_header.is_signed()) {
+      SMBD_RETURN_IF_ERROR(signer.Verify(m->response.begin()));
+    } else if (sign || (is_311 && !seal)) {
+      return absl::PermissionDeniedError(
+          "SESSION_SETUP: the final response is not signed; refusing the session");
+    }
+    std::unique_ptr<Sealer> sealer;
+    std::unique_ptr<Unsealer> unsealer;
+    if (negotiated_.can_encrypt) {
+      SMBD_ASSIGN_OR_RETURN(sealer,
+                            Sealer::Create(negotiated_.cipher, keys.encryption.span(), session->id_));
+      SMBD_ASSIGN_OR_RETURN(unsealer, Unsealer::Create(negotiated_.cipher, keys.decryption.span()));
+    }
+    session->security_ = std::make_shared<Smb2SessionSecurity>(
+        session->id_, std::move(signer), std::move(sealer), std::move(unsealer), sign, seal);
+    connection_->SetSessionSecurity(session->id_, session->security_);
+    break;
+  }
+  (void)final_response;
+  return session;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+Session::~Session() {
+  if (!logged_off_) (void)Logoff();
+}
+
+bool Session::signs() const { return security_ != nullptr && security_->signs(); }
+bool Session::seals() const { return security_ != nullptr && security_->seals(); }
+
+SmbMessageRef Session::NewMessage(Command command, uint32_t tree_id, uint64_t payload) const {
+  SmbMessageRef m = SmbMessage::New();
+  m->header.command = command;
+  m->header.session_id = id_;
+  m->header.tree_id = tree_id;
+  m->header.credit_charge = client_->Charge(payload);
+  return m;
+}
+
+absl::Status Session::Logoff() {
+  if (logged_off_) return absl::OkStatus();
+  logged_off_ = true;
+  if (!client_->connection_->status().ok()) return client_->connection_->status();
+  SmbMessageRef m = NewMessage(Command::kLogoff, 0);
+  {
+    CompoundWriter cw(&m->request, client_->pool());
+    WireWriter* w = cw.Begin(m.get(), false);
+    w->U16(4);  // [MS-SMB2] 2.2.7 StructureSize
+    w->U16(0);
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  absl::Status s = client_->RoundTrip(m);
+  client_->connection_->SetSessionSecurity(id_, nullptr);
+  SMBD_RETURN_IF_ERROR(s);
+  return ResponseStatus(*m, "LOGOFF");
+}
+
+absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view share) {
+  const std::string server = client_->options_.server_name.empty()
+                                 ? std::string("server")
+                                 : client_->options_.server_name;
+  const std::string path = absl::StrCat("\\\\", server, "\\", share);
+  SmbMessageRef m = NewMessage(Command::kTreeConnect, 0);
+  TreeConnectRequest req;
+  req.path = path;
+  {
+    CompoundWriter cw(&m->request, client_->pool());
+    SMBD_RETURN_IF_ERROR(EncodeTreeConnectRequest(req, cw.Begin(m.get(), false)));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(client_->RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("TREE_CONNECT ", path)));
+  SMBD_ASSIGN_OR_RETURN(TreeConnectResponse resp, DecodeTreeConnectResponse(Reader(*m)));
+  std::unique_ptr<Tree> tree(new Tree(this));
+  tree->id_ = m->response_header.tree_id;
+  tree->encrypt_ = (resp.share_flags & kShareFlagEncryptData) != 0;
+  if (tree->encrypt_ && !seals()) {
+    // [MS-SMB2] 3.2.5.5: a share that requires encryption gets it, or nothing.
+    if (security_ == nullptr || !security_->can_seal()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "share ", share, " requires encryption, which this session cannot do (",
+          guest_ || anonymous_ ? "guest/anonymous session" : "no cipher agreed", ")"));
+    }
+    security_->EnableSealing();
+  }
+  return tree;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tree
+
+Tree::~Tree() {
+  if (!disconnected_) (void)Disconnect();
+}
+
+absl::Status Tree::Disconnect() {
+  if (disconnected_) return absl::OkStatus();
+  disconnected_ = true;
+  Client* c = session_->client_;
+  if (!c->connection_->status().ok()) return c->connection_->status();
+  SmbMessageRef m = session_->NewMessage(Command::kTreeDisconnect, id_);
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    WireWriter* w = cw.Begin(m.get(), false);
+    w->U16(4);  // [MS-SMB2] 2.2.11 StructureSize
+    w->U16(0);
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
+  return ResponseStatus(*m, "TREE_DISCONNECT");
+}
+
+namespace {
+
+std::string SmbPath(absl::string_view path) {
+  std::string p(path);
+  std::replace(p.begin(), p.end(), '/', '\\');
+  while (!p.empty() && p.front() == '\\') p.erase(p.begin());
+  return p;
+}
+
+absl::StatusOr<CreateRequest> MakeCreate(const OpenOptions& o, const std::string& name) {
+  CreateRequest req;
+  req.name = name;
+  req.desired_access = kFileReadAttributes | kSynchronize |
+                       (o.read ? (o.directory ? kFileReadData : kFileReadData | kFileReadEa) : 0) |
+                       (o.write ? kFileWriteData | kFileAppendData | kFileWriteAttributes : 0);
+  req.share_access = kShareRead | kShareWrite | kShareDelete;
+  req.create_disposition = o.disposition;
+  req.create_options = o.directory ? kFileDirectoryFile : kFileNonDirectoryFile;
+  req.file_attributes = o.directory ? kFileAttributeDirectory : kFileAttributeNormal;
+  return req;
+}
+
+FileInfo InfoFromCreate(const CreateResponse& r, std::string name) {
+  FileInfo fi;
+  fi.name = std::move(name);
+  fi.size = r.end_of_file;
+  fi.allocation_size = r.allocation_size;
+  fi.attributes = r.file_attributes;
+  fi.creation_time = r.creation_time;
+  fi.last_access_time = r.last_access_time;
+  fi.last_write_time = r.last_write_time;
+  fi.change_time = r.change_time;
+  return fi;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
+                                                  const OpenOptions& options) {
+  Client* c = session_->client_;
+  const std::string name = SmbPath(path);
+  SMBD_ASSIGN_OR_RETURN(CreateRequest req, MakeCreate(options, name));
+  SmbMessageRef m = session_->NewMessage(Command::kCreate, id_);
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    SMBD_RETURN_IF_ERROR(EncodeCreateRequest(req, cw.Begin(m.get(), false)));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("CREATE ", path)));
+  SMBD_ASSIGN_OR_RETURN(CreateResponse resp, DecodeCreateResponse(Reader(*m)));
+  std::unique_ptr<File> f(new File(this));
+  f->id_ = resp.file_id;
+  f->size_at_open_ = resp.end_of_file;
+  return f;
+}
+
+absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {
+  Client* c = session_->client_;
+  const std::string name = SmbPath(path);
+  OpenOptions oo;
+  oo.read = false;
+  SMBD_ASSIGN_OR_RETURN(CreateRequest create, MakeCreate(oo, name));
+  create.create_options = 0;  // a file or a directory
+  create.file_attributes = 0;
+  SmbMessageRef open = session_->NewMessage(Command::kCreate, id_);
+  SmbMessageRef query = session_->NewMessage(Command::kQueryInfo, id_, 4096);
+  SmbMessageRef close = session_->NewMessage(Command::kClose, id_);
+  open->next = query;
+  query->next = close;
+  QueryInfoRequest q;
+  q.info_type = kInfoFile;
+  q.file_info_class = kFileAllInformation;
+  q.output_buffer_length = 4096;
+  q.file_id = FileId::Related();
+  CloseRequest cl;
+  cl.file_id = FileId::Related();
+  {
+    CompoundWriter cw(&open->request, c->pool());
+    SMBD_RETURN_IF_ERROR(EncodeCreateRequest(create, cw.Begin(open.get(), false)));
+    cw.End();
+    EncodeQueryInfoRequest(q, cw.Begin(query.get(), true));
+    cw.End();
+    EncodeCloseRequest(cl, cw.Begin(close.get(), true));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(open));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*open, absl::StrCat("CREATE ", path)));
+  SMBD_ASSIGN_OR_RETURN(CreateResponse cr, DecodeCreateResponse(Reader(*open)));
+  FileInfo fi = InfoFromCreate(cr, std::string(path));
+  // The QUERY_INFO result refines the CREATE's; an error there is reported.
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*query, absl::StrCat("QUERY_INFO ", path)));
+  SMBD_ASSIGN_OR_RETURN(QueryInfoResponse qr, DecodeQueryInfoResponse(Reader(*query)));
+  SMBD_ASSIGN_OR_RETURN(WireReader buf,
+                        Reader(*query).Sub(qr.output_buffer_offset, qr.output_buffer_length));
+  SMBD_ASSIGN_OR_RETURN(FileAllInfo all, DecodeFileAllInformation(buf));
+  fi.size = all.standard.end_of_file;
+  fi.allocation_size = all.standard.allocation_size;
+  fi.attributes = all.basic.file_attributes;
+  fi.last_write_time = all.basic.last_write_time;
+  return fi;
+}
+
+absl::StatusOr<std::string> Tree::ReadSmallFile(absl::string_view path, uint32_t max_bytes) {
+  Client* c = session_->client_;
+  const uint32_t len = std::min(max_bytes, c->max_read());
+  const std::string name = SmbPath(path);
+  SMBD_ASSIGN_OR_RETURN(CreateRequest create, MakeCreate(OpenOptions(), name));
+  SmbMessageRef open = session_->NewMessage(Command::kCreate, id_);
+  SmbMessageRef read = session_->NewMessage(Command::kRead, id_, len);
+  SmbMessageRef close = session_->NewMessage(Command::kClose, id_);
+  open->next = read;
+  read->next = close;
+  ReadRequest rr;
+  rr.length = len;
+  rr.file_id = FileId::Related();
+  CloseRequest cl;
+  cl.file_id = FileId::Related();
+  cl.flags = 1;  // POSTQUERY_ATTRIB: the size, to tell whether the file was longer
+  {
+    CompoundWriter cw(&open->request, c->pool());
+    SMBD_RETURN_IF_ERROR(EncodeCreateRequest(create, cw.Begin(open.get(), false)));
+    cw.End();
+    EncodeReadRequest(rr, cw.Begin(read.get(), true));
+    cw.End();
+    EncodeCloseRequest(cl, cw.Begin(close.get(), true));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(open));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*open, absl::StrCat("CREATE ", path)));
+  std::string out;
+  if (read->response_header.status != ntstatus::kEndOfFile) {
+    SMBD_RETURN_IF_ERROR(ResponseStatus(*read, absl::StrCat("READ ", path)));
+    SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(Reader(*read)));
+    out.resize(resp.data_length);
+    SMBD_ASSIGN_OR_RETURN(BvecqIter it, read->response.Range(resp.data_offset, resp.data_length));
+    it.CopyOut(absl::MakeSpan(reinterpret_cast<uint8_t*>(out.data()), out.size()));
+  }
+  SMBD_ASSIGN_OR_RETURN(CloseResponse cr, DecodeCloseResponse(Reader(*close)));
+  if (cr.end_of_file > out.size()) {
+    return absl::OutOfRangeError(absl::StrCat(path, " is ", cr.end_of_file,
+                                              " bytes, more than the ", len, " read"));
+  }
+  c->bytes_read_ += out.size();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// File
+
+File::~File() {
+  if (!closed_) (void)Close();
+}
+
+absl::Status File::Close() {
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  Session* s = tree_->session_;
+  Client* c = s->client_;
+  if (!c->connection_->status().ok()) return c->connection_->status();
+  SmbMessageRef m = s->NewMessage(Command::kClose, tree_->id_);
+  CloseRequest req;
+  req.file_id = id_;
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    EncodeCloseRequest(req, cw.Begin(m.get(), false));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
+  return ResponseStatus(*m, "CLOSE");
+}
+
+absl::StatusOr<FileInfo> File::Stat() {
+  Session* s = tree_->session_;
+  Client* c = s->client_;
+  SmbMessageRef m = s->NewMessage(Command::kQueryInfo, tree_->id_, 4096);
+  QueryInfoRequest q;
+  q.info_type = kInfoFile;
+  q.file_info_class = kFileAllInformation;
+  q.output_buffer_length = 4096;
+  q.file_id = id_;
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    EncodeQueryInfoRequest(q, cw.Begin(m.get(), false));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "QUERY_INFO"));
+  SMBD_ASSIGN_OR_RETURN(QueryInfoResponse qr, DecodeQueryInfoResponse(Reader(*m)));
+  SMBD_ASSIGN_OR_RETURN(WireReader buf,
+                        Reader(*m).Sub(qr.output_buffer_offset, qr.output_buffer_length));
+  SMBD_ASSIGN_OR_RETURN(FileAllInfo all, DecodeFileAllInformation(buf));
+  FileInfo fi;
+  fi.name = all.name;
+  fi.size = all.standard.end_of_file;
+  fi.allocation_size = all.standard.allocation_size;
+  fi.attributes = all.basic.file_attributes;
+  fi.creation_time = all.basic.creation_time;
+  fi.last_access_time = all.basic.last_access_time;
+  fi.last_write_time = all.basic.last_write_time;
+  fi.change_time = all.basic.change_time;
+  return fi;
+}
+
+absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8_t> dst) {
+  Session* s = tree_->session_;
+  Client* c = s->client_;
+  SmbMessageRef m = s->NewMessage(Command::kRead, tree_->id_, dst.size());
+  m->expected_response_bytes = dst.size();
+  m->read_destination = dst;
+  ReadRequest req;
+  req.length = static_cast<uint32_t>(dst.size());
+  req.offset = offset;
+  req.file_id = id_;
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    EncodeReadRequest(req, cw.Begin(m.get(), false));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->connection_->Submit(m));
+  return m;
+}
+
+absl::StatusOr<uint32_t> File::FinishRead(const SmbMessageRef& m, absl::Span<uint8_t> dst) {
+  Client* c = tree_->session_->client_;
+  absl::Status s = m->Wait(c->options_.request_timeout);
+  if (!s.ok()) {
+    c->connection_->Abandon(m.get());
+    return s;
+  }
+  if (m->response_header.status == ntstatus::kEndOfFile) return 0;
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "READ"));
+  SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(Reader(*m)));
+  if (resp.data_length > dst.size()) {
+    return absl::DataLossError(absl::StrCat("READ returned ", resp.data_length,
+                                            " bytes for a request of ", dst.size()));
+  }
+  if (resp.data_length > 0) {
+    SMBD_ASSIGN_OR_RETURN(BvecqIter it, m->response.Range(resp.data_offset, resp.data_length));
+    // Placed by the transport straight into dst: nothing to copy.
+    if (it.Peek().data() != dst.data()) it.CopyOut(dst.subspan(0, resp.data_length));
+  }
+  c->bytes_read_ += resp.data_length;
+  return resp.data_length;
+}
+
+absl::StatusOr<uint64_t> File::Read(uint64_t offset, absl::Span<uint8_t> dst) {
+  Client* c = tree_->session_->client_;
+  const uint32_t chunk = c->max_read();
+  const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
+  struct InFlight {
+    SmbMessageRef m;
+    absl::Span<uint8_t> dst;
+  };
+  std::deque<InFlight> inflight;
+  uint64_t next = 0, total = 0;
+  bool eof = false;
+  absl::Status error;
+  while ((next < dst.size() && !eof && error.ok()) || !inflight.empty()) {
+    while (next < dst.size() && !eof && error.ok() && inflight.size() < depth) {
+      const size_t n = std::min<uint64_t>(chunk, dst.size() - next);
+      absl::Span<uint8_t> part = dst.subspan(next, n);
+      absl::StatusOr<SmbMessageRef> m = SubmitRead(offset + next, part);
+      if (!m.ok()) {
+        error = m.status();
+        break;
+      }
+      inflight.push_back({*std::move(m), part});
+      next += n;
+    }
+    if (inflight.empty()) break;
+    InFlight f = std::move(inflight.front());
+    inflight.pop_front();
+    absl::StatusOr<uint32_t> got = FinishRead(f.m, f.dst);
+    if (!got.ok()) {
+      if (error.ok()) error = got.status();
+      continue;  // drain the rest so no buffer is written after we return
+    }
+    if (!eof) total += *got;
+    if (*got < f.dst.size()) eof = true;  // short read: end of file
+  }
+  SMBD_RETURN_IF_ERROR(error);
+  return total;
+}
+
+absl::StatusOr<uint64_t> File::ReadTo(
+    uint64_t offset, uint64_t length,
+    const std::function<absl::Status(absl::Span<const uint8_t>)>& sink) {
+  Client* c = tree_->session_->client_;
+  const uint32_t chunk = c->max_read();
+  const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
+  // One window of buffers for the whole call (not per request), recycled slot by slot.
+  std::vector<uint8_t> window(static_cast<size_t>(depth) * chunk);
+  struct InFlight {
+    SmbMessageRef m;
+    absl::Span<uint8_t> dst;
+  };
+  std::deque<InFlight> inflight;
+  size_t slot = 0;
+  uint64_t next = 0, delivered = 0;
+  bool eof = false;
+  absl::Status error;
+  while ((next < length && !eof && error.ok()) || !inflight.empty()) {
+    while (next < length && !eof && error.ok() && inflight.size() < depth) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, length - next));
+      absl::Span<uint8_t> part(window.data() + slot * chunk, n);
+      slot = (slot + 1) % depth;
+      absl::StatusOr<SmbMessageRef> m = SubmitRead(offset + next, part);
+      if (!m.ok()) {
+        error = m.status();
+        break;
+      }
+      inflight.push_back({*std::move(m), part});
+      next += n;
+    }
+    if (inflight.empty()) break;
+    InFlight f = std::move(inflight.front());
+    inflight.pop_front();
+    absl::StatusOr<uint32_t> got = FinishRead(f.m, f.dst);
+    if (!got.ok()) {
+      if (error.ok()) error = got.status();
+      continue;
+    }
+    if (error.ok() && !eof && *got > 0) {
+      absl::Status s = sink(f.dst.subspan(0, *got));
+      if (!s.ok()) error = s;
+      delivered += *got;
+    }
+    if (*got < f.dst.size()) eof = true;
+  }
+  SMBD_RETURN_IF_ERROR(error);
+  return delivered;
+}
+
+absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src) {
+  Session* s = tree_->session_;
+  Client* c = s->client_;
+  SmbMessageRef m = s->NewMessage(Command::kWrite, tree_->id_, src.size());
+  Bvecq payload;
+  // The caller's bytes go out as they are: sendmsg gathers them (or the sealer reads them).
+  SMBD_RETURN_IF_ERROR(payload.AppendExternal(const_cast<uint8_t*>(src.data()), src.size()));
+  WriteRequest req;
+  req.length = static_cast<uint32_t>(src.size());
+  req.offset = offset;
+  req.file_id = id_;
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    SMBD_RETURN_IF_ERROR(EncodeWriteRequest(req, &payload, cw.Begin(m.get(), false)));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->connection_->Submit(m));
+  return m;
+}
+
+absl::Status File::FinishWrite(const SmbMessageRef& m, uint32_t expected) {
+  Client* c = tree_->session_->client_;
+  SMBD_RETURN_IF_ERROR(m->Wait(c->options_.request_timeout));
+  // The request no longer references the caller's memory once answered.
+  m->request.Clear();
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "WRITE"));
+  SMBD_ASSIGN_OR_RETURN(WriteResponse resp, DecodeWriteResponse(Reader(*m)));
+  if (resp.count != expected) {
+    return absl::DataLossError(absl::StrCat("WRITE wrote ", resp.count, " of ", expected,
+                                            " bytes"));
+  }
+  c->bytes_written_ += resp.count;
+  return absl::OkStatus();
+}
+
+absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
+  Client* c = tree_->session_->client_;
+  const uint32_t chunk = c->max_write();
+  const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
+  struct InFlight {
+    SmbMessageRef m;
+    uint32_t len;
+  };
+  std::deque<InFlight> inflight;
+  uint64_t next = 0;
+  absl::Status error;
+  while ((next < src.size() && error.ok()) || !inflight.empty()) {
+    while (next < src.size() && error.ok() && inflight.size() < depth) {
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(chunk, src.size() - next));
+      absl::StatusOr<SmbMessageRef> m = SubmitWrite(offset + next, src.subspan(next, n));
+      if (!m.ok()) {
+        error = m.status();
+        break;
+      }
+      inflight.push_back({*std::move(m), n});
+      next += n;
+    }
+    if (inflight.empty()) break;
+    InFlight f = std::move(inflight.front());
+    inflight.pop_front();
+    absl::Status s = FinishWrite(f.m, f.len);
+    if (!s.ok() && error.ok()) error = s;
+  }
+  return error;
+}
+
+}  // namespace smbd

@@ -1,0 +1,249 @@
+// The client API: Client (one connection, negotiated) -> Session (authenticated) -> Tree (a
+// share) -> File (an open handle). Blocking calls with timeouts; large reads and writes are
+// pipelined over many multi-credit requests; small-file reads and stats are compounded into one
+// round trip.
+//
+// Works over any Transport (Direct TCP here; SMB Direct from smbdirect/). Thread-safe: several
+// threads may use the same Tree and File concurrently.
+#ifndef SMBD_SMB2_CLIENT_CLIENT_H_
+#define SMBD_SMB2_CLIENT_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "buffers/page_pool.h"
+#include "smb2/connection.h"
+#include "smb2/security/algorithms.h"
+#include "smb2/security/preauth.h"
+#include "smb2/security/secret.h"
+#include "smb2/transport.h"
+
+namespace smbd {
+
+struct ClientOptions {
+  // Dialect range offered ([MS-SMB2] 2.2.3); the highest common one is used.
+  uint16_t min_dialect = 0x0202;
+  uint16_t max_dialect = 0x0311;
+  // Refuse a session that is not signed / not encrypted (never downgrade).
+  bool require_signing = false;
+  bool require_encryption = false;
+  // Cipher preference for 3.1.1 (first is preferred); 3.0/3.0.2 always use AES-128-CCM.
+  std::vector<Cipher> ciphers = {Cipher::kAes128Gcm, Cipher::kAes256Gcm, Cipher::kAes128Ccm,
+                                 Cipher::kAes256Ccm};
+  // Offer AES-GMAC signing on 3.1.1 ([MS-SMB2] 2.2.3.1.7).
+  bool offer_gmac = true;
+  absl::Duration request_timeout = absl::Seconds(60);
+  // Largest single READ/WRITE (further capped by the server's MaxReadSize/MaxWriteSize and the
+  // transport).
+  uint32_t max_io = 1 << 20;
+  // Bytes in flight for pipelined reads and writes (Samba's cli_pull uses 16 MiB).
+  uint64_t window_bytes = 16 << 20;
+  CreditOptions credits;
+  // Page pool for a client made by ConnectTcp.
+  size_t pool_bytes = size_t{256} << 20;
+  // Name sent in the 3.1.1 NETNAME context (the server's name as the user wrote it).
+  std::string server_name;
+};
+
+struct Credentials {
+  std::string user;      // empty with anonymous
+  std::string domain;
+  SecretBytes password;
+  std::string workstation = "SMBD-CLIENT";
+  bool anonymous = false;
+  bool guest = false;  // log in as guest (any password is accepted by a guest-mapping server)
+};
+
+struct NegotiatedInfo {
+  uint16_t dialect = 0;
+  uint16_t server_security_mode = 0;
+  uint32_t server_capabilities = 0;
+  uint32_t max_transact_size = 0;
+  uint32_t max_read_size = 0;
+  uint32_t max_write_size = 0;
+  Cipher cipher = Cipher::kAes128Ccm;
+  bool can_encrypt = false;
+  SigningAlgorithm signing = SigningAlgorithm::kHmacSha256;
+  uint8_t server_guid[16] = {};
+};
+
+// What stat and directory listings return ([MS-FSCC] 2.4.7 / 2.4.41 in one).
+struct FileInfo {
+  std::string name;
+  uint64_t size = 0;
+  uint64_t allocation_size = 0;
+  uint32_t attributes = 0;
+  uint64_t creation_time = 0;      // FILETIME: 100 ns since 1601-01-01 UTC
+  uint64_t last_access_time = 0;
+  uint64_t last_write_time = 0;
+  uint64_t change_time = 0;
+  bool is_directory() const { return (attributes & 0x10) != 0; }
+};
+
+struct OpenOptions {
+  bool read = true;
+  bool write = false;
+  // kFileOpen (1), kFileCreate (2), kFileOpenIf (3), kFileOverwriteIf (5) ...
+  uint32_t disposition = 1;
+  bool directory = false;
+};
+
+struct ClientStats {
+  uint64_t round_trips = 0;  // frames sent
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  uint64_t bytes_placed = 0;  // READ data received straight into the destination
+};
+
+class Session;
+class Tree;
+class File;
+
+class Client {
+ public:
+  // Connects over Direct TCP to host:port and negotiates.
+  static absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host,
+                                                            uint16_t port,
+                                                            const ClientOptions& options);
+  // Negotiates over a connected transport, with buffers from `pool` (which must outlive the
+  // client; for RDMA it is registered with the device).
+  static absl::StatusOr<std::unique_ptr<Client>> Create(std::unique_ptr<Transport> transport,
+                                                        std::shared_ptr<PagePool> pool,
+                                                        const ClientOptions& options);
+  ~Client();
+
+  // Authenticates (NTLMv2 over SPNEGO, anonymous or guest).
+  absl::StatusOr<std::unique_ptr<Session>> Login(const Credentials& credentials);
+
+  const NegotiatedInfo& negotiated() const { return negotiated_; }
+  const ClientOptions& options() const { return options_; }
+  Connection* connection() const { return connection_.get(); }
+  PagePool* pool() const { return pool_.get(); }
+  ClientStats stats() const;
+  // Largest READ / WRITE this client sends.
+  uint32_t max_read() const;
+  uint32_t max_write() const;
+
+ private:
+  friend class Session;
+  friend class Tree;
+  friend class File;
+  Client(std::shared_ptr<PagePool> pool, const ClientOptions& options);
+  absl::Status Negotiate();
+  // Sends a chain and waits for every member; times out per options.
+  absl::Status RoundTrip(const SmbMessageRef& chain);
+  uint16_t Charge(uint64_t bytes) const;
+
+  std::shared_ptr<PagePool> pool_;
+  const ClientOptions options_;
+  std::unique_ptr<Connection> connection_;
+  NegotiatedInfo negotiated_;
+  std::vector<uint8_t> negotiate_token_;  // the server's SPNEGO hint
+  PreauthIntegrity preauth_;               // connection-level (3.1.1)
+  std::atomic<uint64_t> bytes_read_{0};
+  std::atomic<uint64_t> bytes_written_{0};
+};
+
+class SessionKeys;
+
+class Session {
+ public:
+  ~Session();
+  absl::StatusOr<std::unique_ptr<Tree>> TreeConnect(absl::string_view share);
+  absl::Status Logoff();
+
+  uint64_t id() const { return id_; }
+  bool is_guest() const { return guest_; }
+  bool is_anonymous() const { return anonymous_; }
+  bool signs() const;
+  bool seals() const;
+  Client* client() const { return client_; }
+
+ private:
+  friend class Client;
+  friend class Tree;
+  friend class File;
+  explicit Session(Client* client) : client_(client) {}
+  SmbMessageRef NewMessage(Command command, uint32_t tree_id, uint64_t payload = 0) const;
+
+  Client* const client_;
+  uint64_t id_ = 0;
+  bool guest_ = false;
+  bool anonymous_ = false;
+  bool logged_off_ = false;
+  std::shared_ptr<class Smb2SessionSecurity> security_;
+};
+
+class Tree {
+ public:
+  ~Tree();
+  absl::StatusOr<std::unique_ptr<File>> Open(absl::string_view path, const OpenOptions& options);
+  // CREATE + QUERY_INFO + CLOSE in one compound round trip.
+  absl::StatusOr<FileInfo> Stat(absl::string_view path);
+  // CREATE + READ + CLOSE in one compound round trip for files up to the max read size; larger
+  // files fall back to a pipelined read. Returns the bytes read.
+  absl::StatusOr<std::string> ReadSmallFile(absl::string_view path, uint32_t max_bytes);
+  absl::Status Disconnect();
+
+  uint32_t id() const { return id_; }
+  bool encrypted() const { return encrypt_; }
+  Session* session() const { return session_; }
+
+ private:
+  friend class Session;
+  friend class File;
+  explicit Tree(Session* session) : session_(session) {}
+
+  Session* const session_;
+  uint32_t id_ = 0;
+  bool encrypt_ = false;
+  bool disconnected_ = false;
+};
+
+class File {
+ public:
+  // Closes the handle if still open (errors ignored; use Close() to see them).
+  ~File();
+
+  // Reads up to dst.size() bytes at `offset`, pipelined in chunks; returns bytes read (short at
+  // end of file).
+  absl::StatusOr<uint64_t> Read(uint64_t offset, absl::Span<uint8_t> dst);
+  // Streams [offset, offset+length) (length UINT64_MAX: to end of file) to `sink` in order,
+  // with up to window_bytes in flight. Returns bytes delivered.
+  absl::StatusOr<uint64_t> ReadTo(uint64_t offset, uint64_t length,
+                                  const std::function<absl::Status(absl::Span<const uint8_t>)>& sink);
+  // Writes all of `src` at `offset`, pipelined.
+  absl::Status Write(uint64_t offset, absl::Span<const uint8_t> src);
+  absl::StatusOr<FileInfo> Stat();
+  absl::Status Close();
+
+  const FileId& id() const { return id_; }
+  uint64_t size_at_open() const { return size_at_open_; }
+
+ private:
+  friend class Tree;
+  explicit File(Tree* tree) : tree_(tree) {}
+  // One READ request for [offset, offset+len) into dst, submitted, not waited.
+  absl::StatusOr<SmbMessageRef> SubmitRead(uint64_t offset, absl::Span<uint8_t> dst);
+  // Waits for a READ and makes its data land in dst; returns bytes read (0 at end of file).
+  absl::StatusOr<uint32_t> FinishRead(const SmbMessageRef& m, absl::Span<uint8_t> dst);
+  absl::StatusOr<SmbMessageRef> SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src);
+  absl::Status FinishWrite(const SmbMessageRef& m, uint32_t expected);
+
+  Tree* const tree_;
+  FileId id_;
+  uint64_t size_at_open_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_CLIENT_CLIENT_H_

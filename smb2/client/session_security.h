@@ -1,0 +1,50 @@
+// The SessionSecurity a logged-in session gives its connection: signing with the session's
+// signing key and algorithm, sealing with its encryption/decryption keys ([MS-SMB2] 3.2.5.3.1,
+// 3.2.4.1.8). Sealing can be switched on later, when a tree that requires it is connected.
+#ifndef SMBD_SMB2_CLIENT_SESSION_SECURITY_H_
+#define SMBD_SMB2_CLIENT_SESSION_SECURITY_H_
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+#include "smb2/security/sealing.h"
+#include "smb2/security/signing.h"
+#include "smb2/session_security.h"
+
+namespace smbd {
+
+class Smb2SessionSecurity : public SessionSecurity {
+ public:
+  Smb2SessionSecurity(uint64_t session_id, std::optional<Signer> signer,
+                      std::unique_ptr<Sealer> sealer, std::unique_ptr<Unsealer> unsealer,
+                      bool sign, bool seal)
+      : session_id_(session_id),
+        signer_(std::move(signer)),
+        sealer_(std::move(sealer)),
+        unsealer_(std::move(unsealer)),
+        sign_(sign),
+        seal_(seal) {}
+
+  bool signs() const override { return sign_; }
+  bool seals() const override { return seal_.load(std::memory_order_acquire); }
+  bool can_seal() const { return sealer_ != nullptr && unsealer_ != nullptr; }
+  void EnableSealing() { seal_.store(true, std::memory_order_release); }
+
+  absl::Status Sign(BvecqIter member) override;
+  absl::Status Verify(BvecqIter member) override;
+  absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool* pool) override;
+  absl::StatusOr<Bvecq> Unseal(const Bvecq& transformed, PagePool* pool) override;
+
+ private:
+  const uint64_t session_id_;
+  std::optional<Signer> signer_;
+  std::unique_ptr<Sealer> sealer_;
+  std::unique_ptr<Unsealer> unsealer_;
+  const bool sign_;
+  std::atomic<bool> seal_;
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_CLIENT_SESSION_SECURITY_H_
