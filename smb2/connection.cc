@@ -131,7 +131,7 @@ absl::Status Connection::Submit(const SmbMessageRef& chain) {
     m->header.credits = credits_.CreditsToRequest(charge);
     PatchU64(&wire, m->wire_offset + hdr::kMessageId, m->header.message_id);
     PatchU16(&wire, m->wire_offset + hdr::kCredits, m->header.credits);
-    if (security != nullptr && security->signs() && !security->seals()) {
+    if (security != nullptr && !security->seals() && security->SignsRequest(m->header.command)) {
       m->header.flags |= kFlagSigned;
       PatchU32(&wire, m->wire_offset + hdr::kFlags, m->header.flags);
       absl::StatusOr<BvecqIter> it = wire.Range(m->wire_offset, m->wire_length);

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "buffers/bvecq.h"
 #include "buffers/page_pool.h"
+#include "smb2/constants.h"
 
 namespace smbd {
 
@@ -19,6 +20,9 @@ class SessionSecurity {
   // Every request of the session is signed / the whole frame is encrypted.
   virtual bool signs() const = 0;
   virtual bool seals() const = 0;
+  // Whether this request is signed. More than signs(): 3.1.1 signs every TREE_CONNECT of an
+  // authenticated session even when signing is otherwise off ([MS-SMB2] 3.2.4.1.1).
+  virtual bool SignsRequest(Command command) const { return signs(); }
   // Signs one member in place (its SIGNED flag already set): `member` covers its bytes.
   virtual absl::Status Sign(BvecqIter member) = 0;
   // Verifies one response member's signature.

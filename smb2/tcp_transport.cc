@@ -195,8 +195,7 @@ absl::Status TcpTransport::WaitFor(short events, absl::Time deadline, const char
     }
     // Poll in slices so that a Shutdown() from another thread is noticed even if the socket
     // shutdown did not wake us.
-    const int ms = static_cast<int>(
-        std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000));
+    const int ms = static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left), 999) + 1);
     pollfd p{fd_, events, 0};
     const int rc = poll(&p, 1, ms);
     if (rc < 0 && errno == EINTR) continue;

@@ -343,7 +343,8 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
       SMBD_ASSIGN_OR_RETURN(unsealer, Unsealer::Create(negotiated_.cipher, keys.decryption.span()));
     }
     session->security_ = std::make_shared<Smb2SessionSecurity>(
-        session->id_, std::move(signer), std::move(sealer), std::move(unsealer), sign, seal);
+        session->id_, std::move(signer), std::move(sealer), std::move(unsealer), sign, seal,
+        /*sign_tree_connect=*/is_311);
     connection_->SetSessionSecurity(session->id_, session->security_);
     break;
   }

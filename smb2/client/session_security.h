@@ -18,16 +18,20 @@ class Smb2SessionSecurity : public SessionSecurity {
  public:
   Smb2SessionSecurity(uint64_t session_id, std::optional<Signer> signer,
                       std::unique_ptr<Sealer> sealer, std::unique_ptr<Unsealer> unsealer,
-                      bool sign, bool seal)
+                      bool sign, bool seal, bool sign_tree_connect)
       : session_id_(session_id),
         signer_(std::move(signer)),
         sealer_(std::move(sealer)),
         unsealer_(std::move(unsealer)),
         sign_(sign),
-        seal_(seal) {}
+        seal_(seal),
+        sign_tree_connect_(sign_tree_connect) {}
 
   bool signs() const override { return sign_; }
   bool seals() const override { return seal_.load(std::memory_order_acquire); }
+  bool SignsRequest(Command command) const override {
+    return sign_ || (sign_tree_connect_ && command == Command::kTreeConnect);
+  }
   bool can_seal() const { return sealer_ != nullptr && unsealer_ != nullptr; }
   void EnableSealing() { seal_.store(true, std::memory_order_release); }
 
@@ -43,6 +47,7 @@ class Smb2SessionSecurity : public SessionSecurity {
   std::unique_ptr<Unsealer> unsealer_;
   const bool sign_;
   std::atomic<bool> seal_;
+  const bool sign_tree_connect_;
 };
 
 }  // namespace smbd

@@ -281,5 +281,38 @@ TEST(NegotiateTest, DecodesSigningRdmaAndNetnameContexts) {
   EXPECT_EQ(Decode(odd).code(), absl::StatusCode::kDataLoss);
 }
 
+// Samba's 3.1.1 NEGOTIATE response (PREAUTH, ENCRYPTION AES-128-GCM, SIGNING AES-GMAC
+// contexts), captured from Samba 4.17 by tests/golden/capture (run of 2026-11-28):
+// 002-rsp-NEGOTIATE-smb311.
+constexpr char kSambaResponse[] =
+    "fe534d424000000000000000000001000100000000000000000000000000000000000000000000000000000000"
+    "000000000000000000000000000000000000004100010011030300736d62746573740000000000000000000f00"
+    "00000000800000008000000080006697b745567fdd01000000000000000080004a00d0000000604806062b0601"
+    "050502a03e303ca00e300c060a2b06010401823702020aa32a3028a0261b246e6f745f646566696e65645f696e"
+    "5f5246433431373840706c656173655f69676e6f72650000000000000100260000000000010020000100c18e61"
+    "cc26b5b2daccd9fc9a66c957eed7e1a13932bca58d274ad50416aaaad900000200040000000000010002000000"
+    "0000080004000000000001000200";
+
+TEST(NegotiateTest, DecodesCapturedSambaResponse) {
+  const std::vector<uint8_t> b = FromHex(kSambaResponse);
+  auto r = DecodeNegotiateResponse(WireReader(absl::MakeConstSpan(b)));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->dialect, kDialect311);
+  EXPECT_EQ(r->security_mode, kSigningEnabled);
+  EXPECT_EQ(r->max_read_size, 0x800000u);
+  EXPECT_EQ(r->security_buffer_offset, 0x80);
+  EXPECT_EQ(r->security_buffer_length, 0x4A);
+  ASSERT_TRUE(r->preauth.has_value());
+  EXPECT_EQ(r->preauth->salt.size(), 32u);
+  EXPECT_EQ(*r->ciphers, std::vector<uint16_t>{kCipherAes128Gcm});
+  EXPECT_EQ(*r->signing_algorithms, std::vector<uint16_t>{kSigningAesGmac});
+  testing_util::ExpectRobustGolden(b, Summarize);
+  std::vector<Corruption> cases =
+      testing_util::OffsetLengthSweep(120, 2, 122, 2, 0x80, 0x4A, b.size());
+  cases.push_back({124, 4, 0xD4});  // NegotiateContextOffset not 8-aligned
+  cases.push_back({70, 2, 4});      // one context too many
+  testing_util::ExpectCorruptionsAreDataLoss(b, Summarize, cases, "NEGOTIATE response");
+}
+
 }  // namespace
 }  // namespace smbd

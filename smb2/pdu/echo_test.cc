@@ -1,0 +1,49 @@
+#include "smb2/pdu/echo.h"
+
+#include "gtest/gtest.h"
+#include "smb2/pdu/pdu_test_util.h"
+#include "smb2/test_util.h"
+
+namespace smbd {
+namespace {
+
+using testing_util::FromHex;
+using testing_util::ToHex;
+
+// ECHO request and response, captured from Samba 4.17 by tests/golden/capture (run of
+// 2026-11-28): 015-req-ECHO-smb311 / 016-rsp-ECHO-smb311.
+constexpr char kRequest[] =
+    "fe534d4240000100000000000d0001001000000000000000070000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000004000000";
+constexpr char kResponse[] =
+    "fe534d4240000100000000000d0001001100000000000000070000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000004000000";
+
+TEST(EchoTest, EncodesCapturedRequest) {
+  const std::vector<uint8_t> golden = FromHex(kRequest);
+  EXPECT_EQ(testing_util::EncodeLikeGolden(golden,
+                                           [](WireWriter* w) {
+                                             EncodeEchoRequest(w);
+                                             return absl::OkStatus();
+                                           }),
+            ToHex(golden));
+}
+
+TEST(EchoTest, DecodesCapturedResponse) {
+  const std::vector<uint8_t> b = FromHex(kResponse);
+  EXPECT_TRUE(DecodeEchoResponse(WireReader(absl::MakeConstSpan(b))).ok());
+  testing_util::ExpectRobustGolden(b, [](WireReader m) -> absl::StatusOr<std::string> {
+    absl::Status s = DecodeEchoResponse(m);
+    if (!s.ok()) return s;
+    return std::string("ok");
+  });
+  for (uint16_t bad : {0, 2, 9, 24}) {
+    std::vector<uint8_t> c = testing_util::Corrupt(b, {64, 2, bad});
+    absl::Status s = DecodeEchoResponse(WireReader(absl::MakeConstSpan(c)));
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << bad;
+    EXPECT_NE(s.message().find("ECHO response"), absl::string_view::npos) << s;
+  }
+}
+
+}  // namespace
+}  // namespace smbd

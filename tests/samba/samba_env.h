@@ -1,0 +1,33 @@
+// Reads the environment written by tests/samba/samba-server (SAMBA_HOST, SAMBA_PORT, ...), so
+// that interop tests reach the throwaway Samba that tests/samba/run-suite started.
+#ifndef SMBD_TESTS_SAMBA_SAMBA_ENV_H_
+#define SMBD_TESTS_SAMBA_SAMBA_ENV_H_
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+namespace smbd {
+namespace testing_samba {
+
+inline std::string Env(const char* name, const char* fallback = "") {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : fallback;
+}
+
+struct SambaEnv {
+  std::string host = Env("SAMBA_HOST", "127.0.0.1");
+  uint16_t port = static_cast<uint16_t>(std::atoi(Env("SAMBA_PORT", "0").c_str()));
+  uint16_t signed_port = static_cast<uint16_t>(std::atoi(Env("SAMBA_SIGNED_PORT", "0").c_str()));
+  std::string user = Env("SAMBA_USER");
+  std::string password = Env("SAMBA_PASSWORD");
+  std::string share_dir = Env("SAMBA_SHARE_DIR_SHARE");
+  std::string log = Env("SAMBA_LOG");
+  std::string pids = Env("SAMBA_PIDS");
+  bool ok() const { return port != 0 && !user.empty(); }
+};
+
+}  // namespace testing_samba
+}  // namespace smbd
+
+#endif  // SMBD_TESTS_SAMBA_SAMBA_ENV_H_

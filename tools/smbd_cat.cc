@@ -1,0 +1,493 @@
+// smbd-cat: read files from an SMB2/3 server to stdout or a file, like cat/curl.
+//
+//   smbd-cat [options] smb://[domain;][user@]host[:port]/share/path [more URLs]
+//
+// See --help (kUsage below) for options and exit codes.
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "smb2/client/client.h"
+#include "smb2/client/url.h"
+#include "smb2/ntstatus.h"
+
+namespace smbd {
+namespace {
+
+// Exit codes (documented in --help and README.md).
+enum Exit : int {
+  kExitOk = 0,
+  kExitUsage = 2,
+  kExitConnect = 3,
+  kExitAuth = 4,
+  kExitNotFound = 5,
+  kExitAccess = 6,
+  kExitIo = 7,
+  kExitInterrupted = 130,
+};
+
+constexpr char kUsage[] = R"(NAME
+    smbd-cat - read files from an SMB2/SMB3 server (SMB Direct or TCP)
+
+SYNOPSIS
+    smbd-cat [OPTIONS] smb://[domain;][user@]host[:port]/share/path [URL...]
+
+DESCRIPTION
+    Reads each URL's file and writes the bytes to standard output (or -o FILE), in order.
+    Large files are read with many requests in flight (--window, --depth).
+
+OPTIONS
+    -U, --user USER[%PASSWORD]  user name (default: from the URL); a password here is visible
+                                to other users of the machine: prefer SMBD_PASSWORD
+    --credentials FILE          smbclient authentication file (username=, password=, domain=)
+    --anonymous                 anonymous (null) session
+    --guest                     guest session
+    --transport tcp             transport (tcp; rdma and auto arrive with SMB Direct)
+    --dialect D                 highest dialect: 2.0.2 2.1 3.0 3.0.2 3.1.1 (default 3.1.1)
+    --sign                      require signing
+    --seal                      require encryption
+    --cipher C                  aes-128-gcm aes-128-ccm aes-256-gcm aes-256-ccm (prefer C)
+    --offset N                  start at byte N
+    --length N                  read at most N bytes
+    -o, --output FILE           write to FILE instead of standard output
+    --continue                  with -o: resume after the bytes FILE already has
+    --window BYTES              bytes in flight (default 16M); suffixes K, M, G
+    --io-size BYTES             largest single READ (default 1M)
+    --stat                      print size, attributes and times instead of the data
+    --verify-sha256 HEX         fail (exit 7) unless the bytes read have this SHA-256
+    --timeout SECONDS           per-request timeout (default 60)
+    --progress                  show progress on standard error even if it is not a terminal
+    -q, --quiet                 print nothing but errors
+    -h, --help                  this text
+
+ENVIRONMENT
+    SMBD_PASSWORD               the password (preferred over -U user%password)
+
+EXIT STATUS
+    0 success; 2 usage; 3 cannot connect; 4 authentication failed; 5 not found;
+    6 access denied; 7 I/O or protocol error (including a SHA-256 mismatch); 130 interrupted
+)";
+
+volatile sig_atomic_t g_interrupted = 0;
+void OnSigint(int) { g_interrupted = 1; }
+
+struct Options {
+  std::vector<std::string> urls;
+  std::string user, password, domain;
+  bool has_password = false;
+  bool anonymous = false, guest = false;
+  std::string transport = "tcp";
+  uint16_t max_dialect = kDialect311;
+  bool sign = false, seal = false;
+  std::string cipher;
+  uint64_t offset = 0, length = UINT64_MAX;
+  std::string output;
+  bool resume = false;
+  uint64_t window = 16 << 20;
+  uint64_t io_size = 1 << 20;
+  bool stat = false;
+  std::string sha256;
+  int timeout_s = 60;
+  bool progress = false, quiet = false;
+};
+
+int Fail(int code, absl::string_view message) {
+  std::fprintf(stderr, "smbd-cat: %.*s\n", static_cast<int>(message.size()), message.data());
+  return code;
+}
+
+bool ParseSize(absl::string_view s, uint64_t* out) {
+  uint64_t mult = 1;
+  if (!s.empty()) {
+    switch (absl::ascii_toupper(s.back())) {
+      case 'K': mult = 1ull << 10; break;
+      case 'M': mult = 1ull << 20; break;
+      case 'G': mult = 1ull << 30; break;
+      default: break;
+    }
+    if (mult != 1) s.remove_suffix(1);
+  }
+  uint64_t v;
+  if (!absl::SimpleAtoi(s, &v) || v > UINT64_MAX / mult) return false;
+  *out = v * mult;
+  return true;
+}
+
+int ExitFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnauthenticated: return kExitAuth;
+    case absl::StatusCode::kNotFound: return kExitNotFound;
+    case absl::StatusCode::kPermissionDenied: return kExitAccess;
+    case absl::StatusCode::kCancelled: return g_interrupted ? kExitInterrupted : kExitIo;
+    default: return kExitIo;
+  }
+}
+
+// Reads smbclient's authentication file: "username = x", "password = y", "domain = z".
+absl::Status ReadCredentialsFile(const std::string& path, Options* o) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+    std::fprintf(stderr, "smbd-cat: warning: %s is readable by others\n", path.c_str());
+  }
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read credentials file ", path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    const std::string key = absl::AsciiStrToLower(absl::StripAsciiWhitespace(kv.first));
+    const std::string value(absl::StripAsciiWhitespace(kv.second));
+    if (key == "username") {
+      o->user = value;
+    } else if (key == "password") {
+      o->password = value;
+      o->has_password = true;
+    } else if (key == "domain") {
+      o->domain = value;
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string PromptPassword(const std::string& user) {
+  int fd = open("/dev/tty", O_RDWR);
+  if (fd < 0) return "";
+  std::string prompt = absl::StrCat("Password for ", user, ": ");
+  (void)!write(fd, prompt.data(), prompt.size());
+  termios old{}, quiet{};
+  tcgetattr(fd, &old);
+  quiet = old;
+  quiet.c_lflag &= ~ECHO;
+  tcsetattr(fd, TCSAFLUSH, &quiet);
+  std::string pw;
+  char c;
+  while (read(fd, &c, 1) == 1 && c != '\n') pw.push_back(c);
+  tcsetattr(fd, TCSAFLUSH, &old);
+  (void)!write(fd, "\n", 1);
+  close(fd);
+  return pw;
+}
+
+// Writes all of `data` to fd, retrying short writes. EPIPE (reader went away, e.g. `| head`)
+// is reported as Cancelled so that the caller exits quietly.
+absl::Status WriteAll(int fd, absl::Span<const uint8_t> data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) {
+        if (g_interrupted) return absl::CancelledError("interrupted");
+        continue;
+      }
+      if (errno == EPIPE) return absl::CancelledError("output closed");
+      return absl::InternalError(absl::StrCat("write: ", strerror(errno)));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+class Progress {
+ public:
+  Progress(bool enabled, uint64_t total) : enabled_(enabled), total_(total), start_(absl::Now()) {}
+  void Add(uint64_t n) {
+    done_ += n;
+    if (!enabled_) return;
+    absl::Time now = absl::Now();
+    if (now - last_ < absl::Milliseconds(250)) return;
+    last_ = now;
+    Draw(now);
+  }
+  void Finish() {
+    if (enabled_ && drawn_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  void Draw(absl::Time now) {
+    const double secs = absl::ToDoubleSeconds(now - start_);
+    const double rate = secs > 0 ? done_ / secs : 0;
+    std::string line = absl::StrFormat("%.1f MiB", done_ / 1048576.0);
+    if (total_ != UINT64_MAX && total_ > 0) {
+      const double left = rate > 0 ? (total_ - std::min(done_, total_)) / rate : 0;
+      absl::StrAppendFormat(&line, " / %.1f MiB (%.0f%%)  ETA %.0fs", total_ / 1048576.0,
+                            100.0 * done_ / total_, left);
+    }
+    absl::StrAppendFormat(&line, "  %.1f MiB/s", rate / 1048576.0);
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    drawn_ = true;
+  }
+  bool enabled_;
+  uint64_t total_;
+  uint64_t done_ = 0;
+  absl::Time start_, last_ = absl::InfinitePast();
+  bool drawn_ = false;
+};
+
+std::string FileTimeString(uint64_t ft) {
+  if (ft == 0) return "-";
+  // FILETIME: 100 ns intervals since 1601-01-01; Unix epoch is 11644473600 s later.
+  const int64_t unix_s = static_cast<int64_t>(ft / 10000000) - 11644473600LL;
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixSeconds(unix_s),
+                          absl::UTCTimeZone());
+}
+
+int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX* sha,
+           uint64_t resume_at) {
+  absl::StatusOr<SmbUrl> url = ParseSmbUrl(url_text);
+  if (!url.ok()) return Fail(kExitUsage, absl::StrCat(url_text, ": ", url.status().message()));
+  if (url->has_password && !o.quiet) {
+    std::fprintf(stderr, "smbd-cat: warning: a password in the URL is visible to other users\n");
+  }
+  if (o.transport != "tcp") {
+    return Fail(kExitUsage, absl::StrCat("--transport ", o.transport,
+                                         ": only tcp is available in this build"));
+  }
+  ClientOptions co;
+  co.max_dialect = o.max_dialect;
+  co.require_signing = o.sign;
+  co.require_encryption = o.seal;
+  co.window_bytes = o.window;
+  co.max_io = static_cast<uint32_t>(std::min<uint64_t>(o.io_size, 8 << 20));
+  co.request_timeout = absl::Seconds(o.timeout_s);
+  if (!o.cipher.empty()) {
+    const std::string c = absl::AsciiStrToLower(o.cipher);
+    Cipher pick;
+    if (c == "aes-128-gcm") pick = Cipher::kAes128Gcm;
+    else if (c == "aes-128-ccm") pick = Cipher::kAes128Ccm;
+    else if (c == "aes-256-gcm") pick = Cipher::kAes256Gcm;
+    else if (c == "aes-256-ccm") pick = Cipher::kAes256Ccm;
+    else return Fail(kExitUsage, absl::StrCat("unknown cipher ", o.cipher));
+    std::vector<Cipher> pref = {pick};
+    for (Cipher x : co.ciphers) if (x != pick) pref.push_back(x);
+    co.ciphers = pref;
+  }
+  const std::string where = url->Redacted();
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::ConnectTcp(url->host, url->port, co);
+  if (!client.ok()) {
+    return Fail(client.status().code() == absl::StatusCode::kFailedPrecondition ? kExitAccess
+                                                                               : kExitConnect,
+                absl::StrCat("connecting to ", url->host, ": ", client.status().message()));
+  }
+  Credentials cred;
+  cred.anonymous = o.anonymous;
+  cred.guest = o.guest;
+  cred.user = !o.user.empty() ? o.user : url->user;
+  cred.domain = !o.domain.empty() ? o.domain : url->domain;
+  std::string password = o.has_password ? o.password : url->password;
+  if (!o.has_password && !url->has_password) {
+    if (const char* env = std::getenv("SMBD_PASSWORD")) {
+      password = env;
+    } else if (!o.anonymous && !o.guest && !cred.user.empty() && isatty(STDIN_FILENO)) {
+      password = PromptPassword(cred.user);
+    }
+  }
+  if (cred.user.empty() && !o.guest) cred.anonymous = true;
+  if (o.guest && cred.user.empty()) cred.user = "guest";
+  cred.password = SecretBytes::FromString(password);
+  OPENSSL_cleanse(password.data(), password.size());
+  absl::StatusOr<std::unique_ptr<Session>> session = (*client)->Login(cred);
+  if (!session.ok()) {
+    return Fail(ExitFor(session.status()) == kExitIo ? kExitAuth : ExitFor(session.status()),
+                absl::StrCat("logging in to ", url->host, ": ", session.status().message()));
+  }
+  absl::StatusOr<std::unique_ptr<Tree>> tree = (*session)->TreeConnect(url->share);
+  if (!tree.ok()) {
+    return Fail(ExitFor(tree.status()),
+                absl::StrCat(where, ": ", tree.status().message()));
+  }
+  if (url->path.empty()) return Fail(kExitUsage, absl::StrCat(where, ": no file path"));
+  if (o.stat) {
+    absl::StatusOr<FileInfo> st = (*tree)->Stat(url->SmbPath());
+    if (!st.ok()) return Fail(ExitFor(st.status()), absl::StrCat(where, ": ", st.status().message()));
+    std::string text = absl::StrFormat(
+        "%s\n  size: %d\n  type: %s\n  attributes: 0x%08x\n  modified: %s\n  created: %s\n",
+        where, st->size, st->is_directory() ? "directory" : "file", st->attributes,
+        FileTimeString(st->last_write_time), FileTimeString(st->creation_time));
+    absl::Status w = WriteAll(out_fd, absl::MakeConstSpan(
+                                          reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    return w.ok() ? kExitOk : ExitFor(w);
+  }
+  OpenOptions oo;
+  absl::StatusOr<std::unique_ptr<File>> file = (*tree)->Open(url->SmbPath(), oo);
+  if (!file.ok()) return Fail(ExitFor(file.status()), absl::StrCat(where, ": ", file.status().message()));
+  const uint64_t size = (*file)->size_at_open();
+  const uint64_t start = o.offset + resume_at;
+  uint64_t length = o.length == UINT64_MAX ? UINT64_MAX : (o.length > resume_at ? o.length - resume_at : 0);
+  const uint64_t expect =
+      start >= size ? 0 : std::min<uint64_t>(length, size - start);
+  const bool show = !o.quiet && (o.progress || isatty(STDERR_FILENO));
+  Progress progress(show, expect);
+  absl::StatusOr<uint64_t> got = (*file)->ReadTo(
+      start, length, [&](absl::Span<const uint8_t> bytes) -> absl::Status {
+        if (g_interrupted) return absl::CancelledError("interrupted");
+        if (sha != nullptr) EVP_DigestUpdate(sha, bytes.data(), bytes.size());
+        absl::Status s = WriteAll(out_fd, bytes);
+        progress.Add(bytes.size());
+        return s;
+      });
+  progress.Finish();
+  if (!got.ok()) {
+    if (got.status().code() == absl::StatusCode::kCancelled && !g_interrupted) {
+      return kExitOk;  // output closed (e.g. `| head`): quietly done
+    }
+    if (g_interrupted) return Fail(kExitInterrupted, "interrupted");
+    return Fail(ExitFor(got.status()), absl::StrCat(where, ": ", got.status().message()));
+  }
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* out) -> bool {
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    } else if (a == "-U" || a == "--user") {
+      if (!value(&v)) return Fail(kExitUsage, "-U needs USER[%PASSWORD]");
+      const size_t pct = v.find('%');
+      o.user = v.substr(0, pct);
+      if (pct != std::string::npos) {
+        o.password = v.substr(pct + 1);
+        o.has_password = true;
+        std::fprintf(stderr, "smbd-cat: warning: a password on the command line is visible to "
+                             "other users; prefer SMBD_PASSWORD\n");
+      }
+      const size_t slash = o.user.find_first_of("\\/");
+      if (slash != std::string::npos) {
+        o.domain = o.user.substr(0, slash);
+        o.user = o.user.substr(slash + 1);
+      }
+    } else if (a == "--credentials") {
+      if (!value(&v)) return Fail(kExitUsage, "--credentials needs FILE");
+      absl::Status s = ReadCredentialsFile(v, &o);
+      if (!s.ok()) return Fail(kExitUsage, s.message());
+    } else if (a == "--anonymous") {
+      o.anonymous = true;
+    } else if (a == "--guest") {
+      o.guest = true;
+    } else if (a == "--transport") {
+      if (!value(&o.transport)) return Fail(kExitUsage, "--transport needs tcp|rdma|auto");
+    } else if (a == "--dialect") {
+      if (!value(&v)) return Fail(kExitUsage, "--dialect needs a value");
+      if (v == "2.0.2") o.max_dialect = kDialect202;
+      else if (v == "2.1") o.max_dialect = kDialect210;
+      else if (v == "3.0") o.max_dialect = kDialect300;
+      else if (v == "3.0.2") o.max_dialect = kDialect302;
+      else if (v == "3.1.1") o.max_dialect = kDialect311;
+      else return Fail(kExitUsage, absl::StrCat("unknown dialect ", v));
+    } else if (a == "--sign") {
+      o.sign = true;
+    } else if (a == "--seal") {
+      o.seal = true;
+    } else if (a == "--cipher") {
+      if (!value(&o.cipher)) return Fail(kExitUsage, "--cipher needs a name");
+    } else if (a == "--offset" || a == "--length" || a == "--window" || a == "--io-size") {
+      uint64_t n;
+      if (!value(&v) || !ParseSize(v, &n)) return Fail(kExitUsage, absl::StrCat(a, " needs a size"));
+      if (a == "--offset") o.offset = n;
+      if (a == "--length") o.length = n;
+      if (a == "--window") o.window = std::max<uint64_t>(n, 65536);
+      if (a == "--io-size") o.io_size = std::max<uint64_t>(n, 4096);
+    } else if (a == "-o" || a == "--output") {
+      if (!value(&o.output)) return Fail(kExitUsage, "-o needs FILE");
+    } else if (a == "--continue") {
+      o.resume = true;
+    } else if (a == "--stat") {
+      o.stat = true;
+    } else if (a == "--verify-sha256") {
+      if (!value(&o.sha256) || o.sha256.size() != 64) {
+        return Fail(kExitUsage, "--verify-sha256 needs 64 hex digits");
+      }
+      o.sha256 = absl::AsciiStrToLower(o.sha256);
+    } else if (a == "--timeout") {
+      if (!value(&v) || !absl::SimpleAtoi(v, &o.timeout_s) || o.timeout_s <= 0) {
+        return Fail(kExitUsage, "--timeout needs seconds");
+      }
+    } else if (a == "--progress") {
+      o.progress = true;
+    } else if (a == "-q" || a == "--quiet") {
+      o.quiet = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return Fail(kExitUsage, absl::StrCat("unknown option ", a, " (see --help)"));
+    } else {
+      o.urls.push_back(a);
+    }
+  }
+  if (o.urls.empty()) return Fail(kExitUsage, "no URL given (see --help)");
+  if (o.resume && o.output.empty()) return Fail(kExitUsage, "--continue needs -o FILE");
+
+  signal(SIGPIPE, SIG_IGN);  // EPIPE from write() instead; `| head` ends quietly
+  struct sigaction sa {};
+  sa.sa_handler = OnSigint;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  int out_fd = STDOUT_FILENO;
+  uint64_t resume_at = 0;
+  if (!o.output.empty()) {
+    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (o.resume ? O_APPEND : O_TRUNC);
+    out_fd = open(o.output.c_str(), flags, 0644);
+    if (out_fd < 0) return Fail(kExitIo, absl::StrCat(o.output, ": ", strerror(errno)));
+    if (o.resume) {
+      struct stat st;
+      if (fstat(out_fd, &st) == 0) resume_at = static_cast<uint64_t>(st.st_size);
+    }
+  }
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> sha(nullptr, EVP_MD_CTX_free);
+  if (!o.sha256.empty()) {
+    sha.reset(EVP_MD_CTX_new());
+    EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr);
+  }
+  int rc = kExitOk;
+  for (const std::string& url : o.urls) {
+    rc = CatOne(o, url, out_fd, sha.get(), resume_at);
+    resume_at = 0;
+    if (rc != kExitOk) break;
+  }
+  if (out_fd != STDOUT_FILENO && close(out_fd) != 0 && rc == kExitOk) {
+    rc = Fail(kExitIo, absl::StrCat(o.output, ": ", strerror(errno)));
+  }
+  if (rc == kExitOk && sha != nullptr) {
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(sha.get(), md, &len);
+    std::string hex;
+    for (unsigned i = 0; i < len; ++i) absl::StrAppendFormat(&hex, "%02x", md[i]);
+    if (hex != o.sha256) {
+      return Fail(kExitIo, absl::StrCat("SHA-256 mismatch: got ", hex, ", expected ", o.sha256));
+    }
+    if (!o.quiet) std::fprintf(stderr, "smbd-cat: SHA-256 verified\n");
+  }
+  return rc;
+}
+
+}  // namespace
+}  // namespace smbd
+
+int main(int argc, char** argv) { return smbd::Main(argc, argv); }
