@@ -93,6 +93,10 @@ class SmbMessage {
   bool pending = false;
   uint64_t async_id = 0;
 
+  // Scratch space for the layer above (e.g. an async call's callback state), so that it needs
+  // no allocation of its own. Trivially destructible contents only.
+  alignas(16) unsigned char user_data[48];
+
   // --- Completion ---
   // Runs `callback(this, arg)` on completion instead of waking a waiter. Set before sending.
   void SetCallback(Callback callback, void* arg) {

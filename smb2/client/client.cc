@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +18,10 @@
 #include "smb2/ntstatus.h"
 #include "smb2/pdu/close.h"
 #include "smb2/pdu/create.h"
+#include "smb2/pdu/flush.h"
+#include "smb2/pdu/ioctl.h"
+#include "smb2/pdu/query_directory.h"
+#include "smb2/pdu/set_info.h"
 #include "smb2/pdu/negotiate.h"
 #include "smb2/pdu/query_info.h"
 #include "smb2/pdu/read.h"
@@ -149,7 +155,8 @@ absl::Status Client::Negotiate() {
   req.security_mode =
       kSigningEnabled | (options_.require_signing ? kSigningRequired : 0);
   req.capabilities = kCapLargeMtu | kCapEncryption;
-  SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(req.client_guid)));
+  SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(client_guid_)));
+  std::memcpy(req.client_guid, client_guid_, 16);
   uint8_t salt[32];
   std::vector<uint16_t> ciphers, signing;
   if (offer_311) {
@@ -344,7 +351,10 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
     }
     session->security_ = std::make_shared<Smb2SessionSecurity>(
         session->id_, std::move(signer), std::move(sealer), std::move(unsealer), sign, seal,
-        /*sign_tree_connect=*/is_311);
+        // [MS-SMB2] 3.2.4.1.1: 3.1.1 signs TREE_CONNECT; 3.0/3.0.2 sign the
+        // FSCTL_VALIDATE_NEGOTIATE_INFO IOCTL (3.2.5.5), whatever the session's signing.
+        is_311 ? (1u << static_cast<uint16_t>(Command::kTreeConnect))
+               : (1u << static_cast<uint16_t>(Command::kIoctl)));
     connection_->SetSessionSecurity(session->id_, session->security_);
     break;
   }
@@ -409,6 +419,15 @@ absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view sha
   SMBD_ASSIGN_OR_RETURN(TreeConnectResponse resp, DecodeTreeConnectResponse(Reader(*m)));
   std::unique_ptr<Tree> tree(new Tree(this));
   tree->id_ = m->response_header.tree_id;
+  const uint16_t dialect = client_->negotiated_.dialect;
+  if ((dialect == kDialect300 || dialect == kDialect302) && security_ != nullptr) {
+    // A downgrade of the NEGOTIATE by a man in the middle is caught here ([MS-SMB2] 3.2.5.5).
+    absl::Status v = ValidateNegotiate(tree->id_);
+    if (!v.ok()) {
+      tree->disconnected_ = true;
+      return v;
+    }
+  }
   tree->encrypt_ = (resp.share_flags & kShareFlagEncryptData) != 0;
   if (tree->encrypt_ && !seals()) {
     // [MS-SMB2] 3.2.5.5: a share that requires encryption gets it, or nothing.
@@ -683,20 +702,9 @@ absl::StatusOr<uint32_t> File::FinishRead(const SmbMessageRef& m, absl::Span<uin
     c->connection_->Abandon(m.get());
     return s;
   }
-  if (m->response_header.status == ntstatus::kEndOfFile) return 0;
-  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "READ"));
-  SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(Reader(*m)));
-  if (resp.data_length > dst.size()) {
-    return absl::DataLossError(absl::StrCat("READ returned ", resp.data_length,
-                                            " bytes for a request of ", dst.size()));
-  }
-  if (resp.data_length > 0) {
-    SMBD_ASSIGN_OR_RETURN(BvecqIter it, m->response.Range(resp.data_offset, resp.data_length));
-    // Placed by the transport straight into dst: nothing to copy.
-    if (it.Peek().data() != dst.data()) it.CopyOut(dst.subspan(0, resp.data_length));
-  }
-  c->bytes_read_ += resp.data_length;
-  return resp.data_length;
+  SMBD_ASSIGN_OR_RETURN(uint32_t n, ReadResult(m.get(), dst));
+  c->bytes_read_ += n;
+  return n;
 }
 
 absl::StatusOr<uint64_t> File::Read(uint64_t offset, absl::Span<uint8_t> dst) {
@@ -852,6 +860,288 @@ absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
     if (!s.ok() && error.ok()) error = s;
   }
   return error;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations added on top of the basics.
+
+absl::Status Session::ValidateNegotiate(uint32_t tree_id) {
+  Client* c = client_;
+  std::vector<uint16_t> dialects;
+  for (uint16_t d : kAllDialects) {
+    if (d >= c->options_.min_dialect && d <= c->options_.max_dialect) dialects.push_back(d);
+  }
+  ValidateNegotiateInfoRequest v;
+  v.capabilities = kCapLargeMtu | kCapEncryption;
+  std::memcpy(v.guid, c->client_guid_, 16);
+  v.security_mode = kSigningEnabled | (c->options_.require_signing ? kSigningRequired : 0);
+  v.dialects = dialects;
+  uint8_t input[64];
+  WireWriter iw(absl::MakeSpan(input));
+  EncodeValidateNegotiateInfo(v, &iw);
+  SMBD_RETURN_IF_ERROR(iw.Finish());
+  IoctlRequest req;
+  req.ctl_code = kFsctlValidateNegotiateInfo;
+  req.input = iw.written();
+  req.max_output_response = 24;
+  SmbMessageRef m = NewMessage(Command::kIoctl, tree_id);
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    EncodeIoctlRequest(req, cw.Begin(m.get(), false));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
+  if (!m->response_header.is_signed()) {
+    return absl::PermissionDeniedError(
+        "FSCTL_VALIDATE_NEGOTIATE_INFO response is not signed; refusing the connection");
+  }
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "FSCTL_VALIDATE_NEGOTIATE_INFO"));
+  SMBD_ASSIGN_OR_RETURN(IoctlResponse resp, DecodeIoctlResponse(Reader(*m)));
+  SMBD_ASSIGN_OR_RETURN(WireReader out, IoctlOutput(Reader(*m), resp));
+  SMBD_ASSIGN_OR_RETURN(ValidateNegotiateInfoResponse vr, DecodeValidateNegotiateInfo(out));
+  const NegotiatedInfo& n = c->negotiated_;
+  if (vr.dialect != n.dialect || vr.security_mode != n.server_security_mode ||
+      vr.capabilities != n.server_capabilities || std::memcmp(vr.guid, n.server_guid, 16) != 0) {
+    return absl::PermissionDeniedError(
+        "FSCTL_VALIDATE_NEGOTIATE_INFO does not match the NEGOTIATE: possible downgrade attack");
+  }
+  return absl::OkStatus();
+}
+
+// CREATE + the related member `encode_middle` writes + CLOSE, as one compound round trip.
+absl::Status Tree::OpenDoClose(const CreateRequest& create, Command middle_command,
+                               const std::function<absl::Status(WireWriter*)>& encode_middle,
+                               absl::string_view what) {
+  Client* c = session_->client_;
+  SmbMessageRef open = session_->NewMessage(Command::kCreate, id_);
+  SmbMessageRef middle = session_->NewMessage(middle_command, id_);
+  SmbMessageRef close = session_->NewMessage(Command::kClose, id_);
+  open->next = middle;
+  middle->next = close;
+  CloseRequest cl;
+  cl.file_id = FileId::Related();
+  {
+    CompoundWriter cw(&open->request, c->pool());
+    SMBD_RETURN_IF_ERROR(EncodeCreateRequest(create, cw.Begin(open.get(), false)));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(encode_middle(cw.Begin(middle.get(), true)));
+    cw.End();
+    EncodeCloseRequest(cl, cw.Begin(close.get(), true));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(open));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*open, absl::StrCat("CREATE ", what)));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*middle, absl::StrCat(CommandName(middle_command), " ", what)));
+  return ResponseStatus(*close, absl::StrCat("CLOSE ", what));
+}
+
+absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
+  Client* c = session_->client_;
+  OpenOptions oo;
+  oo.directory = true;
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<File> d, Open(dir, oo));
+  std::vector<FileInfo> out;
+  for (int round = 0;; ++round) {
+    SmbMessageRef m = session_->NewMessage(Command::kQueryDirectory, id_, 65536);
+    QueryDirectoryRequest q;
+    q.file_id = d->id();
+    q.flags = round == 0 ? kQueryDirRestartScans : 0;
+    q.output_buffer_length = 65536;
+    {
+      CompoundWriter cw(&m->request, c->pool());
+      SMBD_RETURN_IF_ERROR(EncodeQueryDirectoryRequest(q, cw.Begin(m.get(), false)));
+      cw.End();
+      SMBD_RETURN_IF_ERROR(cw.Finish());
+    }
+    SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
+    if (m->response_header.status == ntstatus::kNoMoreFiles) break;
+    SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("QUERY_DIRECTORY ", dir)));
+    SMBD_ASSIGN_OR_RETURN(QueryDirectoryResponse resp, DecodeQueryDirectoryResponse(Reader(*m)));
+    SMBD_ASSIGN_OR_RETURN(DirectoryEntryIterator it,
+                          DirectoryEntryIterator::Create(Reader(*m), resp));
+    DirectoryEntry e;
+    while (true) {
+      SMBD_ASSIGN_OR_RETURN(bool more, it.Next(&e));
+      if (!more) break;
+      if (e.name == "." || e.name == "..") continue;
+      FileInfo fi;
+      fi.name = e.name;
+      fi.size = e.end_of_file;
+      fi.allocation_size = e.allocation_size;
+      fi.attributes = e.file_attributes;
+      fi.creation_time = e.creation_time;
+      fi.last_access_time = e.last_access_time;
+      fi.last_write_time = e.last_write_time;
+      fi.change_time = e.change_time;
+      out.push_back(std::move(fi));
+    }
+    if (round > 100000) return absl::DataLossError("QUERY_DIRECTORY never ends");
+  }
+  SMBD_RETURN_IF_ERROR(d->Close());
+  return out;
+}
+
+absl::Status Tree::Mkdir(absl::string_view path) {
+  Client* c = session_->client_;
+  OpenOptions oo;
+  oo.directory = true;
+  oo.read = false;
+  oo.disposition = kFileCreate;
+  const std::string name = SmbPath(path);
+  SMBD_ASSIGN_OR_RETURN(CreateRequest create, MakeCreate(oo, name));
+  SmbMessageRef open = session_->NewMessage(Command::kCreate, id_);
+  SmbMessageRef close = session_->NewMessage(Command::kClose, id_);
+  open->next = close;
+  CloseRequest cl;
+  cl.file_id = FileId::Related();
+  {
+    CompoundWriter cw(&open->request, c->pool());
+    SMBD_RETURN_IF_ERROR(EncodeCreateRequest(create, cw.Begin(open.get(), false)));
+    cw.End();
+    EncodeCloseRequest(cl, cw.Begin(close.get(), true));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(open));
+  return ResponseStatus(*open, absl::StrCat("CREATE (mkdir) ", path));
+}
+
+namespace {
+absl::StatusOr<CreateRequest> DeleteCreate(const std::string& name, bool directory) {
+  OpenOptions oo;
+  oo.read = false;
+  oo.directory = directory;
+  SMBD_ASSIGN_OR_RETURN(CreateRequest create, MakeCreate(oo, name));
+  create.desired_access = kDelete | kFileReadAttributes | kSynchronize;
+  create.file_attributes = 0;
+  return create;
+}
+}  // namespace
+
+absl::Status Tree::Rmdir(absl::string_view path) {
+  const std::string name = SmbPath(path);
+  SMBD_ASSIGN_OR_RETURN(CreateRequest create, DeleteCreate(name, true));
+  return OpenDoClose(create, Command::kSetInfo,
+                     [](WireWriter* w) {
+                       EncodeSetDispositionRequest(FileId::Related(), true, w);
+                       return absl::OkStatus();
+                     },
+                     path);
+}
+
+absl::Status Tree::Delete(absl::string_view path) {
+  const std::string name = SmbPath(path);
+  SMBD_ASSIGN_OR_RETURN(CreateRequest create, DeleteCreate(name, false));
+  return OpenDoClose(create, Command::kSetInfo,
+                     [](WireWriter* w) {
+                       EncodeSetDispositionRequest(FileId::Related(), true, w);
+                       return absl::OkStatus();
+                     },
+                     path);
+}
+
+absl::Status Tree::Rename(absl::string_view from, absl::string_view to, bool replace) {
+  const std::string name = SmbPath(from);
+  const std::string target = SmbPath(to);
+  SMBD_ASSIGN_OR_RETURN(CreateRequest create, DeleteCreate(name, false));
+  create.create_options = 0;  // files and directories
+  return OpenDoClose(create, Command::kSetInfo,
+                     [&](WireWriter* w) {
+                       return EncodeSetRenameRequest(FileId::Related(), target, replace, w);
+                     },
+                     from);
+}
+
+absl::Status File::Truncate(uint64_t size) {
+  Session* s = tree_->session_;
+  Client* c = s->client_;
+  SmbMessageRef m = s->NewMessage(Command::kSetInfo, tree_->id_);
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    EncodeSetEndOfFileRequest(id_, size, cw.Begin(m.get(), false));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
+  return ResponseStatus(*m, "SET_INFO (end of file)");
+}
+
+absl::Status File::Flush() {
+  Session* s = tree_->session_;
+  Client* c = s->client_;
+  SmbMessageRef m = s->NewMessage(Command::kFlush, tree_->id_);
+  FlushRequest req;
+  req.file_id = id_;
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    EncodeFlushRequest(req, cw.Begin(m.get(), false));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
+  return ResponseStatus(*m, "FLUSH");
+}
+
+namespace {
+struct AsyncRead {
+  File::ReadCallback callback;
+  void* arg;
+  absl::Span<uint8_t> dst;
+};
+}  // namespace
+
+absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
+                             void* arg) {
+  Client* c = tree_->session_->client_;
+  if (dst.size() > c->max_read()) {
+    return absl::InvalidArgumentError(absl::StrCat("ReadAsync of ", dst.size(),
+                                                   " bytes exceeds the max read size ",
+                                                   c->max_read()));
+  }
+  Session* s = tree_->session_;
+  SmbMessageRef m = s->NewMessage(Command::kRead, tree_->id_, dst.size());
+  m->read_destination = dst;
+  ReadRequest req;
+  req.length = static_cast<uint32_t>(dst.size());
+  req.offset = offset;
+  req.file_id = id_;
+  {
+    CompoundWriter cw(&m->request, c->pool());
+    EncodeReadRequest(req, cw.Begin(m.get(), false));
+    cw.End();
+    SMBD_RETURN_IF_ERROR(cw.Finish());
+  }
+  // The callback's state travels in the message itself: no allocation per request.
+  static_assert(sizeof(AsyncRead) <= sizeof(m->user_data), "user_data too small");
+  auto* state = new (m->user_data) AsyncRead{callback, arg, dst};
+  m->SetCallback(
+      [](SmbMessage* msg, void*) {
+        AsyncRead* st = reinterpret_cast<AsyncRead*>(msg->user_data);
+        absl::StatusOr<uint32_t> r = msg->result().ok()
+                                         ? File::ReadResult(msg, st->dst)
+                                         : absl::StatusOr<uint32_t>(msg->result());
+        st->callback(st->arg, std::move(r));
+      },
+      state);
+  return c->connection_->Submit(m);
+}
+
+absl::StatusOr<uint32_t> File::ReadResult(SmbMessage* m, absl::Span<uint8_t> dst) {
+  if (m->response_header.status == ntstatus::kEndOfFile) return 0;
+  SMBD_RETURN_IF_ERROR(NtStatusToStatus(m->response_header.status, "READ"));
+  SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(WireReader(m->response.begin())));
+  if (resp.data_length > dst.size()) {
+    return absl::DataLossError(absl::StrCat("READ returned ", resp.data_length,
+                                            " bytes for a request of ", dst.size()));
+  }
+  if (resp.data_length > 0) {
+    SMBD_ASSIGN_OR_RETURN(BvecqIter it, m->response.Range(resp.data_offset, resp.data_length));
+    // Placed by the transport straight into dst: nothing to copy.
+    if (it.Peek().data() != dst.data()) it.CopyOut(dst.subspan(0, resp.data_length));
+  }
+  return resp.data_length;
 }
 
 }  // namespace smbd

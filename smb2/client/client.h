@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "buffers/page_pool.h"
+#include "buffers/wire.h"
 #include "smb2/connection.h"
 #include "smb2/security/algorithms.h"
 #include "smb2/security/preauth.h"
@@ -148,6 +149,7 @@ class Client {
   NegotiatedInfo negotiated_;
   std::vector<uint8_t> negotiate_token_;  // the server's SPNEGO hint
   PreauthIntegrity preauth_;               // connection-level (3.1.1)
+  uint8_t client_guid_[16] = {};
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> bytes_written_{0};
 };
@@ -173,6 +175,7 @@ class Session {
   friend class File;
   explicit Session(Client* client) : client_(client) {}
   SmbMessageRef NewMessage(Command command, uint32_t tree_id, uint64_t payload = 0) const;
+  absl::Status ValidateNegotiate(uint32_t tree_id);
 
   Client* const client_;
   uint64_t id_ = 0;
@@ -191,6 +194,12 @@ class Tree {
   // CREATE + READ + CLOSE in one compound round trip for files up to the max read size; larger
   // files fall back to a pipelined read. Returns the bytes read.
   absl::StatusOr<std::string> ReadSmallFile(absl::string_view path, uint32_t max_bytes);
+  // Directory entries of `dir` ("" for the share's root), without "." and "..".
+  absl::StatusOr<std::vector<FileInfo>> List(absl::string_view dir);
+  absl::Status Mkdir(absl::string_view path);
+  absl::Status Rmdir(absl::string_view path);
+  absl::Status Delete(absl::string_view path);
+  absl::Status Rename(absl::string_view from, absl::string_view to, bool replace = false);
   absl::Status Disconnect();
 
   uint32_t id() const { return id_; }
@@ -201,6 +210,9 @@ class Tree {
   friend class Session;
   friend class File;
   explicit Tree(Session* session) : session_(session) {}
+  absl::Status OpenDoClose(const struct CreateRequest& create, Command middle_command,
+                           const std::function<absl::Status(WireWriter*)>& encode_middle,
+                           absl::string_view what);
 
   Session* const session_;
   uint32_t id_ = 0;
@@ -223,7 +235,16 @@ class File {
   // Writes all of `src` at `offset`, pipelined.
   absl::Status Write(uint64_t offset, absl::Span<const uint8_t> src);
   absl::StatusOr<FileInfo> Stat();
+  absl::Status Truncate(uint64_t size);
+  absl::Status Flush();
   absl::Status Close();
+
+  // Asynchronous read of up to dst.size() (<= the max read size) bytes at `offset`: returns once
+  // the request is sent; `callback(arg, bytes read or error)` runs later on the connection's
+  // receive thread. dst must stay valid until then.
+  using ReadCallback = void (*)(void* arg, absl::StatusOr<uint32_t> result);
+  absl::Status ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
+                         void* arg);
 
   const FileId& id() const { return id_; }
   uint64_t size_at_open() const { return size_at_open_; }
@@ -237,6 +258,8 @@ class File {
   absl::StatusOr<uint32_t> FinishRead(const SmbMessageRef& m, absl::Span<uint8_t> dst);
   absl::StatusOr<SmbMessageRef> SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src);
   absl::Status FinishWrite(const SmbMessageRef& m, uint32_t expected);
+  // Decodes a completed READ and makes its data land in dst.
+  static absl::StatusOr<uint32_t> ReadResult(SmbMessage* m, absl::Span<uint8_t> dst);
 
   Tree* const tree_;
   FileId id_;

@@ -18,19 +18,19 @@ class Smb2SessionSecurity : public SessionSecurity {
  public:
   Smb2SessionSecurity(uint64_t session_id, std::optional<Signer> signer,
                       std::unique_ptr<Sealer> sealer, std::unique_ptr<Unsealer> unsealer,
-                      bool sign, bool seal, bool sign_tree_connect)
+                      bool sign, bool seal, uint32_t always_signed_commands)
       : session_id_(session_id),
         signer_(std::move(signer)),
         sealer_(std::move(sealer)),
         unsealer_(std::move(unsealer)),
         sign_(sign),
         seal_(seal),
-        sign_tree_connect_(sign_tree_connect) {}
+        always_signed_(always_signed_commands) {}
 
   bool signs() const override { return sign_; }
   bool seals() const override { return seal_.load(std::memory_order_acquire); }
   bool SignsRequest(Command command) const override {
-    return sign_ || (sign_tree_connect_ && command == Command::kTreeConnect);
+    return sign_ || (always_signed_ & (1u << static_cast<uint16_t>(command))) != 0;
   }
   bool can_seal() const { return sealer_ != nullptr && unsealer_ != nullptr; }
   void EnableSealing() { seal_.store(true, std::memory_order_release); }
@@ -47,7 +47,8 @@ class Smb2SessionSecurity : public SessionSecurity {
   std::unique_ptr<Unsealer> unsealer_;
   const bool sign_;
   std::atomic<bool> seal_;
-  const bool sign_tree_connect_;
+  // Commands signed even when the session does not sign: bit (1 << command).
+  const uint32_t always_signed_;
 };
 
 }  // namespace smbd

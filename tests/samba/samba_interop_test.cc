@@ -3,12 +3,17 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+#include <thread>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
 #include "smb2/ntstatus.h"
@@ -156,6 +161,239 @@ TEST_F(SambaTest, SmallFileInOneCompoundRoundTrip) {
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->size, 29u);
   EXPECT_EQ((*c)->stats().round_trips - st0, 1u);
+}
+
+// Logs in and connects `share` in one go.
+struct Mounted {
+  std::unique_ptr<Client> client;
+  std::unique_ptr<Session> session;
+  std::unique_ptr<Tree> tree;
+};
+
+class SambaApiTest : public SambaTest {
+ protected:
+  Mounted Mount(const std::string& share = "share", ClientOptions o = {}) {
+    Mounted m;
+    auto c = Connect(o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return m;
+    m.client = *std::move(c);
+    auto s = m.client->Login(User());
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return m;
+    m.session = *std::move(s);
+    auto t = m.session->TreeConnect(share);
+    EXPECT_TRUE(t.ok()) << t.status();
+    if (t.ok()) m.tree = *std::move(t);
+    return m;
+  }
+};
+
+TEST_F(SambaApiTest, DirectoryOperations) {
+  Mounted m = Mount();
+  ASSERT_NE(m.tree, nullptr);
+  (void)m.tree->Rmdir("apidir/sub");
+  (void)m.tree->Delete("apidir/a.txt");
+  (void)m.tree->Delete("apidir/b.txt");
+  (void)m.tree->Rmdir("apidir");
+  ASSERT_TRUE(m.tree->Mkdir("apidir").ok());
+  EXPECT_EQ(m.tree->Mkdir("apidir").code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(m.tree->Mkdir("apidir/sub").ok());
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  {
+    auto f = m.tree->Open("apidir/a.txt", w);
+    ASSERT_TRUE(f.ok()) << f.status();
+    const std::string text = "0123456789";
+    ASSERT_TRUE((*f)->Write(0, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(text.data()),
+                                                    text.size())).ok());
+    ASSERT_TRUE((*f)->Flush().ok());
+    ASSERT_TRUE((*f)->Truncate(4).ok());
+    auto st = (*f)->Stat();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->size, 4u);
+  }
+  auto list = m.tree->List("apidir");
+  ASSERT_TRUE(list.ok()) << list.status();
+  std::vector<std::string> names;
+  for (const FileInfo& fi : *list) names.push_back(fi.name + (fi.is_directory() ? "/" : ""));
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"a.txt", "sub/"}));
+  ASSERT_TRUE(m.tree->Rename("apidir/a.txt", "apidir/b.txt").ok());
+  auto st = m.tree->Stat("apidir/b.txt");
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->size, 4u);
+  EXPECT_EQ(m.tree->Stat("apidir/a.txt").status().code(), absl::StatusCode::kNotFound);
+  // A non-empty directory cannot go.
+  EXPECT_EQ(m.tree->Rmdir("apidir").code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(m.tree->Delete("apidir/b.txt").ok());
+  ASSERT_TRUE(m.tree->Rmdir("apidir/sub").ok());
+  ASSERT_TRUE(m.tree->Rmdir("apidir").ok());
+  EXPECT_EQ(m.tree->List("apidir").status().code(), absl::StatusCode::kNotFound);
+  // The root lists too, with many entries across several QUERY_DIRECTORY rounds.
+  (void)m.tree->Mkdir("many");  // may exist from an earlier run
+  for (int i = 0; i < 300; ++i) {
+    auto f = m.tree->Open(absl::StrCat("many/file-with-a-longish-name-", i), w);
+    ASSERT_TRUE(f.ok()) << f.status();
+  }
+  auto many = m.tree->List("many");
+  ASSERT_TRUE(many.ok()) << many.status();
+  EXPECT_EQ(many->size(), 300u);
+}
+
+TEST_F(SambaApiTest, AsyncReadsCompleteThroughCallbacks) {
+  Mounted m = Mount();
+  ASSERT_NE(m.tree, nullptr);
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("async.bin", w);
+  ASSERT_TRUE(f.ok());
+  std::vector<uint8_t> data = Pattern(8 * 65536, 5);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    int done = 0;
+    int errors = 0;
+  } st;
+  std::vector<uint8_t> back(data.size());
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE((*f)->ReadAsync(i * 65536, absl::MakeSpan(back).subspan(i * 65536, 65536),
+                                [](void* arg, absl::StatusOr<uint32_t> r) {
+                                  auto* s = static_cast<State*>(arg);
+                                  std::lock_guard<std::mutex> l(s->mu);
+                                  if (!r.ok() || *r != 65536) s->errors++;
+                                  s->done++;
+                                  s->cv.notify_all();
+                                },
+                                &st)
+                    .ok());
+  }
+  std::unique_lock<std::mutex> l(st.mu);
+  ASSERT_TRUE(st.cv.wait_for(l, std::chrono::seconds(30), [&] { return st.done == 8; }));
+  EXPECT_EQ(st.errors, 0);
+  EXPECT_TRUE(back == data);
+}
+
+TEST_F(SambaApiTest, GuestAndAnonymousSessions) {
+  auto c = Connect();
+  ASSERT_TRUE(c.ok());
+  Credentials anon;
+  anon.anonymous = true;
+  auto s = (*c)->Login(anon);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE((*s)->is_anonymous());
+  EXPECT_FALSE((*s)->signs());
+  auto t = (*s)->TreeConnect("guest");
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto l = (*t)->List("");
+  EXPECT_TRUE(l.ok()) << l.status();
+
+  auto c2 = Connect();
+  ASSERT_TRUE(c2.ok());
+  Credentials guest;
+  guest.user = "no-such-user";
+  guest.password = SecretBytes::FromString("whatever");
+  guest.guest = true;
+  auto g = (*c2)->Login(guest);  // "map to guest = bad user"
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_TRUE((*g)->is_guest());
+  EXPECT_TRUE((*g)->TreeConnect("guest").ok());
+  // A guest session can never satisfy a signing requirement: refused, not downgraded.
+  ClientOptions strict;
+  strict.require_signing = true;
+  auto c3 = Connect(strict);
+  ASSERT_TRUE(c3.ok());
+  auto g3 = (*c3)->Login(guest);
+  EXPECT_EQ(g3.status().code(), absl::StatusCode::kPermissionDenied) << g3.status();
+}
+
+TEST_F(SambaApiTest, SealedShareForcesEncryption) {
+  Mounted m = Mount("sealed");
+  ASSERT_NE(m.tree, nullptr);
+  EXPECT_TRUE(m.tree->encrypted());
+  EXPECT_TRUE(m.session->seals());
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("s.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<uint8_t> data = Pattern(200000, 9);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  std::vector<uint8_t> back(data.size());
+  ASSERT_TRUE((*f)->Read(0, absl::MakeSpan(back)).ok());
+  EXPECT_TRUE(back == data);
+}
+
+std::string Sha256Hex(absl::Span<const uint8_t> b) {
+  unsigned char md[32];
+  SHA256(b.data(), b.size(), md);
+  std::string s;
+  for (unsigned char c : md) absl::StrAppend(&s, absl::Hex(c, absl::kZeroPad2));
+  return s;
+}
+
+TEST_F(SambaApiTest, OneGibibyteWriteThenReadBack) {
+  Mounted m = Mount();
+  ASSERT_NE(m.tree, nullptr);
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("gib.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<uint8_t> data = Pattern(size_t{1} << 30, 77);
+  const std::string want = Sha256Hex(data);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  std::fill(data.begin(), data.end(), 0);
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  auto n = (*f)->ReadTo(0, UINT64_MAX, [&](absl::Span<const uint8_t> b) {
+    SHA256_Update(&ctx, b.data(), b.size());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, size_t{1} << 30);
+  unsigned char md[32];
+  SHA256_Final(md, &ctx);
+  std::string got;
+  for (unsigned char c : md) absl::StrAppend(&got, absl::Hex(c, absl::kZeroPad2));
+  EXPECT_EQ(got, want);
+  ASSERT_TRUE((*f)->Close().ok());
+  (void)m.tree->Delete("gib.bin");
+}
+
+// Runs last: kills the smbd process serving this client in the middle of a large read.
+TEST_F(SambaApiTest, ZzServerKilledMidReadFailsEveryWaiter) {
+  Mounted m = Mount();
+  ASSERT_NE(m.tree, nullptr);
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("kill.bin", w);
+  ASSERT_TRUE(f.ok());
+  std::vector<uint8_t> data = Pattern(64 << 20, 3);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  std::atomic<bool> killed{false};
+  std::thread killer([&] {
+    // The connection's smbd is a child of the main smbd; kill every child.
+    const std::string cmd = absl::StrCat("sleep 0.05; pkill -KILL -P ", env_.pids.substr(0, env_.pids.find(' ')));
+    killed = std::system(cmd.c_str()) == 0;
+  });
+  absl::Time start = absl::Now();
+  absl::Status s;
+  for (int i = 0; i < 100 && s.ok(); ++i) {
+    auto n = (*f)->ReadTo(0, UINT64_MAX, [](absl::Span<const uint8_t>) { return absl::OkStatus(); });
+    s = n.status();
+  }
+  killer.join();
+  EXPECT_TRUE(killed.load());
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+  // Later calls fail fast with the same error; nothing hangs.
+  EXPECT_EQ(m.tree->Stat("kill.bin").status().code(), absl::StatusCode::kUnavailable);
 }
 
 struct Mode {
