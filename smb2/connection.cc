@@ -182,10 +182,10 @@ absl::Span<uint8_t> Connection::Destination(uint64_t message_id, uint32_t data_l
   if (it == pending_.end()) return {};
   SmbMessage* m = it->second;
   if (m->header.command != Command::kRead || m->read_destination.size() < data_length) return {};
-  // Signed or sealed sessions check the message first; placement is for plain sessions only
-  // (sealed frames never reach the hook since they start with the transform header).
-  auto sec = security_.find(m->header.session_id);
-  if (sec != security_.end() && sec->second->signs()) return {};
+  // Signed sessions place too: the signature is then checked over the placed bytes before the
+  // message completes, and a bad one fails the request (the destination's contents are then
+  // unspecified, as after any failed read). Sealed frames never reach the hook: they start with
+  // the transform header.
   placing_ = m;
   return m->read_destination;
 }
