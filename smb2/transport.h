@@ -38,6 +38,8 @@ class RdmaRegistration {
 struct TransportLimits {
   // Largest frame the transport accepts from the peer (without framing).
   uint64_t max_receive_frame = 16 << 20;
+  // Largest frame the peer accepts from us (SMB Direct: its MaxFragmentedSize).
+  uint64_t max_send_frame = 16 << 20;
   // RDMA only: the peer's MaxReadWriteSize and the device's per-registration limit.
   uint32_t max_rdma_io = 0;
 };

@@ -106,17 +106,23 @@ ClientStats Client::stats() const {
   s.round_trips = connection_->stats().frames_sent;
   s.bytes_read = bytes_read_.load();
   s.bytes_written = bytes_written_.load();
+  s.rdma_reads = rdma_reads_.load();
+  s.rdma_writes = rdma_writes_.load();
   return s;
 }
 
 uint32_t Client::max_read() const {
   uint32_t m = std::min(options_.max_io, negotiated_.max_read_size);
+  const uint32_t rdma_io = connection_->transport()->limits().max_rdma_io;
+  if (rdma_io > 0) m = std::min(m, rdma_io);
   if (negotiated_.dialect == kDialect202) m = std::min<uint32_t>(m, 65536);
   return std::max<uint32_t>(m, 1);
 }
 
 uint32_t Client::max_write() const {
   uint32_t m = std::min(options_.max_io, negotiated_.max_write_size);
+  const uint32_t rdma_io = connection_->transport()->limits().max_rdma_io;
+  if (rdma_io > 0) m = std::min(m, rdma_io);
   if (negotiated_.dialect == kDialect202) m = std::min<uint32_t>(m, 65536);
   return std::max<uint32_t>(m, 1);
 }
@@ -573,7 +579,10 @@ absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {
 
 absl::StatusOr<std::string> Tree::ReadSmallFile(absl::string_view path, uint32_t max_bytes) {
   Client* c = session_->client_;
-  const uint32_t len = std::min(max_bytes, c->max_read());
+  // Inline in a compound frame: within the transport's frame limit too.
+  const uint64_t frame = c->connection_->transport()->limits().max_receive_frame;
+  const uint32_t len = static_cast<uint32_t>(
+      std::min<uint64_t>({max_bytes, c->max_read(), frame > 2048 ? frame - 2048 : 4096}));
   const std::string name = SmbPath(path);
   SMBD_ASSIGN_OR_RETURN(CreateRequest create, MakeCreate(OpenOptions(), name));
   SmbMessageRef open = session_->NewMessage(Command::kCreate, id_);
@@ -675,9 +684,20 @@ absl::StatusOr<FileInfo> File::Stat() {
   return fi;
 }
 
-absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8_t> dst) {
+bool File::UseRdma(uint64_t bytes) const {
+  const Session* s = tree_->session_;
+  const Client* c = s->client_;
+  return bytes >= c->options_.rdma_threshold && c->connection_->transport()->supports_rdma() &&
+         !s->signs() && !s->seals() && c->negotiated_.dialect >= kDialect300;
+}
+
+absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8_t> dst,
+                                               std::unique_ptr<RdmaRegistration>* reg) {
   Session* s = tree_->session_;
   Client* c = s->client_;
+  const bool rdma = reg != nullptr && UseRdma(dst.size());
+  // An RDMA read's data does not travel in the response: it costs a credit only for the
+  // request/response ([MS-SMB2] 3.1.5.2 counts the payload either way; charge the payload).
   SmbMessageRef m = s->NewMessage(Command::kRead, tree_->id_, dst.size());
   m->expected_response_bytes = dst.size();
   m->read_destination = dst;
@@ -685,6 +705,13 @@ absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8
   req.length = static_cast<uint32_t>(dst.size());
   req.offset = offset;
   req.file_id = id_;
+  if (rdma) {
+    // The server may write exactly dst, for exactly this request.
+    SMBD_ASSIGN_OR_RETURN(*reg, c->connection_->transport()->RegisterForPeer(dst, true));
+    req.channel = kChannelRdmaV1;
+    req.channel_info = (*reg)->descriptors();
+    req.padding = 0;
+  }
   {
     CompoundWriter cw(&m->request, c->pool());
     EncodeReadRequest(req, cw.Begin(m.get(), false));
@@ -695,25 +722,43 @@ absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8
   return m;
 }
 
-absl::StatusOr<uint32_t> File::FinishRead(const SmbMessageRef& m, absl::Span<uint8_t> dst) {
+absl::StatusOr<uint32_t> File::FinishRead(const SmbMessageRef& m, absl::Span<uint8_t> dst,
+                                          bool rdma) {
   Client* c = tree_->session_->client_;
   absl::Status s = m->Wait(c->options_.request_timeout);
   if (!s.ok()) {
     c->connection_->Abandon(m.get());
     return s;
   }
-  SMBD_ASSIGN_OR_RETURN(uint32_t n, ReadResult(m.get(), dst));
+  SMBD_ASSIGN_OR_RETURN(uint32_t n, ReadResult(m.get(), dst, rdma));
   c->bytes_read_ += n;
+  if (rdma) c->rdma_reads_++;
   return n;
+}
+
+uint32_t File::ChunkSize(bool write) const {
+  const Client* c = tree_->session_->client_;
+  uint32_t chunk = write ? c->max_write() : c->max_read();
+  if (!UseRdma(chunk)) {
+    // Inline data travels in the frame: keep it inside the transport's frame limits (SMB Direct
+    // reassembles at most MaxFragmentedSize), with room for headers and a transform header.
+    const TransportLimits l = c->connection_->transport()->limits();
+    const uint64_t frame = write ? l.max_send_frame : l.max_receive_frame;
+    if (frame < uint64_t{chunk} + 1024) {
+      chunk = static_cast<uint32_t>(std::max<uint64_t>(4096, (frame - 1024) & ~uint64_t{4095}));
+    }
+  }
+  return chunk;
 }
 
 absl::StatusOr<uint64_t> File::Read(uint64_t offset, absl::Span<uint8_t> dst) {
   Client* c = tree_->session_->client_;
-  const uint32_t chunk = c->max_read();
+  const uint32_t chunk = ChunkSize(false);
   const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
   struct InFlight {
     SmbMessageRef m;
     absl::Span<uint8_t> dst;
+    std::unique_ptr<RdmaRegistration> reg;  // deregistered when the read is done
   };
   std::deque<InFlight> inflight;
   uint64_t next = 0, total = 0;
@@ -723,18 +768,20 @@ absl::StatusOr<uint64_t> File::Read(uint64_t offset, absl::Span<uint8_t> dst) {
     while (next < dst.size() && !eof && error.ok() && inflight.size() < depth) {
       const size_t n = std::min<uint64_t>(chunk, dst.size() - next);
       absl::Span<uint8_t> part = dst.subspan(next, n);
-      absl::StatusOr<SmbMessageRef> m = SubmitRead(offset + next, part);
+      std::unique_ptr<RdmaRegistration> reg;
+      absl::StatusOr<SmbMessageRef> m = SubmitRead(offset + next, part, &reg);
       if (!m.ok()) {
         error = m.status();
         break;
       }
-      inflight.push_back({*std::move(m), part});
+      inflight.push_back({*std::move(m), part, std::move(reg)});
       next += n;
     }
     if (inflight.empty()) break;
     InFlight f = std::move(inflight.front());
     inflight.pop_front();
-    absl::StatusOr<uint32_t> got = FinishRead(f.m, f.dst);
+    absl::StatusOr<uint32_t> got = FinishRead(f.m, f.dst, f.reg != nullptr);
+    f.reg.reset();
     if (!got.ok()) {
       if (error.ok()) error = got.status();
       continue;  // drain the rest so no buffer is written after we return
@@ -750,13 +797,14 @@ absl::StatusOr<uint64_t> File::ReadTo(
     uint64_t offset, uint64_t length,
     const std::function<absl::Status(absl::Span<const uint8_t>)>& sink) {
   Client* c = tree_->session_->client_;
-  const uint32_t chunk = c->max_read();
+  const uint32_t chunk = ChunkSize(false);
   const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
   // One window of buffers for the whole call (not per request), recycled slot by slot.
   std::vector<uint8_t> window(static_cast<size_t>(depth) * chunk);
   struct InFlight {
     SmbMessageRef m;
     absl::Span<uint8_t> dst;
+    std::unique_ptr<RdmaRegistration> reg;
   };
   std::deque<InFlight> inflight;
   size_t slot = 0;
@@ -768,18 +816,20 @@ absl::StatusOr<uint64_t> File::ReadTo(
       const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, length - next));
       absl::Span<uint8_t> part(window.data() + slot * chunk, n);
       slot = (slot + 1) % depth;
-      absl::StatusOr<SmbMessageRef> m = SubmitRead(offset + next, part);
+      std::unique_ptr<RdmaRegistration> reg;
+      absl::StatusOr<SmbMessageRef> m = SubmitRead(offset + next, part, &reg);
       if (!m.ok()) {
         error = m.status();
         break;
       }
-      inflight.push_back({*std::move(m), part});
+      inflight.push_back({*std::move(m), part, std::move(reg)});
       next += n;
     }
     if (inflight.empty()) break;
     InFlight f = std::move(inflight.front());
     inflight.pop_front();
-    absl::StatusOr<uint32_t> got = FinishRead(f.m, f.dst);
+    absl::StatusOr<uint32_t> got = FinishRead(f.m, f.dst, f.reg != nullptr);
+    f.reg.reset();
     if (!got.ok()) {
       if (error.ok()) error = got.status();
       continue;
@@ -795,17 +845,28 @@ absl::StatusOr<uint64_t> File::ReadTo(
   return delivered;
 }
 
-absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src) {
+absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src,
+                                                std::unique_ptr<RdmaRegistration>* reg) {
   Session* s = tree_->session_;
   Client* c = s->client_;
+  const bool rdma = reg != nullptr && UseRdma(src.size());
   SmbMessageRef m = s->NewMessage(Command::kWrite, tree_->id_, src.size());
   Bvecq payload;
-  // The caller's bytes go out as they are: sendmsg gathers them (or the sealer reads them).
-  SMBD_RETURN_IF_ERROR(payload.AppendExternal(const_cast<uint8_t*>(src.data()), src.size()));
   WriteRequest req;
   req.length = static_cast<uint32_t>(src.size());
   req.offset = offset;
   req.file_id = id_;
+  if (rdma) {
+    // The server reads exactly src, for exactly this request ([MS-SMB2] 3.2.4.7).
+    SMBD_ASSIGN_OR_RETURN(*reg, c->connection_->transport()->RegisterForPeer(
+                                    absl::MakeSpan(const_cast<uint8_t*>(src.data()), src.size()),
+                                    false));
+    req.channel = kChannelRdmaV1;
+    req.channel_info = (*reg)->descriptors();
+  } else {
+    // The caller's bytes go out as they are: sendmsg gathers them (or the sealer reads them).
+    SMBD_RETURN_IF_ERROR(payload.AppendExternal(const_cast<uint8_t*>(src.data()), src.size()));
+  }
   {
     CompoundWriter cw(&m->request, c->pool());
     SMBD_RETURN_IF_ERROR(EncodeWriteRequest(req, &payload, cw.Begin(m.get(), false)));
@@ -833,11 +894,12 @@ absl::Status File::FinishWrite(const SmbMessageRef& m, uint32_t expected) {
 
 absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
   Client* c = tree_->session_->client_;
-  const uint32_t chunk = c->max_write();
+  const uint32_t chunk = ChunkSize(true);
   const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
   struct InFlight {
     SmbMessageRef m;
     uint32_t len;
+    std::unique_ptr<RdmaRegistration> reg;
   };
   std::deque<InFlight> inflight;
   uint64_t next = 0;
@@ -845,18 +907,21 @@ absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
   while ((next < src.size() && error.ok()) || !inflight.empty()) {
     while (next < src.size() && error.ok() && inflight.size() < depth) {
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(chunk, src.size() - next));
-      absl::StatusOr<SmbMessageRef> m = SubmitWrite(offset + next, src.subspan(next, n));
+      std::unique_ptr<RdmaRegistration> reg;
+      absl::StatusOr<SmbMessageRef> m = SubmitWrite(offset + next, src.subspan(next, n), &reg);
       if (!m.ok()) {
         error = m.status();
         break;
       }
-      inflight.push_back({*std::move(m), n});
+      inflight.push_back({*std::move(m), n, std::move(reg)});
       next += n;
     }
     if (inflight.empty()) break;
     InFlight f = std::move(inflight.front());
     inflight.pop_front();
     absl::Status s = FinishWrite(f.m, f.len);
+    if (f.reg != nullptr && s.ok()) c->rdma_writes_++;
+    f.reg.reset();
     if (!s.ok() && error.ok()) error = s;
   }
   return error;
@@ -892,7 +957,9 @@ absl::Status Session::ValidateNegotiate(uint32_t tree_id) {
     SMBD_RETURN_IF_ERROR(cw.Finish());
   }
   SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
-  if (!m->response_header.is_signed()) {
+  // Authenticated either by its signature or, on an encrypted session, by the AEAD tag (the
+  // connection refuses plaintext answers there).
+  if (!m->response_header.is_signed() && !seals()) {
     return absl::PermissionDeniedError(
         "FSCTL_VALIDATE_NEGOTIATE_INFO response is not signed; refusing the connection");
   }
@@ -1120,7 +1187,7 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
       [](SmbMessage* msg, void*) {
         AsyncRead* st = reinterpret_cast<AsyncRead*>(msg->user_data);
         absl::StatusOr<uint32_t> r = msg->result().ok()
-                                         ? File::ReadResult(msg, st->dst)
+                                         ? File::ReadResult(msg, st->dst, false)
                                          : absl::StatusOr<uint32_t>(msg->result());
         st->callback(st->arg, std::move(r));
       },
@@ -1128,10 +1195,19 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
   return c->connection_->Submit(m);
 }
 
-absl::StatusOr<uint32_t> File::ReadResult(SmbMessage* m, absl::Span<uint8_t> dst) {
+absl::StatusOr<uint32_t> File::ReadResult(SmbMessage* m, absl::Span<uint8_t> dst, bool rdma) {
   if (m->response_header.status == ntstatus::kEndOfFile) return 0;
   SMBD_RETURN_IF_ERROR(NtStatusToStatus(m->response_header.status, "READ"));
   SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(WireReader(m->response.begin())));
+  if (rdma && resp.data_length == 0) {
+    // [MS-SMB2] 3.3.5.12: over RDMA, DataLength is 0 and DataRemaining is what the server
+    // wrote into the registered buffer. More than we registered cannot have been written.
+    if (resp.data_remaining > dst.size()) {
+      return absl::DataLossError(absl::StrCat("READ over RDMA claims ", resp.data_remaining,
+                                              " bytes placed in a ", dst.size(), "-byte buffer"));
+    }
+    return resp.data_remaining;
+  }
   if (resp.data_length > dst.size()) {
     return absl::DataLossError(absl::StrCat("READ returned ", resp.data_length,
                                             " bytes for a request of ", dst.size()));

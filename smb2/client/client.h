@@ -48,6 +48,11 @@ struct ClientOptions {
   // Bytes in flight for pipelined reads and writes (Samba's cli_pull uses 16 MiB).
   uint64_t window_bytes = 16 << 20;
   CreditOptions credits;
+  // Over SMB Direct: READs and WRITEs of at least this many bytes use the RDMA channel
+  // ([MS-SMB2] 2.2.19 SMB2_CHANNEL_RDMA_V1); smaller ones go inline. The channel is not used on
+  // signed or sealed sessions: RDMA-placed bytes are covered by neither the signature nor the
+  // encryption, so such sessions keep their data inline (as the Linux client does).
+  uint32_t rdma_threshold = 4096;
   // Page pool for a client made by ConnectTcp.
   size_t pool_bytes = size_t{256} << 20;
   // Name sent in the 3.1.1 NETNAME context (the server's name as the user wrote it).
@@ -102,6 +107,8 @@ struct ClientStats {
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
   uint64_t bytes_placed = 0;  // READ data received straight into the destination
+  uint64_t rdma_reads = 0;    // READs whose data the server placed by RDMA
+  uint64_t rdma_writes = 0;   // WRITEs whose data the server fetched by RDMA
 };
 
 class Session;
@@ -152,6 +159,8 @@ class Client {
   uint8_t client_guid_[16] = {};
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> bytes_written_{0};
+  std::atomic<uint64_t> rdma_reads_{0};
+  std::atomic<uint64_t> rdma_writes_{0};
 };
 
 class SessionKeys;
@@ -253,13 +262,20 @@ class File {
   friend class Tree;
   explicit File(Tree* tree) : tree_(tree) {}
   // One READ request for [offset, offset+len) into dst, submitted, not waited.
-  absl::StatusOr<SmbMessageRef> SubmitRead(uint64_t offset, absl::Span<uint8_t> dst);
+  absl::StatusOr<SmbMessageRef> SubmitRead(uint64_t offset, absl::Span<uint8_t> dst,
+                                           std::unique_ptr<RdmaRegistration>* reg = nullptr);
   // Waits for a READ and makes its data land in dst; returns bytes read (0 at end of file).
-  absl::StatusOr<uint32_t> FinishRead(const SmbMessageRef& m, absl::Span<uint8_t> dst);
-  absl::StatusOr<SmbMessageRef> SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src);
+  absl::StatusOr<uint32_t> FinishRead(const SmbMessageRef& m, absl::Span<uint8_t> dst,
+                                      bool rdma);
+  absl::StatusOr<SmbMessageRef> SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src,
+                                            std::unique_ptr<RdmaRegistration>* reg = nullptr);
+  // Whether an I/O of `bytes` goes through the RDMA channel.
+  bool UseRdma(uint64_t bytes) const;
+  // Bytes per READ/WRITE request for pipelined I/O.
+  uint32_t ChunkSize(bool write) const;
   absl::Status FinishWrite(const SmbMessageRef& m, uint32_t expected);
   // Decodes a completed READ and makes its data land in dst.
-  static absl::StatusOr<uint32_t> ReadResult(SmbMessage* m, absl::Span<uint8_t> dst);
+  static absl::StatusOr<uint32_t> ReadResult(SmbMessage* m, absl::Span<uint8_t> dst, bool rdma);
 
   Tree* const tree_;
   FileId id_;

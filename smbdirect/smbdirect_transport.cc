@@ -1,0 +1,514 @@
+#include "smbdirect/smbdirect_transport.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "buffers/wire.h"
+#include "smbdirect/send_planner.h"
+
+namespace smbd {
+namespace {
+
+// wr_id tags: receives use their slot number, sends set the top bit.
+constexpr uint64_t kSendTag = uint64_t{1} << 63;
+constexpr uint32_t kHeaderBytes = 24;
+constexpr int kMaxSge = 32;
+
+}  // namespace
+
+// A registration of one I/O's memory for the peer: one or more MRs, their descriptors.
+class SmbDirectTransport::Registration : public RdmaRegistration {
+ public:
+  Registration(SmbDirectTransport* t) : transport_(t) {}
+  ~Registration() override {
+    regions_.clear();  // deregisters: the peer's rkeys stop working here
+    std::lock_guard<std::mutex> lock(transport_->mu_);
+    transport_->stats_.live_registrations--;
+  }
+  absl::Span<const BufferDescriptorV1> descriptors() const override { return descriptors_; }
+
+  SmbDirectTransport* const transport_;
+  absl::InlinedVector<std::unique_ptr<MemoryRegion>, 4> regions_;
+  absl::InlinedVector<BufferDescriptorV1, 4> descriptors_;
+};
+
+absl::StatusOr<std::unique_ptr<SmbDirectTransport>> SmbDirectTransport::Create(
+    std::unique_ptr<RdmaEndpoint> endpoint, PagePool* pool, const SmbDirectOptions& options) {
+  if (endpoint == nullptr || pool == nullptr) {
+    return absl::InvalidArgumentError("SmbDirectTransport needs an endpoint and a pool");
+  }
+  if (options.max_receive_size > kPageSize || options.max_receive_size < kSmbdMinReceiveSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_receive_size ", options.max_receive_size, " must be in [128, ", kPageSize, "]"));
+  }
+  std::unique_ptr<SmbDirectTransport> t(
+      new SmbDirectTransport(std::move(endpoint), pool, options));
+  absl::Status s = t->Negotiate();
+  if (!s.ok()) {
+    t->Fail(s);
+    return s;
+  }
+  t->completion_thread_ = std::thread([p = t.get()] { p->CompletionLoop(); });
+  return t;
+}
+
+SmbDirectTransport::SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, PagePool* pool,
+                                       const SmbDirectOptions& options)
+    : endpoint_(std::move(endpoint)),
+      pool_(pool),
+      options_(options),
+      keepalive_(options.keepalive, absl::Now()) {
+  CreditOptions co;
+  co.send_credit_target = options.send_credit_target;
+  co.receive_credit_max = static_cast<uint16_t>(
+      std::min<uint32_t>(options.receive_credit_max, endpoint_->queue_sizes().recv_wr));
+  credits_ = std::make_unique<CreditGate>(co);
+  receives_.resize(co.receive_credit_max);
+  const uint32_t slots = std::max<uint32_t>(endpoint_->queue_sizes().send_wr, 2);
+  send_slots_.resize(slots);
+  for (uint32_t i = 0; i < slots; ++i) free_slots_.push_back(slots - 1 - i);
+}
+
+SmbDirectTransport::~SmbDirectTransport() {
+  Shutdown(absl::CancelledError("SMB Direct transport closed"));
+  if (completion_thread_.joinable()) completion_thread_.join();
+  // The endpoint drains and flushes on destruction; then slots and receives drop their pages.
+}
+
+absl::Status SmbDirectTransport::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
+SmbDirectStats SmbDirectTransport::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+TransportLimits SmbDirectTransport::limits() const {
+  TransportLimits l;
+  l.max_receive_frame = params_.max_fragmented_receive_size;
+  l.max_send_frame = params_.max_fragmented_send_size;
+  // One I/O is bounded by the peer's MaxReadWriteSize; larger registrations are split into
+  // several descriptors by RegisterForPeer.
+  l.max_rdma_io = params_.max_read_write_size;
+  return l;
+}
+
+void SmbDirectTransport::Fail(absl::Status status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_.ok()) return;
+    error_ = status.ok() ? absl::UnavailableError("SMB Direct connection closed") : status;
+  }
+  credits_->Fail(status);
+  endpoint_->Disconnect(status);
+  delivered_cv_.notify_all();
+  slots_cv_.notify_all();
+}
+
+void SmbDirectTransport::Shutdown(absl::Status reason) {
+  stopping_ = true;
+  Fail(reason);
+}
+
+absl::Status SmbDirectTransport::PostReceive(uint32_t slot) {
+  SMBD_ASSIGN_OR_RETURN(PageRef page, pool_->TryAlloc());
+  Sge sge{reinterpret_cast<uintptr_t>(page.data()), options_.max_receive_size, page->lkey()};
+  receives_[slot] = std::move(page);
+  return endpoint_->PostRecv(slot, absl::MakeConstSpan(&sge, 1));
+}
+
+absl::Status SmbDirectTransport::Negotiate() {
+  const uint32_t n = static_cast<uint32_t>(receives_.size());
+  if (n < 2) return absl::FailedPreconditionError("SMB Direct needs at least 2 receive buffers");
+  for (uint32_t i = 0; i < n; ++i) SMBD_RETURN_IF_ERROR(PostReceive(i));
+  // [MS-SMBD] 3.1.5.2: the negotiate request, from a registered page.
+  NegotiateRequest req;
+  req.credits_requested = options_.send_credit_target;
+  req.preferred_send_size = options_.preferred_send_size;
+  req.max_receive_size = options_.max_receive_size;
+  req.max_fragmented_size = options_.max_fragmented_size;
+  SMBD_ASSIGN_OR_RETURN(PageRef page, pool_->TryAlloc());
+  WireWriter w(absl::MakeSpan(page.data(), kNegotiateRequestSize));
+  SMBD_RETURN_IF_ERROR(EncodeNegotiateRequest(req, &w));
+  SMBD_RETURN_IF_ERROR(w.Finish());
+  Sge sge{reinterpret_cast<uintptr_t>(page.data()), kNegotiateRequestSize, page->lkey()};
+  SMBD_RETURN_IF_ERROR(endpoint_->PostSend(kSendTag, absl::MakeConstSpan(&sge, 1), true));
+
+  const absl::Time deadline = absl::Now() + options_.negotiate_timeout;
+  bool sent = false;
+  std::optional<WorkCompletion> response;
+  WorkCompletion wcs[8];
+  while (!sent || !response.has_value()) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "SMB Direct negotiate with ", endpoint_->peer_address(), ": no response within ",
+          absl::FormatDuration(options_.negotiate_timeout)));
+    }
+    const int got = endpoint_->PollCompletions(absl::MakeSpan(wcs));
+    if (got == 0) {
+      absl::Status s = endpoint_->WaitForCompletions(left);
+      if (!s.ok() && s.code() != absl::StatusCode::kDeadlineExceeded) return s;
+      continue;
+    }
+    for (int i = 0; i < got; ++i) {
+      if (wcs[i].status != WcStatus::kSuccess) {
+        return absl::UnavailableError(absl::StrCat("SMB Direct negotiate: ",
+                                                   CompletionError(wcs[i]).message()));
+      }
+      if (wcs[i].wr_id & kSendTag) {
+        sent = true;
+      } else if (!response.has_value()) {
+        response = wcs[i];
+      } else {
+        return absl::DataLossError("SMB Direct negotiate: more than one response");
+      }
+    }
+  }
+  const uint32_t slot = static_cast<uint32_t>(response->wr_id);
+  if (slot >= receives_.size()) return absl::InternalError("negotiate: bad receive slot");
+  absl::Span<const uint8_t> bytes(receives_[slot].data(), response->byte_len);
+  SMBD_ASSIGN_OR_RETURN(params_,
+                        ProcessNegotiateResponse(req, bytes, options_.max_read_write_size));
+  reassembler_ = std::make_unique<Reassembler>(params_.max_fragmented_receive_size);
+  // n receives were posted; the response used one, which is posted again.
+  SMBD_RETURN_IF_ERROR(credits_->OnReceivePosted(n - 1));
+  SMBD_RETURN_IF_ERROR(
+      credits_->OnNegotiated(params_.send_credits, params_.receive_credit_target));
+  SMBD_RETURN_IF_ERROR(PostReceive(slot));
+  SMBD_RETURN_IF_ERROR(credits_->OnReceivePosted(1));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> SmbDirectTransport::TakeSendSlot(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(slots_mu_);
+  const auto deadline =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(std::min(timeout, absl::Hours(1)));
+  while (free_slots_.empty()) {
+    SMBD_RETURN_IF_ERROR(status());
+    if (slots_cv_.wait_until(lock, deadline) == std::cv_status::timeout && free_slots_.empty()) {
+      return absl::DeadlineExceededError("SMB Direct: no send completion within the timeout");
+    }
+  }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  send_slots_[slot].in_use = true;
+  return slot;
+}
+
+absl::Status SmbDirectTransport::PostMessage(const DataTransferHeader& h,
+                                             absl::Span<const Sge> payload, Bvecq hold,
+                                             bool empty) {
+  SMBD_ASSIGN_OR_RETURN(uint32_t slot, TakeSendSlot(options_.send_timeout));
+  SendSlot& s = send_slots_[slot];
+  absl::StatusOr<PageRef> page = pool_->TryAlloc();
+  if (!page.ok()) {
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    s.in_use = false;
+    free_slots_.push_back(slot);
+    return page.status();
+  }
+  s.header = *std::move(page);
+  s.hold = std::move(hold);
+  SMBD_ASSIGN_OR_RETURN(size_t hlen,
+                        EncodeDataTransferHeader(h, absl::MakeSpan(s.header.data(), kHeaderBytes)));
+  Sge sges[kMaxSge];
+  sges[0] = Sge{reinterpret_cast<uintptr_t>(s.header.data()), static_cast<uint32_t>(hlen),
+                s.header->lkey()};
+  for (size_t i = 0; i < payload.size(); ++i) sges[i + 1] = payload[i];
+  absl::Status st =
+      endpoint_->PostSend(kSendTag | slot, absl::MakeConstSpan(sges, payload.size() + 1), true);
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    s.header.reset();
+    s.hold.Clear();
+    s.in_use = false;
+    free_slots_.push_back(slot);
+    return st;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.messages_sent++;
+  if (empty) stats_.empty_messages_sent++;
+  keepalive_.OnMessageSent(h.response_requested(), absl::Now());
+  return absl::OkStatus();
+}
+
+absl::Status SmbDirectTransport::SendEmpty(uint16_t flags) {
+  SMBD_ASSIGN_OR_RETURN(std::optional<SendTicket> ticket, credits_->TryAcquireEmpty(flags));
+  if (!ticket.has_value()) {
+    // Keepalive probes may go whenever a credit allows (TryAcquireSend), not only when the
+    // credit rules want an empty message.
+    if ((flags & kSmbdResponseRequested) == 0) return absl::OkStatus();
+    SMBD_ASSIGN_OR_RETURN(ticket, credits_->TryAcquireSend(flags));
+    if (!ticket.has_value()) return absl::OkStatus();
+  }
+  DataTransferHeader h =
+      MakeDataTransferHeader(ticket->credits_requested, ticket->credits_granted, ticket->flags, 0, 0);
+  return PostMessage(h, {}, Bvecq(), true);
+}
+
+absl::StatusOr<Bvecq> SmbDirectTransport::MakeSendable(const Bvecq& frame) {
+  // Keep references on the frame's pages; copy bytes in unregistered memory (lkey 0: caller
+  // buffers of small inline WRITEs) into pool pages, which are registered.
+  Bvecq out;
+  BvecqIter it = frame.begin();
+  uint64_t bounced = 0;
+  while (it.remaining() > 0) {
+    Sge sge[16];
+    BvecqIter before = it;
+    GatherResult g = it.GatherSge(sge, 16, UINT64_MAX);
+    uint64_t at = frame.size() - before.remaining();
+    for (int i = 0; i < g.entries; ++i) {
+      if (sge[i].lkey != 0) {
+        SMBD_ASSIGN_OR_RETURN(Bvecq part, frame.Slice(at, sge[i].length));
+        out.Splice(std::move(part));
+      } else {
+        const uint8_t* src = reinterpret_cast<const uint8_t*>(sge[i].addr);
+        uint32_t left = sge[i].length;
+        while (left > 0) {
+          SMBD_ASSIGN_OR_RETURN(PageRef page, pool_->TryAlloc());
+          const uint32_t n = std::min<uint32_t>(left, kPageSize);
+          std::memcpy(page.data(), src, n);
+          SMBD_RETURN_IF_ERROR(out.Append(std::move(page), 0, n));
+          src += n;
+          left -= n;
+          bounced += n;
+        }
+      }
+      at += sge[i].length;
+    }
+  }
+  if (bounced > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.bounced_bytes += bounced;
+  }
+  return out;
+}
+
+absl::Status SmbDirectTransport::Send(const Bvecq& frame) {
+  SMBD_RETURN_IF_ERROR(status());
+  if (frame.size() == 0) return absl::InvalidArgumentError("SMB Direct: empty frame");
+  if (frame.size() > params_.max_fragmented_send_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SMB Direct: a ", frame.size(), "-byte frame exceeds the peer's MaxFragmentedSize ",
+        params_.max_fragmented_send_size));
+  }
+  std::lock_guard<std::mutex> lock(send_mu_);
+  SMBD_ASSIGN_OR_RETURN(Bvecq sendable, MakeSendable(frame));
+  SendPlanLimits limits;
+  limits.max_send_size = params_.max_send_size;
+  limits.max_send_sge = static_cast<int>(
+      std::min<uint32_t>({endpoint_->queue_sizes().send_sge, endpoint_->limits().max_send_sge,
+                          static_cast<uint32_t>(kMaxSge)}));
+  limits.max_fragmented_send_size = params_.max_fragmented_send_size;
+  SMBD_ASSIGN_OR_RETURN(SendPlanner planner, SendPlanner::Create(sendable, limits));
+  Sge payload[kMaxSge];
+  while (!planner.done()) {
+    SMBD_ASSIGN_OR_RETURN(PlannedMessage m,
+                          planner.Next(absl::MakeSpan(payload, planner.max_payload_sges())));
+    // [MS-SMBD] 3.1.5.1: a send credit per message; wait (bounded) when the peer has granted
+    // none, never spin.
+    absl::StatusOr<SendTicket> ticket = credits_->AcquireSend(options_.send_timeout);
+    if (!ticket.ok()) {
+      absl::Status s = ticket.status();
+      if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+        s = absl::DeadlineExceededError(absl::StrCat(
+            "SMB Direct: the peer granted no send credit within ",
+            absl::FormatDuration(options_.send_timeout), " (", s.message(), ")"));
+        Fail(s);
+      }
+      return s;
+    }
+    DataTransferHeader h = m.Header(*ticket);
+    // The last message of the frame holds the frame's pages until its send completes (an RC
+    // QP completes sends in order, so earlier messages are done by then).
+    Bvecq hold;
+    if (planner.done()) hold = std::move(sendable);
+    absl::Status s = PostMessage(h, absl::MakeConstSpan(payload, m.sge_count), std::move(hold),
+                                 false);
+    if (!s.ok()) {
+      Fail(s);
+      return s;
+    }
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  stats_.frames_sent++;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Bvecq> SmbDirectTransport::Receive(absl::Duration idle_timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const absl::Duration bounded = std::min(idle_timeout, absl::Hours(24 * 365));
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(bounded);
+  while (delivered_.empty()) {
+    if (!error_.ok()) return error_;
+    if (delivered_cv_.wait_until(lock, deadline) == std::cv_status::timeout &&
+        delivered_.empty() && error_.ok()) {
+      return absl::DeadlineExceededError("SMB Direct: no message within the idle timeout");
+    }
+  }
+  Bvecq m = std::move(delivered_.front());
+  delivered_.pop_front();
+  return m;
+}
+
+absl::Status SmbDirectTransport::HandleReceive(uint32_t slot, uint32_t byte_len) {
+  if (slot >= receives_.size() || !receives_[slot]) {
+    return absl::InternalError("SMB Direct: completion for an unknown receive");
+  }
+  PageRef page = std::move(receives_[slot]);
+  if (byte_len > options_.max_receive_size) {
+    return absl::DataLossError(absl::StrCat("SMB Direct: received ", byte_len,
+                                            " bytes, above MaxReceiveSize ",
+                                            options_.max_receive_size));
+  }
+  absl::StatusOr<DataTransferHeader> h = DecodeDataTransfer(
+      absl::MakeConstSpan(page.data(), byte_len), params_.max_fragmented_receive_size);
+  if (!h.ok()) return h.status();
+  SMBD_RETURN_IF_ERROR(credits_->OnDataTransferReceived(*h));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.messages_received++;
+    keepalive_.OnMessageReceived(absl::Now());
+  }
+  if (h->data_length > 0) {
+    // The payload stays in the receive page; the message holds a reference to it.
+    Bvecq received;
+    SMBD_RETURN_IF_ERROR(received.Append(page, h->data_offset, h->data_length));
+    SMBD_ASSIGN_OR_RETURN(std::optional<Bvecq> complete, reassembler_->Add(*h, received));
+    if (complete.has_value()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      delivered_.push_back(*std::move(complete));
+      stats_.frames_received++;
+      delivered_cv_.notify_one();
+    }
+  } else if (h->remaining_data_length != 0) {
+    return absl::DataLossError("SMB Direct: empty message with RemainingDataLength");
+  }
+  page.reset();
+  // [MS-SMBD] 3.1.5.9: post the receive again at once and grant it promptly.
+  SMBD_RETURN_IF_ERROR(PostReceive(slot));
+  SMBD_RETURN_IF_ERROR(credits_->OnReceivePosted(1));
+  if (credits_->EmptyMessageWanted()) SMBD_RETURN_IF_ERROR(SendEmpty(0));
+  return absl::OkStatus();
+}
+
+absl::Status SmbDirectTransport::HandleCompletion(const WorkCompletion& wc) {
+  if (wc.status != WcStatus::kSuccess) {
+    if (stopping_) return absl::CancelledError("stopping");
+    return absl::UnavailableError(absl::StrCat("SMB Direct with ", endpoint_->peer_address(), ": ",
+                                               CompletionError(wc).message()));
+  }
+  if (wc.wr_id & kSendTag) {
+    const uint32_t slot = static_cast<uint32_t>(wc.wr_id & ~kSendTag);
+    if (slot >= send_slots_.size()) return absl::OkStatus();  // the negotiate request
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    SendSlot& s = send_slots_[slot];
+    s.header.reset();
+    s.hold.Clear();
+    if (s.in_use) {
+      s.in_use = false;
+      free_slots_.push_back(slot);
+    }
+    slots_cv_.notify_one();
+    return absl::OkStatus();
+  }
+  if (wc.opcode != WcOpcode::kRecv) return absl::OkStatus();
+  if (wc.with_invalidate) {
+    // We never ask for RDMA_V1_INVALIDATE with plain MRs (issue 7): a server that invalidates
+    // anyway is misbehaving, but the registration it named is ours to drop; nothing to do.
+  }
+  return HandleReceive(static_cast<uint32_t>(wc.wr_id), wc.byte_len);
+}
+
+void SmbDirectTransport::CompletionLoop() {
+  WorkCompletion wcs[32];
+  while (status().ok()) {
+    const int n = endpoint_->PollCompletions(absl::MakeSpan(wcs));
+    for (int i = 0; i < n; ++i) {
+      absl::Status s = HandleCompletion(wcs[i]);
+      if (!s.ok()) {
+        Fail(s);
+        break;
+      }
+    }
+    if (n > 0) continue;
+    // Keepalive ([MS-SMBD] 3.1.6): probe an idle peer, give up on a silent one.
+    KeepaliveTimer::Action action;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      action = keepalive_.Poll(absl::Now());
+    }
+    if (action == KeepaliveTimer::Action::kPeerDead) {
+      Fail(absl::UnavailableError(absl::StrCat(
+          "SMB Direct: ", endpoint_->peer_address(), " did not answer a keepalive within ",
+          absl::FormatDuration(options_.keepalive.response_timeout))));
+      break;
+    }
+    if (action == KeepaliveTimer::Action::kSendKeepalive) {
+      absl::Status s = SendEmpty(kSmbdResponseRequested);
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.keepalives_sent++;
+      if (!s.ok()) error_ = error_.ok() ? s : error_;
+    }
+    if (options_.busy_poll) continue;
+    absl::Duration wait;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wait = std::clamp(keepalive_.NextDeadline() - absl::Now(), absl::Milliseconds(1),
+                        absl::Seconds(1));
+    }
+    absl::Status s = endpoint_->WaitForCompletions(wait);
+    if (!s.ok() && s.code() != absl::StatusCode::kDeadlineExceeded) {
+      Fail(s);
+      break;
+    }
+  }
+  // Wake everyone: receivers get the error.
+  delivered_cv_.notify_all();
+  slots_cv_.notify_all();
+}
+
+absl::StatusOr<std::unique_ptr<RdmaRegistration>> SmbDirectTransport::RegisterForPeer(
+    absl::Span<uint8_t> memory, bool peer_writes) {
+  SMBD_RETURN_IF_ERROR(status());
+  if (memory.empty()) return absl::InvalidArgumentError("RegisterForPeer: empty range");
+  auto reg = std::make_unique<Registration>(this);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.live_registrations++;
+    stats_.registrations++;
+  }
+  // Exactly the I/O's bytes, with only the access the peer needs ([MS-SMB2] 3.2.4.6/3.2.4.7):
+  // REMOTE_WRITE for a READ's destination, REMOTE_READ for a WRITE's source.
+  const MemoryAccess access = peer_writes
+                                  ? (MemoryAccess::kLocalWrite | MemoryAccess::kRemoteWrite)
+                                  : MemoryAccess::kRemoteRead;
+  // Devices limit pages per region (rxe: 512): split the range at that many pages.
+  const uint32_t max_pages = endpoint_->limits().max_pages_per_registration;
+  uint8_t* p = memory.data();
+  size_t left = memory.size();
+  while (left > 0) {
+    size_t n = left;
+    if (max_pages > 0) {
+      const uintptr_t start_page = reinterpret_cast<uintptr_t>(p) / kPageSize;
+      const uintptr_t limit = (start_page + max_pages) * kPageSize;
+      n = std::min<size_t>(left, limit - reinterpret_cast<uintptr_t>(p));
+    }
+    SMBD_ASSIGN_OR_RETURN(std::unique_ptr<MemoryRegion> mr, endpoint_->RegisterMemory(p, n, access));
+    reg->descriptors_.push_back(
+        BufferDescriptorV1{reinterpret_cast<uintptr_t>(p), mr->rkey(), static_cast<uint32_t>(n)});
+    reg->regions_.push_back(std::move(mr));
+    p += n;
+    left -= n;
+  }
+  return reg;
+}
+
+}  // namespace smbd

@@ -1,0 +1,149 @@
+// SmbDirectTransport: the [MS-SMBD] transport under the same Transport interface as TCP.
+//
+// Connection: [MS-SMBD] negotiate over an RdmaEndpoint (receives posted from the registered pool
+// first, 3.1.5.2), then data-transfer messages. Sending is the seed's smbd_post_send_iter: a
+// frame (Bvecq) is cut by SendPlanner into messages no larger than the peer's MaxReceiveSize;
+// each message is one ibv_post_send whose SGEs are a 24-byte header from the pool and the
+// frame's own registered pages (no copy). Credits follow 3.1.5.1 (CreditGate). Receiving
+// validates every header (3.1.5.8), reassembles fragmented messages (Reassembler), reposts
+// receives and grants credits promptly (also with empty messages), answers RESPONSE_REQUESTED,
+// and keeps the connection alive (3.1.6). Any violation or QP error is sticky: the endpoint is
+// disconnected and every caller gets the first error.
+//
+// RDMA channel: RegisterForPeer registers exactly one I/O's memory (ibv_reg_mr of that range,
+// REMOTE_WRITE for a READ's destination, REMOTE_READ for a WRITE's source), split where the
+// device limits pages per region; the registration dies with the returned object, so the
+// server can reach exactly those bytes for exactly that I/O (issue 7, design.md: rxe enforces
+// MR bounds; memory windows do not isolate there).
+#ifndef SMBD_SMBDIRECT_SMBDIRECT_TRANSPORT_H_
+#define SMBD_SMBDIRECT_SMBDIRECT_TRANSPORT_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "buffers/bvecq.h"
+#include "buffers/page_pool.h"
+#include "smb2/transport.h"
+#include "smbdirect/keepalive.h"
+#include "smbdirect/reassembly.h"
+#include "smbdirect/smbd_credits.h"
+#include "smbdirect/smbd_wire.h"
+#include "smbdirect/verbs.h"
+
+namespace smbd {
+
+struct SmbDirectOptions {
+  // What we ask for in the negotiate request ([MS-SMBD] 2.2.1). 1364 is what Windows and
+  // Linux use; it fits a receive buffer in one pool page.
+  uint32_t preferred_send_size = 1364;
+  uint32_t max_receive_size = 1364;
+  // Linux uses (1364 * 255) / 2 so that reassembly cannot starve credits (design.md).
+  uint32_t max_fragmented_size = (1364 * 255) / 2;
+  uint16_t send_credit_target = 255;
+  uint16_t receive_credit_max = 255;
+  uint32_t max_read_write_size = 8 << 20;
+  absl::Duration negotiate_timeout = absl::Seconds(5);
+  // A sender without credits waits this long, then the connection fails.
+  absl::Duration send_timeout = absl::Seconds(60);
+  KeepaliveOptions keepalive;
+  // Spin on the CQ instead of sleeping on the completion channel (lowest latency, one core).
+  bool busy_poll = false;
+};
+
+struct SmbDirectStats {
+  uint64_t messages_sent = 0;
+  uint64_t empty_messages_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t frames_sent = 0;
+  uint64_t frames_received = 0;
+  uint64_t bounced_bytes = 0;      // unregistered caller bytes copied into the pool to send
+  uint64_t registrations = 0;      // RDMA channel registrations made
+  uint64_t live_registrations = 0;
+  uint64_t keepalives_sent = 0;
+};
+
+class SmbDirectTransport : public Transport {
+ public:
+  // Negotiates over `endpoint`. `pool` must be registered through endpoint->registrar() (its
+  // pages carry the endpoint's lkeys) and outlive the transport.
+  static absl::StatusOr<std::unique_ptr<SmbDirectTransport>> Create(
+      std::unique_ptr<RdmaEndpoint> endpoint, PagePool* pool, const SmbDirectOptions& options);
+  ~SmbDirectTransport() override;
+
+  absl::Status Send(const Bvecq& frame) override;
+  absl::StatusOr<Bvecq> Receive(absl::Duration idle_timeout) override;
+  void Shutdown(absl::Status reason) override;
+  void SetPlacementHook(PlacementHook* hook) override {}
+  TransportLimits limits() const override;
+  bool supports_rdma() const override { return true; }
+  absl::StatusOr<std::unique_ptr<RdmaRegistration>> RegisterForPeer(absl::Span<uint8_t> memory,
+                                                                     bool peer_writes) override;
+  const char* name() const override { return "rdma"; }
+
+  const NegotiatedParams& negotiated() const { return params_; }
+  SmbDirectStats stats() const;
+  absl::Status status() const;
+  RdmaEndpoint* endpoint() const { return endpoint_.get(); }
+
+ private:
+  class Registration;
+  // One posted send: what its SGEs point into stays referenced until it completes.
+  struct SendSlot {
+    PageRef header;
+    Bvecq hold;  // the frame's pages (last message of a frame) and bounce pages
+    bool in_use = false;
+  };
+
+  SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, PagePool* pool,
+                     const SmbDirectOptions& options);
+  absl::Status Negotiate();
+  absl::Status PostReceive(uint32_t slot);
+  void CompletionLoop();
+  absl::Status HandleCompletion(const WorkCompletion& wc);
+  absl::Status HandleReceive(uint32_t slot, uint32_t byte_len);
+  // Posts one message (header + payload SGEs); takes `hold` into the send slot.
+  absl::Status PostMessage(const DataTransferHeader& h, absl::Span<const Sge> payload, Bvecq hold,
+                           bool empty);
+  absl::Status SendEmpty(uint16_t flags);
+  absl::StatusOr<uint32_t> TakeSendSlot(absl::Duration timeout);
+  void Fail(absl::Status status);
+  // Copies the frame's bytes that live in unregistered memory into pool pages.
+  absl::StatusOr<Bvecq> MakeSendable(const Bvecq& frame);
+
+  const std::unique_ptr<RdmaEndpoint> endpoint_;
+  PagePool* const pool_;
+  const SmbDirectOptions options_;
+  NegotiatedParams params_;
+  std::unique_ptr<CreditGate> credits_;
+  std::unique_ptr<Reassembler> reassembler_;
+
+  // Receive buffers by slot (wr_id = slot).
+  std::vector<PageRef> receives_;
+
+  std::mutex send_mu_;  // one frame at a time: fragments of two frames must not interleave
+  std::mutex slots_mu_;
+  std::condition_variable slots_cv_;
+  std::vector<SendSlot> send_slots_;
+  std::vector<uint32_t> free_slots_;
+
+  mutable std::mutex mu_;
+  std::condition_variable delivered_cv_;
+  std::deque<Bvecq> delivered_;
+  absl::Status error_;
+  KeepaliveTimer keepalive_;
+  SmbDirectStats stats_;
+  std::atomic<bool> stopping_{false};
+  std::thread completion_thread_;
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMBDIRECT_SMBDIRECT_TRANSPORT_H_
