@@ -62,7 +62,7 @@ SmbDirectTransport::SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, P
       pool_(pool),
       options_(options),
       keepalive_(options.keepalive, absl::Now()) {
-  CreditOptions co;
+  SmbdCreditOptions co;
   co.send_credit_target = options.send_credit_target;
   co.receive_credit_max = static_cast<uint16_t>(
       std::min<uint32_t>(options.receive_credit_max, endpoint_->queue_sizes().recv_wr));
@@ -128,14 +128,14 @@ absl::Status SmbDirectTransport::Negotiate() {
   if (n < 2) return absl::FailedPreconditionError("SMB Direct needs at least 2 receive buffers");
   for (uint32_t i = 0; i < n; ++i) SMBD_RETURN_IF_ERROR(PostReceive(i));
   // [MS-SMBD] 3.1.5.2: the negotiate request, from a registered page.
-  NegotiateRequest req;
+  SmbdNegotiateRequest req;
   req.credits_requested = options_.send_credit_target;
   req.preferred_send_size = options_.preferred_send_size;
   req.max_receive_size = options_.max_receive_size;
   req.max_fragmented_size = options_.max_fragmented_size;
   SMBD_ASSIGN_OR_RETURN(PageRef page, pool_->TryAlloc());
   WireWriter w(absl::MakeSpan(page.data(), kNegotiateRequestSize));
-  SMBD_RETURN_IF_ERROR(EncodeNegotiateRequest(req, &w));
+  SMBD_RETURN_IF_ERROR(EncodeSmbdNegotiateRequest(req, &w));
   SMBD_RETURN_IF_ERROR(w.Finish());
   Sge sge{reinterpret_cast<uintptr_t>(page.data()), kNegotiateRequestSize, page->lkey()};
   SMBD_RETURN_IF_ERROR(endpoint_->PostSend(kSendTag, absl::MakeConstSpan(&sge, 1), true));
@@ -175,7 +175,7 @@ absl::Status SmbDirectTransport::Negotiate() {
   if (slot >= receives_.size()) return absl::InternalError("negotiate: bad receive slot");
   absl::Span<const uint8_t> bytes(receives_[slot].data(), response->byte_len);
   SMBD_ASSIGN_OR_RETURN(params_,
-                        ProcessNegotiateResponse(req, bytes, options_.max_read_write_size));
+                        ProcessSmbdNegotiateResponse(req, bytes, options_.max_read_write_size));
   reassembler_ = std::make_unique<Reassembler>(params_.max_fragmented_receive_size);
   // n receives were posted; the response used one, which is posted again.
   SMBD_RETURN_IF_ERROR(credits_->OnReceivePosted(n - 1));
@@ -378,9 +378,9 @@ absl::Status SmbDirectTransport::HandleReceive(uint32_t slot, uint32_t byte_len)
     keepalive_.OnMessageReceived(absl::Now());
   }
   if (h->data_length > 0) {
-    // The payload stays in the receive page; the message holds a reference to it.
+    // The payload stays in the receive page; the reassembled message holds a reference to it.
     Bvecq received;
-    SMBD_RETURN_IF_ERROR(received.Append(page, h->data_offset, h->data_length));
+    SMBD_RETURN_IF_ERROR(received.Append(page, 0, byte_len));
     SMBD_ASSIGN_OR_RETURN(std::optional<Bvecq> complete, reassembler_->Add(*h, received));
     if (complete.has_value()) {
       std::lock_guard<std::mutex> lock(mu_);

@@ -1,0 +1,87 @@
+#include "smbdirect/connect.h"
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "smbdirect/verbs_real.h"
+
+namespace smbd {
+
+absl::StatusOr<TransportChoice> ParseTransportChoice(absl::string_view name) {
+  const std::string n = absl::AsciiStrToLower(name);
+  if (n == "auto") return TransportChoice::kAuto;
+  if (n == "rdma" || n == "smbdirect") return TransportChoice::kRdma;
+  if (n == "tcp") return TransportChoice::kTcp;
+  return absl::InvalidArgumentError(absl::StrCat("unknown transport '", name,
+                                                 "' (auto, rdma or tcp)"));
+}
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<Client>> ConnectRdma(const ConnectSpec& spec,
+                                                    RdmaConnector* connector) {
+  std::unique_ptr<RdmaConnector> owned;
+  if (connector == nullptr) {
+    owned = NewVerbsConnector();
+    connector = owned.get();
+  }
+  ConnectOptions co;
+  co.host = spec.host;
+  co.device = spec.rdma_device;
+  co.port = spec.port;
+  if (co.port == 0) {
+    bool iwarp = false;
+    if (!spec.rdma_device.empty()) {
+      absl::StatusOr<bool> w = IsIwarpDevice(spec.rdma_device);
+      if (w.ok()) iwarp = *w;
+    }
+    co.port = SmbDirectPortFor(iwarp);
+  }
+  co.send_credit_target = spec.smbdirect.send_credit_target;
+  co.receive_credit_max = spec.smbdirect.receive_credit_max;
+  co.connect_timeout = spec.rdma_connect_timeout;
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<RdmaEndpoint> endpoint, connector->Connect(co));
+  // The pool's slabs are registered once with the endpoint's protection domain. The registrar
+  // handle keeps the registrations' bookkeeping alive for as long as the pool.
+  std::shared_ptr<MemoryRegistrar> registrar = endpoint->registrar_handle();
+  PagePoolOptions po;
+  po.max_bytes = spec.client.pool_bytes;
+  po.registrar = registrar.get();
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<PagePool> pool_owned, PagePool::Create(po));
+  std::shared_ptr<PagePool> pool(pool_owned.release(),
+                                 [registrar](PagePool* p) { delete p; });
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<SmbDirectTransport> transport,
+                        SmbDirectTransport::Create(std::move(endpoint), pool.get(),
+                                                   spec.smbdirect));
+  ClientOptions o = spec.client;
+  if (o.server_name.empty()) o.server_name = spec.host;
+  return Client::Create(std::move(transport), std::move(pool), o);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> ConnectClient(const ConnectSpec& spec,
+                                                      std::string* fallback_note,
+                                                      RdmaConnector* connector) {
+  if (fallback_note != nullptr) fallback_note->clear();
+  if (spec.transport == TransportChoice::kTcp) {
+    return Client::ConnectTcp(spec.host, spec.port, spec.client);
+  }
+  absl::StatusOr<std::unique_ptr<Client>> rdma = ConnectRdma(spec, connector);
+  if (rdma.ok() || spec.transport == TransportChoice::kRdma) {
+    if (!rdma.ok()) {
+      return absl::Status(rdma.status().code(),
+                          absl::StrCat("SMB Direct to ", spec.host, ": ", rdma.status().message()));
+    }
+    return rdma;
+  }
+  if (fallback_note != nullptr) {
+    *fallback_note = absl::StrCat("SMB Direct to ", spec.host, " not used (",
+                                  rdma.status().message(), "); using TCP");
+  }
+  return Client::ConnectTcp(spec.host, spec.port, spec.client);
+}
+
+}  // namespace smbd
