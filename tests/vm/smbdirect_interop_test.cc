@@ -1,0 +1,256 @@
+// Interop tests of the client over SMB Direct against ksmbd over soft-RoCE (rxe), run inside the
+// test-bed guest by tests/vm/run-suite (SMBD_SERVER, SMBD_USER, ... come from the guest).
+#include <openssl/sha.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "smbdirect/connect.h"
+#include "smbdirect/smbdirect_transport.h"
+
+namespace smbd {
+namespace {
+
+std::string Env(const char* n, const char* d = "") {
+  const char* v = std::getenv(n);
+  return v ? v : d;
+}
+
+std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  std::mt19937 rng(seed);
+  for (size_t i = 0; i + 4 <= n; i += 4) {
+    const uint32_t x = rng();
+    std::memcpy(&v[i], &x, 4);
+  }
+  return v;
+}
+
+std::string Sha(absl::Span<const uint8_t> b) {
+  unsigned char md[32];
+  SHA256(b.data(), b.size(), md);
+  std::string s;
+  for (unsigned char c : md) absl::StrAppend(&s, absl::Hex(c, absl::kZeroPad2));
+  return s;
+}
+
+class KsmbdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Env("SMBD_SERVER").empty()) GTEST_SKIP() << "not in the test-bed guest";
+  }
+  absl::StatusOr<std::unique_ptr<Client>> Connect(TransportChoice t, ClientOptions o = {}) {
+    ConnectSpec spec;
+    spec.host = Env("SMBD_SERVER");
+    spec.transport = t;
+    spec.rdma_device = Env("SMBD_RDMA_DEVICE");
+    spec.client = o;
+    spec.client.request_timeout = absl::Seconds(120);  // TCG is slow
+    spec.client.pool_bytes = 128 << 20;
+    std::string note;
+    return ConnectClient(spec, &note);
+  }
+  Credentials User() {
+    Credentials c;
+    c.user = Env("SMBD_USER");
+    c.password = SecretBytes::FromString(Env("SMBD_PASSWORD"));
+    return c;
+  }
+  struct Mounted {
+    std::unique_ptr<Client> client;
+    std::unique_ptr<Session> session;
+    std::unique_ptr<Tree> tree;
+  };
+  Mounted Mount(TransportChoice t, ClientOptions o = {}) {
+    Mounted m;
+    auto c = Connect(t, o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return m;
+    m.client = *std::move(c);
+    auto s = m.client->Login(User());
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return m;
+    m.session = *std::move(s);
+    auto tr = m.session->TreeConnect(Env("SMBD_SHARE", "share"));
+    EXPECT_TRUE(tr.ok()) << tr.status();
+    if (tr.ok()) m.tree = *std::move(tr);
+    return m;
+  }
+};
+
+TEST_F(KsmbdTest, NegotiatesSmbDirect) {
+  auto c = Connect(TransportChoice::kRdma);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_STREQ((*c)->connection()->transport()->name(), "rdma");
+  auto* t = static_cast<SmbDirectTransport*>((*c)->connection()->transport());
+  const NegotiatedParams& p = t->negotiated();
+  std::printf("ksmbd SMB Direct: send credits %u, max send %u, max receive %u, max fragmented "
+              "send %u, max read/write %u, dialect 0x%x\n",
+              p.send_credits, p.max_send_size, p.max_receive_size, p.max_fragmented_send_size,
+              p.max_read_write_size, (*c)->negotiated().dialect);
+  EXPECT_GT(p.send_credits, 0);
+  EXPECT_GE(p.max_fragmented_send_size, 131072u);
+}
+
+TEST_F(KsmbdTest, EveryOperationOverSmbDirect) {
+  Mounted m = Mount(TransportChoice::kRdma);
+  ASSERT_NE(m.tree, nullptr);
+  (void)m.tree->Delete("d/x.bin");
+  (void)m.tree->Delete("d/y.bin");
+  (void)m.tree->Rmdir("d");
+  ASSERT_TRUE(m.tree->Mkdir("d").ok());
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("d/x.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<uint8_t> small = Pattern(1000, 1);  // inline
+  ASSERT_TRUE((*f)->Write(0, small).ok());
+  ASSERT_TRUE((*f)->Flush().ok());
+  std::vector<uint8_t> back(1000);
+  auto n = (*f)->Read(0, absl::MakeSpan(back));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1000u);
+  EXPECT_TRUE(back == small);
+  ASSERT_TRUE((*f)->Truncate(10).ok());
+  auto st = (*f)->Stat();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->size, 10u);
+  ASSERT_TRUE((*f)->Close().ok());
+  auto list = m.tree->List("d");
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "x.bin");
+  ASSERT_TRUE(m.tree->Rename("d/x.bin", "d/y.bin").ok());
+  auto st2 = m.tree->Stat("d/y.bin");
+  ASSERT_TRUE(st2.ok()) << st2.status();
+  EXPECT_EQ(st2->size, 10u);
+  auto small_read = m.tree->ReadSmallFile("d/y.bin", 4096);
+  ASSERT_TRUE(small_read.ok()) << small_read.status();
+  EXPECT_EQ(small_read->size(), 10u);
+  EXPECT_EQ(m.tree->Open("d/none", OpenOptions()).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(m.tree->Delete("d/y.bin").ok());
+  ASSERT_TRUE(m.tree->Rmdir("d").ok());
+}
+
+class KsmbdBigTest : public KsmbdTest,
+                     public ::testing::WithParamInterface<std::tuple<const char*, int>> {};
+
+TEST_P(KsmbdBigTest, LargeWriteThenReadBack) {
+  const std::string mode = std::get<0>(GetParam());
+  const size_t size = size_t{std::get<1>(GetParam())} << 20;
+  ClientOptions o;
+  TransportChoice tc = TransportChoice::kRdma;
+  bool expect_rdma = true;
+  if (mode == "inline") {
+    o.rdma_threshold = UINT32_MAX;  // RDMA channel off: data inline in SMB Direct messages
+    expect_rdma = false;
+  } else if (mode == "signed") {
+    o.require_signing = true;
+    expect_rdma = false;  // signed sessions keep data inline (design decision)
+  } else if (mode == "sealed") {
+    o.require_encryption = true;
+    expect_rdma = false;
+  } else if (mode == "tcp") {
+    tc = TransportChoice::kTcp;
+    expect_rdma = false;
+  }
+  Mounted mt = Mount(tc, o);
+  ASSERT_NE(mt.tree, nullptr);
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  const std::string fname = absl::StrCat("big-", mode, ".bin");
+  auto f = mt.tree->Open(fname, w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<uint8_t> data = Pattern(size, static_cast<uint32_t>(size + mode.size()));
+  const std::string want = Sha(data);
+  absl::Time t0 = absl::Now();
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  absl::Time t1 = absl::Now();
+  std::fill(data.begin(), data.end(), 0);
+  auto n = (*f)->Read(0, absl::MakeSpan(data));
+  absl::Time t2 = absl::Now();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, size);
+  EXPECT_EQ(Sha(data), want);
+  const ClientStats cs = mt.client->stats();
+  std::printf("%s %zu MiB: write %.1f MiB/s, read %.1f MiB/s (rdma reads %llu, writes %llu)\n",
+              mode.c_str(), size >> 20, (size >> 20) / absl::ToDoubleSeconds(t1 - t0),
+              (size >> 20) / absl::ToDoubleSeconds(t2 - t1),
+              static_cast<unsigned long long>(cs.rdma_reads),
+              static_cast<unsigned long long>(cs.rdma_writes));
+  if (expect_rdma) {
+    EXPECT_GT(cs.rdma_reads, 0u);
+    EXPECT_GT(cs.rdma_writes, 0u);
+  } else {
+    EXPECT_EQ(cs.rdma_reads, 0u);
+    EXPECT_EQ(cs.rdma_writes, 0u);
+  }
+  if (tc == TransportChoice::kRdma) {
+    auto* tr = static_cast<SmbDirectTransport*>(mt.client->connection()->transport());
+    // Every per-I/O registration is gone once its I/O completed.
+    EXPECT_EQ(tr->stats().live_registrations, 0u);
+    EXPECT_EQ(tr->stats().registrations, expect_rdma ? cs.rdma_reads + cs.rdma_writes : 0u);
+  }
+  ASSERT_TRUE((*f)->Close().ok());
+  (void)mt.tree->Delete(fname);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, KsmbdBigTest,
+    ::testing::Values(std::make_tuple("rdma", 64), std::make_tuple("inline", 64),
+                      std::make_tuple("signed", 16), std::make_tuple("sealed", 16),
+                      std::make_tuple("tcp", 64)),
+    [](const ::testing::TestParamInfo<std::tuple<const char*, int>>& i) {
+      return std::string(std::get<0>(i.param));
+    });
+
+TEST_F(KsmbdTest, ManyReadsInFlight) {
+  ClientOptions o;
+  o.max_io = 256 << 10;       // many requests per window
+  o.window_bytes = 8 << 20;   // 32 in flight
+  Mounted m = Mount(TransportChoice::kRdma, o);
+  ASSERT_NE(m.tree, nullptr);
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("many.bin", w);
+  ASSERT_TRUE(f.ok());
+  std::vector<uint8_t> data = Pattern(24 << 20, 77);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  std::vector<uint8_t> back(data.size());
+  auto n = (*f)->Read(0, absl::MakeSpan(back));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE(back == data);
+  EXPECT_GE(m.client->stats().rdma_reads, 96u);
+  (void)m.tree->Delete("many.bin");
+}
+
+TEST_F(KsmbdTest, AutoPrefersSmbDirectAndTcpNeverTouchesVerbs) {
+  auto a = Connect(TransportChoice::kAuto);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_STREQ((*a)->connection()->transport()->name(), "rdma");
+  auto t = Connect(TransportChoice::kTcp);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_STREQ((*t)->connection()->transport()->name(), "tcp");
+}
+
+TEST_F(KsmbdTest, WrongPasswordOverSmbDirect) {
+  auto c = Connect(TransportChoice::kRdma);
+  ASSERT_TRUE(c.ok());
+  Credentials bad = User();
+  bad.password = SecretBytes::FromString("wrong");
+  auto s = (*c)->Login(bad);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnauthenticated) << s.status();
+}
+
+}  // namespace
+}  // namespace smbd
