@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "smb2/client/client.h"
 #include "smb2/client/url.h"
+#include "smbdirect/connect.h"
 
 namespace smbd {
 namespace {
@@ -146,7 +147,7 @@ absl::Status AsyncReads(File* f, uint64_t bs, int depth, const std::function<boo
 }
 
 int Main(int argc, char** argv) {
-  std::string mode = "seqread", url_text, transport = "tcp";
+  std::string mode = "seqread", url_text, transport = "auto", rdma_device;
   uint64_t bs = 0, size = 0;
   int depth = 8;
   double seconds = 5;
@@ -163,6 +164,7 @@ int Main(int argc, char** argv) {
     else if (a == "--sign") co.require_signing = true;
     else if (a == "--seal") co.require_encryption = true;
     else if (a == "--transport") transport = val();
+    else if (a == "--rdma-device") rdma_device = val();
     else if (a == "--json") json = true;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: smbd-bench [--mode seqread|seqwrite|randread|meta] [--bs B] [--depth N]"
@@ -170,8 +172,9 @@ int Main(int argc, char** argv) {
       return 0;
     } else url_text = a;
   }
-  if (transport != "tcp") {
-    std::fprintf(stderr, "smbd-bench: only --transport tcp in this build\n");
+  auto choice = ParseTransportChoice(transport);
+  if (!choice.ok()) {
+    std::fprintf(stderr, "smbd-bench: %s\n", std::string(choice.status().message()).c_str());
     return 2;
   }
   auto url = ParseSmbUrl(url_text);
@@ -183,7 +186,16 @@ int Main(int argc, char** argv) {
   if (bs == 0) bs = mode == "randread" ? 4096 : 1 << 20;
   co.max_io = static_cast<uint32_t>(std::max<uint64_t>(bs, 65536));
   co.window_bytes = bs * depth;
-  auto client = Client::ConnectTcp(url->host, url->port, co);
+  ConnectSpec spec;
+  spec.host = url->host;
+  spec.port = url->port;
+  spec.transport = *choice;
+  spec.rdma_device = rdma_device;
+  spec.client = co;
+  std::string note;
+  auto client = ConnectClient(spec, &note);
+  if (!note.empty()) std::fprintf(stderr, "smbd-bench: %s\n", note.c_str());
+  if (client.ok()) transport = (*client)->connection()->transport()->name();
   if (!client.ok()) {
     std::fprintf(stderr, "smbd-bench: %s\n", std::string(client.status().message()).c_str());
     return 3;

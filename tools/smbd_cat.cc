@@ -29,6 +29,7 @@
 #include "smb2/client/client.h"
 #include "smb2/client/url.h"
 #include "smb2/ntstatus.h"
+#include "smbdirect/connect.h"
 
 namespace smbd {
 namespace {
@@ -61,7 +62,9 @@ OPTIONS
     --credentials FILE          smbclient authentication file (username=, password=, domain=)
     --anonymous                 anonymous (null) session
     --guest                     guest session
-    --transport tcp             transport (tcp; rdma and auto arrive with SMB Direct)
+    --transport auto|rdma|tcp   auto (default): SMB Direct, else TCP with one line on stderr
+                                saying why; rdma: SMB Direct or fail; tcp: never touches RDMA
+    --rdma-device NAME          RDMA device to use (default: chosen by the server's address)
     --dialect D                 highest dialect: 2.0.2 2.1 3.0 3.0.2 3.1.1 (default 3.1.1)
     --sign                      require signing
     --seal                      require encryption
@@ -95,7 +98,8 @@ struct Options {
   std::string user, password, domain;
   bool has_password = false;
   bool anonymous = false, guest = false;
-  std::string transport = "tcp";
+  std::string transport = "auto";
+  std::string rdma_device;
   uint16_t max_dialect = kDialect311;
   bool sign = false, seal = false;
   std::string cipher;
@@ -255,10 +259,8 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   if (url->has_password && !o.quiet) {
     std::fprintf(stderr, "smbd-cat: warning: a password in the URL is visible to other users\n");
   }
-  if (o.transport != "tcp") {
-    return Fail(kExitUsage, absl::StrCat("--transport ", o.transport,
-                                         ": only tcp is available in this build"));
-  }
+  absl::StatusOr<TransportChoice> choice = ParseTransportChoice(o.transport);
+  if (!choice.ok()) return Fail(kExitUsage, choice.status().message());
   ClientOptions co;
   co.max_dialect = o.max_dialect;
   co.require_signing = o.sign;
@@ -279,8 +281,15 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     co.ciphers = pref;
   }
   const std::string where = url->Redacted();
-  absl::StatusOr<std::unique_ptr<Client>> client =
-      Client::ConnectTcp(url->host, url->port, co);
+  ConnectSpec spec;
+  spec.host = url->host;
+  spec.port = url->port;
+  spec.transport = *choice;
+  spec.rdma_device = o.rdma_device;
+  spec.client = co;
+  std::string note;
+  absl::StatusOr<std::unique_ptr<Client>> client = ConnectClient(spec, &note);
+  if (!note.empty() && !o.quiet) std::fprintf(stderr, "smbd-cat: %s\n", note.c_str());
   if (!client.ok()) {
     return Fail(client.status().code() == absl::StatusCode::kFailedPrecondition ? kExitAccess
                                                                                : kExitConnect,
@@ -393,6 +402,8 @@ int Main(int argc, char** argv) {
       o.guest = true;
     } else if (a == "--transport") {
       if (!value(&o.transport)) return Fail(kExitUsage, "--transport needs tcp|rdma|auto");
+    } else if (a == "--rdma-device") {
+      if (!value(&o.rdma_device)) return Fail(kExitUsage, "--rdma-device needs a name");
     } else if (a == "--dialect") {
       if (!value(&v)) return Fail(kExitUsage, "--dialect needs a value");
       if (v == "2.0.2") o.max_dialect = kDialect202;

@@ -1,0 +1,31 @@
+#!/bin/bash
+# Runs inside the RDMA test-bed guest (tests/bench/rdma-side-by-side): our client (smbd-cat for
+# reads, smbd-bench for writes) over SMB Direct and over TCP, then the kernel cifs client and
+# perftest (tests/vm/guest/bench-baseline.sh), all against ksmbd on rxe0 in one boot.
+export LC_ALL=C
+MIB=${BENCH_MIB:-128}
+REPS=${BENCH_REPS:-3}
+URL="smb://$SMBD_USER@$SMBD_SERVER/$SMBD_SHARE"
+export SMBD_PASSWORD
+dd if=/dev/urandom of="$SMBD_SHARE_PATH/ours.bin" bs=4M count=$((MIB / 4)) status=none
+sync
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rate() { awk -v m="$MIB" -v s="$1" 'BEGIN {printf "%.1f", m/s}'; }
+echo "our client, $MIB MiB, median of $REPS (guest clock; TCG)"
+for t in rdma tcp; do
+  for i in $(seq "$REPS"); do
+    s=$(date +%s.%N)
+    /bundle/smbd-cat -q --transport "$t" "$URL/ours.bin" >/dev/null || echo "smbd-cat $t FAILED" >&2
+    e=$(date +%s.%N)
+    awk -v s="$s" -v e="$e" 'BEGIN {print e-s}'
+  done | median >/tmp/r
+  printf '%-44s %10s %9s\n' "smbd-cat $t read ${MIB} MiB" "$(rate "$(cat /tmp/r)")" "$(cat /tmp/r)"
+  for i in $(seq "$REPS"); do
+    /bundle/smbd-bench --json --transport "$t" --mode seqwrite --bs 1M --depth 8 --size "${MIB}M" \
+      "$URL/ours-w.bin" | sed -E 's/.*"seconds":([0-9.]+).*/\1/'
+  done | median >/tmp/w
+  printf '%-44s %10s %9s\n' "smbd-bench $t write ${MIB} MiB bs=1M depth 8" "$(rate "$(cat /tmp/w)")" "$(cat /tmp/w)"
+done
+rm -f "$SMBD_SHARE_PATH/ours.bin" "$SMBD_SHARE_PATH/ours-w.bin"
+echo
+bash /bundle/bench-baseline.sh
