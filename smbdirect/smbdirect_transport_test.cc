@@ -1,5 +1,8 @@
 #include "smbdirect/smbdirect_transport.h"
 
+#include <algorithm>
+#include <cstring>
+#include <mutex>
 #include <numeric>
 #include <thread>
 
@@ -225,42 +228,69 @@ TEST(SmbDirectTransportTest, KeepaliveAnsweredKeepsTheConnection) {
 }
 
 TEST(SmbDirectTransportTest, PeerWritesExactlyTheRegisteredRangeAndNoLonger) {
-  // The "server" RDMA-writes into the buffer the client registered, as for a READ.
+  // The "server" RDMA-writes into the buffer the client registered, as for a READ. Each frame
+  // carries {addr u64, rkey u32, len u32}; the server writes len bytes there.
   struct Shared {
-    uint64_t addr = 0;
-    uint32_t rkey = 0, len = 0;
-    absl::Status write, overflow;
+    std::mutex mu;
+    std::vector<absl::Status> writes;
   } sh;
-  Harness h({}, {}, [&](const std::vector<uint8_t>& f, FakeSmbdServer::Context& ctx) {
-    // The frame carries the descriptor: {addr u64, rkey u32, len u32}.
-    std::memcpy(&sh.addr, f.data(), 8);
-    std::memcpy(&sh.rkey, f.data() + 8, 4);
-    std::memcpy(&sh.len, f.data() + 12, 4);
-    sh.write = ctx.RdmaWrite(sh.addr, sh.rkey, Pattern(sh.len, 9));
+  auto handler = [&](const std::vector<uint8_t>& f, FakeSmbdServer::Context& ctx) {
+    uint64_t addr;
+    uint32_t rkey, len;
+    std::memcpy(&addr, f.data(), 8);
+    std::memcpy(&rkey, f.data() + 8, 4);
+    std::memcpy(&len, f.data() + 12, 4);
+    absl::Status s = ctx.RdmaWrite(addr, rkey, Pattern(len, 9));
+    std::lock_guard<std::mutex> l(sh.mu);
+    sh.writes.push_back(s);
     return std::vector<std::vector<uint8_t>>{{1}};
-  });
-  ASSERT_TRUE(h.transport_.ok());
+  };
+  auto ask = [](const BufferDescriptorV1& d, uint32_t len) {
+    std::vector<uint8_t> msg(16);
+    std::memcpy(msg.data(), &d.offset, 8);
+    std::memcpy(msg.data() + 8, &d.token, 4);
+    std::memcpy(msg.data() + 12, &len, 4);
+    return msg;
+  };
   std::vector<uint8_t> dst(3 * 4096 + 100, 0);
-  std::vector<uint8_t> guard_after(64, 0xEE);
-  auto reg = (*h.transport_)->RegisterForPeer(absl::MakeSpan(dst), /*peer_writes=*/true);
-  ASSERT_TRUE(reg.ok()) << reg.status();
-  ASSERT_EQ((*reg)->descriptors().size(), 1u);
-  const BufferDescriptorV1 d = (*reg)->descriptors()[0];
-  EXPECT_EQ(d.length, dst.size());
-  std::vector<uint8_t> msg(16);
-  std::memcpy(msg.data(), &d.offset, 8);
-  std::memcpy(msg.data() + 8, &d.token, 4);
-  std::memcpy(msg.data() + 12, &d.length, 4);
-  std::vector<uint8_t> back;
-  ASSERT_TRUE(h.Echo(msg, &back).ok());
-  EXPECT_TRUE(sh.write.ok()) << sh.write;
-  EXPECT_TRUE(dst == Pattern(dst.size(), 9));
-  EXPECT_EQ((*h.transport_)->stats().live_registrations, 1u);
-  reg->reset();  // the I/O is done: deregistered
-  EXPECT_EQ((*h.transport_)->stats().live_registrations, 0u);
-  // The old rkey is dead now: a late write from the server fails and does not touch memory.
-  FakeSmbdServer::Context* ctx = nullptr;
-  (void)ctx;
+  {
+    Harness h({}, {}, handler);
+    ASSERT_TRUE(h.transport_.ok());
+    auto reg = (*h.transport_)->RegisterForPeer(absl::MakeSpan(dst), /*peer_writes=*/true);
+    ASSERT_TRUE(reg.ok()) << reg.status();
+    ASSERT_EQ((*reg)->descriptors().size(), 1u);
+    const BufferDescriptorV1 d = (*reg)->descriptors()[0];
+    EXPECT_EQ(d.offset, reinterpret_cast<uintptr_t>(dst.data()));
+    EXPECT_EQ(d.length, dst.size());
+    std::vector<uint8_t> back;
+    ASSERT_TRUE(h.Echo(ask(d, d.length), &back).ok());
+    ASSERT_EQ(sh.writes.size(), 1u);
+    EXPECT_TRUE(sh.writes[0].ok()) << sh.writes[0];
+    EXPECT_TRUE(dst == Pattern(dst.size(), 9));
+    EXPECT_EQ((*h.transport_)->stats().live_registrations, 1u);
+    reg->reset();  // the I/O is done: deregistered
+    EXPECT_EQ((*h.transport_)->stats().live_registrations, 0u);
+    // A late write with the old rkey must fail and leave the memory alone.
+    std::fill(dst.begin(), dst.end(), 0);
+    (void)h.Echo(ask(d, 16), &back);  // the connection breaks: the reply may not come
+    ASSERT_EQ(sh.writes.size(), 2u);
+    EXPECT_FALSE(sh.writes[1].ok());
+    EXPECT_EQ(std::count(dst.begin(), dst.end(), 0), static_cast<long>(dst.size()));
+  }
+  {
+    // One byte past the registered range is refused too.
+    sh.writes.clear();
+    Harness h({}, {}, handler);
+    ASSERT_TRUE(h.transport_.ok());
+    std::vector<uint8_t> buf(8192 + 1, 0);
+    auto reg = (*h.transport_)->RegisterForPeer(absl::MakeSpan(buf).subspan(0, 8192), true);
+    ASSERT_TRUE(reg.ok());
+    std::vector<uint8_t> back;
+    (void)h.Echo(ask((*reg)->descriptors()[0], 8193), &back);
+    ASSERT_EQ(sh.writes.size(), 1u);
+    EXPECT_FALSE(sh.writes[0].ok());
+    EXPECT_EQ(buf[8192], 0);  // the byte after the range is untouched
+  }
 }
 
 TEST(SmbDirectTransportTest, RegistrationsAreSplitAtTheDevicePageLimit) {
