@@ -25,12 +25,19 @@ absl::Status OpenSslError(absl::string_view what) {
   return absl::InternalError(absl::StrCat("OpenSSL ", what, " failed", reason));
 }
 
+namespace {
+// Kept reachable so that leak checkers see the loaded providers as live, not leaked.
+OSSL_PROVIDER* g_legacy_provider = nullptr;
+OSSL_PROVIDER* g_default_provider = nullptr;
+}  // namespace
+
 absl::Status EnsureLegacyProvider() {
   // Function-local statics initialise once even with concurrent callers. The providers stay
   // loaded for the life of the process (they are never unloaded: other threads may be using
   // algorithms fetched from them).
   static const absl::Status* const status = [] {
     OSSL_PROVIDER* legacy = OSSL_PROVIDER_load(nullptr, "legacy");
+    g_legacy_provider = legacy;
     if (legacy == nullptr) {
       ERR_clear_error();
       return new absl::Status(absl::FailedPreconditionError(
@@ -38,6 +45,7 @@ absl::Status EnsureLegacyProvider() {
           "loaded; install it or set OPENSSL_MODULES"));
     }
     OSSL_PROVIDER* deflt = OSSL_PROVIDER_load(nullptr, "default");
+    g_default_provider = deflt;
     if (deflt == nullptr) {
       ERR_clear_error();
       return new absl::Status(

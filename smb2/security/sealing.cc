@@ -450,8 +450,16 @@ absl::StatusOr<Bvecq> Unsealer::Unseal(BvecqIter transformed, PagePool* pool,
         "SMB2 TRANSFORM_HEADER is for SessionId 0x", absl::Hex(h.session_id, absl::kZeroPad16),
         ", expected 0x", absl::Hex(expected_session_id, absl::kZeroPad16)));
   }
+  // The AAD is the header from Nonce to SessionId exactly as received ([MS-SMB2] 3.1.4.3), not
+  // rebuilt from the parsed fields: Reserved is ignored on receipt but still authenticated, so
+  // a Reserved changed in transit must fail the tag check (it passed before; found by
+  // tests/fuzz/transform_fuzzer).
   uint8_t aad[kTransformAadSize];
-  BuildAad(h, aad);
+  BvecqIter aad_at = transformed;
+  SMBD_RETURN_IF_ERROR(aad_at.Advance(kTransformNonceOffset));
+  if (aad_at.CopyOut(absl::MakeSpan(aad)) != kTransformAadSize) {
+    return absl::DataLossError("truncated SMB2 TRANSFORM_HEADER");
+  }
   AeadStream stream;
   SMBD_RETURN_IF_ERROR(stream.Init(cipher_, key_.span(), /*encrypt=*/false,
                                    absl::MakeConstSpan(h.nonce.data(), NonceSize(cipher_)), aad,

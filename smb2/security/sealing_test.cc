@@ -490,6 +490,36 @@ TEST_F(SealingTest, RejectsCorruptedTransforms) {
   }
 }
 
+// Found by tests/fuzz/transform_fuzzer (tests/fuzz/regressions/transform/): a transform whose
+// Reserved field (bytes 40-41) was changed in transit decrypted fine, because the AAD was rebuilt
+// with Reserved = 0 instead of taken from the received header ([MS-SMB2] 3.1.4.3). Reserved is
+// ignored on receipt but authenticated: any change must fail the tag check.
+TEST_F(SealingTest, FuzzRegressionReservedIsAuthenticated) {
+  struct Case {
+    Cipher cipher;
+    uint64_t sid;
+    const char* key;
+    const char* transformed;
+  } sets[] = {
+      {Cipher::kAes128Gcm, vectors::enc311gcmseal::kSessionId,
+       vectors::enc311gcmseal::kDecryptionKey, vectors::enc311gcmseal::kWriteRspTransformedMessage},
+      {Cipher::kAes128Ccm, vectors::enc30seal::kSessionId, vectors::enc30seal::kDecryptionKey,
+       vectors::enc30seal::kReadRspTransformedMessage},
+  };
+  for (const Case& set : sets) {
+    auto unsealer = MakeUnsealer(set.cipher, Hex(set.key));
+    const std::vector<uint8_t> good = Hex(set.transformed);
+    for (auto [byte, bit] : {std::pair<size_t, uint8_t>{41, 0x40}, {40, 0x01}}) {
+      std::vector<uint8_t> b = good;
+      b[byte] ^= bit;
+      auto q = ToBvecq(b, pool_.get(), 7);
+      ASSERT_TRUE(q.ok());
+      absl::Status s = unsealer->Unseal(q->begin(), pool_.get(), set.sid).status();
+      EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << byte << ": " << s;
+    }
+  }
+}
+
 TEST_F(SealingTest, CreateAndSealArgumentErrors) {
   EXPECT_EQ(Sealer::Create(Cipher::kAes128Gcm, Pattern(32, 1), 1).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -1,0 +1,14 @@
+// DecodeHeader ([MS-SMB2] 2.2.1) of an SMB2 message.
+// Input: tests/fuzz/fuzz_common.h (3 layout bytes, then the message: SMB2 header + body).
+#include <cstddef>
+#include <cstdint>
+
+#include "tests/fuzz/fuzz_common.h"
+#include "tests/fuzz/pdu_summaries.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace smbd::fuzz;
+  const Input in = ParseInput(data, size);
+  DecodeBothWays("header", in, SummarizeHeader);
+  return 0;
+}

@@ -1,0 +1,14 @@
+// DecodeTreeConnectResponse.
+// Input: tests/fuzz/fuzz_common.h (3 layout bytes, then the message: SMB2 header + body).
+#include <cstddef>
+#include <cstdint>
+
+#include "tests/fuzz/fuzz_common.h"
+#include "tests/fuzz/pdu_summaries.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace smbd::fuzz;
+  const Input in = ParseInput(data, size);
+  DecodeBothWays("tree_connect", in, SummarizeTreeConnect);
+  return 0;
+}
