@@ -14,9 +14,9 @@ rate() { awk -v m="$MIB" -v s="$1" 'BEGIN {printf "%.1f", m/s}'; }
 echo "our client, $MIB MiB, median of $REPS (guest clock; TCG)"
 for t in rdma tcp; do
   for i in $(seq "$REPS"); do
-    s=$(date +%s.%N)
+    s=$EPOCHREALTIME
     /bundle/smbd-cat -q --transport "$t" "$URL/ours.bin" >/dev/null || echo "smbd-cat $t FAILED" >&2
-    e=$(date +%s.%N)
+    e=$EPOCHREALTIME
     awk -v s="$s" -v e="$e" 'BEGIN {print e-s}'
   done | median >/tmp/r
   printf '%-44s %10s %9s\n' "smbd-cat $t read ${MIB} MiB" "$(rate "$(cat /tmp/r)")" "$(cat /tmp/r)"
