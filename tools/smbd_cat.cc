@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -76,6 +77,8 @@ OPTIONS
     --window BYTES              bytes in flight (default 16M); suffixes K, M, G
     --io-size BYTES             largest single READ (default 1M)
     --stat                      print size, attributes and times instead of the data
+    --list                      list the directory the URL names, one name per line
+    -l                          with --list: long form (type, size, modified, name)
     --verify-sha256 HEX         fail (exit 7) unless the bytes read have this SHA-256
     --timeout SECONDS           per-request timeout (default 60)
     --progress                  show progress on standard error even if it is not a terminal
@@ -109,6 +112,7 @@ struct Options {
   uint64_t window = 16 << 20;
   uint64_t io_size = 1 << 20;
   bool stat = false;
+  bool list = false, long_list = false;
   std::string sha256;
   int timeout_s = 60;
   bool progress = false, quiet = false;
@@ -322,6 +326,26 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     return Fail(ExitFor(tree.status()),
                 absl::StrCat(where, ": ", tree.status().message()));
   }
+  if (o.list) {
+    absl::StatusOr<std::vector<FileInfo>> entries = (*tree)->List(url->SmbPath());
+    if (!entries.ok()) {
+      return Fail(ExitFor(entries.status()), absl::StrCat(where, ": ", entries.status().message()));
+    }
+    std::sort(entries->begin(), entries->end(),
+              [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
+    std::string text;
+    for (const FileInfo& e : *entries) {
+      if (o.long_list) {
+        absl::StrAppendFormat(&text, "%s %14d  %s  %s\n", e.is_directory() ? "d" : "-", e.size,
+                              FileTimeString(e.last_write_time), e.name);
+      } else {
+        absl::StrAppend(&text, e.name, e.is_directory() ? "/" : "", "\n");
+      }
+    }
+    absl::Status w = WriteAll(out_fd, absl::MakeConstSpan(
+                                          reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    return w.ok() ? kExitOk : ExitFor(w);
+  }
   if (url->path.empty()) return Fail(kExitUsage, absl::StrCat(where, ": no file path"));
   if (o.stat) {
     absl::StatusOr<FileInfo> st = (*tree)->Stat(url->SmbPath());
@@ -431,6 +455,10 @@ int Main(int argc, char** argv) {
       o.resume = true;
     } else if (a == "--stat") {
       o.stat = true;
+    } else if (a == "--list") {
+      o.list = true;
+    } else if (a == "-l") {
+      o.list = o.long_list = true;
     } else if (a == "--verify-sha256") {
       if (!value(&o.sha256) || o.sha256.size() != 64) {
         return Fail(kExitUsage, "--verify-sha256 needs 64 hex digits");

@@ -1,6 +1,7 @@
 // Interop tests against a real Samba smbd on loopback (tests/samba/run-suite starts it and
 // exports its address and credentials; see samba-server).
 #include <openssl/sha.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,6 +22,10 @@
 #include "tests/samba/samba_env.h"
 
 namespace smbd {
+
+absl::StatusOr<std::vector<uint8_t>> QuickStart(const std::string& host, uint16_t port,
+                                                const std::string& user,
+                                                const std::string& password);
 namespace {
 
 using testing_samba::SambaEnv;
@@ -63,6 +68,17 @@ TEST_F(SambaTest, NegotiatesSmb311AndLogsIn) {
   auto t = (*s)->TreeConnect("share");
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_NE((*t)->id(), 0u);
+}
+
+TEST_F(SambaTest, ReadmeQuickStartRuns) {
+  ::mkdir((env_.share_dir + "/dir").c_str(), 0777);
+  {
+    std::ofstream out(env_.share_dir + "/dir/results.bin", std::ios::binary);
+    out << "quick start bytes";
+  }
+  auto got = QuickStart(env_.host, env_.port, env_.user, env_.password);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(std::string(got->begin(), got->end()), "quick start bytes");
 }
 
 TEST_F(SambaTest, WrongPasswordIsAClearAuthenticationError) {
