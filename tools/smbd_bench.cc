@@ -1,12 +1,15 @@
 // smbd-bench: measures the client like fio, against a file on a real server.
 //
 //   smbd-bench [options] smb://[user@]host[:port]/share/path
-//     --mode seqread|seqwrite|randread|meta   (default seqread)
+//     --mode seqread|seqwrite|randread|meta|smallfile|smallfile3   (default seqread)
+//                       smallfile: open+read 4 KiB+close as one compound; smallfile3: three
+//                       round trips
 //     --bs BYTES        block size (default 1M; randread default 4K)
 //     --depth N         requests in flight (default 8)
 //     --size BYTES      bytes to read/write (default: the file's size, or 256M for seqwrite)
 //     --seconds S       run randread/meta for S seconds (default 5)
-//     --sign --seal --dialect D --transport tcp
+//     --sign --seal --transport auto|rdma|tcp --rdma-device NAME
+//     --busy-poll       SMB Direct: poll the completion queue instead of sleeping on it
 //     --json            one JSON object instead of the table
 // Password from SMBD_PASSWORD. Prints MB/s, IOPS, latency p50/p99/p99.9 and client CPU seconds
 // per GiB (user+sys of this process, from getrusage).
@@ -152,6 +155,7 @@ int Main(int argc, char** argv) {
   int depth = 8;
   double seconds = 5;
   bool json = false;
+  bool busy_poll = false;  // SMB Direct: spin on the CQ instead of the completion channel
   ClientOptions co;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -165,6 +169,7 @@ int Main(int argc, char** argv) {
     else if (a == "--seal") co.require_encryption = true;
     else if (a == "--transport") transport = val();
     else if (a == "--rdma-device") rdma_device = val();
+    else if (a == "--busy-poll") busy_poll = true;
     else if (a == "--json") json = true;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: smbd-bench [--mode seqread|seqwrite|randread|meta] [--bs B] [--depth N]"
@@ -192,6 +197,7 @@ int Main(int argc, char** argv) {
   spec.transport = *choice;
   spec.rdma_device = rdma_device;
   spec.client = co;
+  spec.smbdirect.busy_poll = busy_poll;
   std::string note;
   auto client = ConnectClient(spec, &note);
   if (!note.empty()) std::fprintf(stderr, "smbd-bench: %s\n", note.c_str());
@@ -277,6 +283,31 @@ int Main(int argc, char** argv) {
         };
       }
       s = AsyncReads(f->get(), std::min<uint64_t>(bs, (*client)->max_read()), depth, next, &r);
+    }
+  } else if (mode == "smallfile" || mode == "smallfile3") {
+    // Open + read 4 KiB + close: one compound round trip ("smallfile") or three ("smallfile3").
+    const absl::Time end = absl::Now() + absl::Seconds(seconds);
+    std::vector<uint8_t> buf(4096);
+    while (absl::Now() < end && s.ok()) {
+      const absl::Time st = absl::Now();
+      if (mode == "smallfile") {
+        auto got = (*tree)->ReadSmallFile(url->SmbPath(), 4096);
+        if (!got.ok() && got.status().code() != absl::StatusCode::kOutOfRange) s = got.status();
+        r.bytes += 4096;
+      } else {
+        auto f = (*tree)->Open(url->SmbPath(), OpenOptions());
+        if (!f.ok()) {
+          s = f.status();
+          break;
+        }
+        auto n = (*f)->Read(0, absl::MakeSpan(buf));
+        if (!n.ok()) s = n.status();
+        absl::Status c = (*f)->Close();
+        if (!c.ok() && s.ok()) s = c;
+        r.bytes += 4096;
+      }
+      r.ops++;
+      r.latencies_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - st));
     }
   } else if (mode == "meta") {
     const absl::Time end = absl::Now() + absl::Seconds(seconds);

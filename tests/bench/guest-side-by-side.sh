@@ -26,6 +26,16 @@ for t in rdma tcp; do
   done | median >/tmp/w
   printf '%-44s %10s %9s\n' "smbd-bench $t write ${MIB} MiB bs=1M depth 8" "$(rate "$(cat /tmp/w)")" "$(cat /tmp/w)"
 done
+echo
+echo "small I/O over SMB Direct and TCP (smbd-bench, 5 s each; latency in microseconds)"
+for t in rdma tcp; do
+  for args in "--mode randread --bs 4K --depth 1" "--mode randread --bs 4K --depth 8" \
+              "--mode randread --bs 4K --depth 32" "--mode meta"; do
+    /bundle/smbd-bench --transport "$t" $args --seconds 5 "$URL/ours.bin" | sed "s/^/$t /"
+  done
+  [ "$t" = rdma ] && /bundle/smbd-bench --transport rdma --busy-poll --mode randread --bs 4K \
+    --depth 1 --seconds 5 "$URL/ours.bin" | sed "s/^/rdma busy-poll /"
+done
 rm -f "$SMBD_SHARE_PATH/ours.bin" "$SMBD_SHARE_PATH/ours-w.bin"
 echo
 bash /bundle/bench-baseline.sh
