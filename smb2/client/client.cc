@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,12 +21,12 @@
 #include "smb2/pdu/create.h"
 #include "smb2/pdu/flush.h"
 #include "smb2/pdu/ioctl.h"
-#include "smb2/pdu/query_directory.h"
-#include "smb2/pdu/set_info.h"
 #include "smb2/pdu/negotiate.h"
+#include "smb2/pdu/query_directory.h"
 #include "smb2/pdu/query_info.h"
 #include "smb2/pdu/read.h"
 #include "smb2/pdu/session_setup.h"
+#include "smb2/pdu/set_info.h"
 #include "smb2/pdu/tree_connect.h"
 #include "smb2/pdu/write.h"
 #include "smb2/security/authenticator.h"
@@ -52,6 +53,23 @@ WireReader Reader(const SmbMessage& m) { return WireReader(m.response.begin()); 
 // Turns a response's NTSTATUS into a Status (OK for success and warnings).
 absl::Status ResponseStatus(const SmbMessage& m, absl::string_view what) {
   return NtStatusToStatus(m.response_header.status, what);
+}
+
+// Encodes one request member into m->request with `body` writing the command's body; `body`
+// returns void or absl::Status.
+template <typename Body>
+absl::Status EncodeOne(SmbMessage* m, PagePool* pool, Body&& body) {
+  CompoundWriter cw(&m->request, pool);
+  WireWriter* w = cw.Begin(m, false);
+  absl::Status s;
+  if constexpr (std::is_void_v<decltype(body(w))>) {
+    body(w);
+  } else {
+    s = body(w);
+  }
+  cw.End();
+  SMBD_RETURN_IF_ERROR(s);
+  return cw.Finish();
 }
 
 }  // namespace
@@ -158,8 +176,7 @@ absl::Status Client::Negotiate() {
 
   NegotiateRequest req;
   req.dialects = dialects;
-  req.security_mode =
-      kSigningEnabled | (options_.require_signing ? kSigningRequired : 0);
+  req.security_mode = kSigningEnabled | (options_.require_signing ? kSigningRequired : 0);
   req.capabilities = kCapLargeMtu | kCapEncryption;
   SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(client_guid_)));
   std::memcpy(req.client_guid, client_guid_, 16);
@@ -180,12 +197,8 @@ absl::Status Client::Negotiate() {
   SmbMessageRef m = SmbMessage::New();
   m->header.command = Command::kNegotiate;
   m->header.credit_charge = 0;  // not yet known whether the server does multi-credit
-  {
-    CompoundWriter cw(&m->request, pool_.get());
-    SMBD_RETURN_IF_ERROR(EncodeNegotiateRequest(req, cw.Begin(m.get(), false)));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), pool_.get(),
+                                 [&](WireWriter* w) { return EncodeNegotiateRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(RoundTrip(m));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "NEGOTIATE"));
   SMBD_ASSIGN_OR_RETURN(NegotiateResponse resp, DecodeNegotiateResponse(Reader(*m)));
@@ -237,8 +250,8 @@ absl::Status Client::Negotiate() {
     if (resp.signing_algorithms.has_value() && !resp.signing_algorithms->empty()) {
       const uint16_t a = (*resp.signing_algorithms)[0];
       if (std::find(signing.begin(), signing.end(), a) == signing.end()) {
-        return absl::DataLossError(absl::StrCat("server chose signing algorithm ", a,
-                                                ", not offered"));
+        return absl::DataLossError(
+            absl::StrCat("server chose signing algorithm ", a, ", not offered"));
       }
       n.signing = static_cast<SigningAlgorithm>(a);
     }
@@ -247,9 +260,9 @@ absl::Status Client::Negotiate() {
     n.cipher = Cipher::kAes128Ccm;
   }
   if (options_.require_encryption && !n.can_encrypt) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "encryption required, but the server (dialect 0x", absl::Hex(n.dialect),
-        ") offers none; refusing to continue unencrypted"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("encryption required, but the server (dialect 0x", absl::Hex(n.dialect),
+                     ") offers none; refusing to continue unencrypted"));
   }
   return absl::OkStatus();
 }
@@ -275,22 +288,18 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
     m->header.credit_charge = Charge(0);
     m->header.session_id = session->id_;
     SessionSetupRequest req;
-    req.security_mode = static_cast<uint8_t>(
-        kSigningEnabled | (options_.require_signing ? kSigningRequired : 0));
+    req.security_mode =
+        static_cast<uint8_t>(kSigningEnabled | (options_.require_signing ? kSigningRequired : 0));
     req.security_buffer = step.token;
-    {
-      CompoundWriter cw(&m->request, pool_.get());
-      SMBD_RETURN_IF_ERROR(EncodeSessionSetupRequest(req, cw.Begin(m.get(), false)));
-      cw.End();
-      SMBD_RETURN_IF_ERROR(cw.Finish());
-    }
+    SMBD_RETURN_IF_ERROR(EncodeOne(
+        m.get(), pool_.get(), [&](WireWriter* w) { return EncodeSessionSetupRequest(req, w); }));
     SMBD_RETURN_IF_ERROR(RoundTrip(m));
     if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->request.begin()));
     const uint32_t status = m->response_header.status;
     if (status != ntstatus::kSuccess && status != ntstatus::kMoreProcessingRequired) {
-      return NtStatusToStatus(status, absl::StrCat("SESSION_SETUP as '",
-                                                   creds.anonymous ? "(anonymous)" : creds.user,
-                                                   "'"));
+      return NtStatusToStatus(
+          status,
+          absl::StrCat("SESSION_SETUP as '", creds.anonymous ? "(anonymous)" : creds.user, "'"));
     }
     SMBD_ASSIGN_OR_RETURN(SessionSetupResponse resp, DecodeSessionSetupResponse(Reader(*m)));
     session->id_ = m->response_header.session_id;
@@ -317,15 +326,14 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
     const bool server_wants_encryption = (resp.session_flags & kSessionFlagEncryptData) != 0;
     final_response = m;
 
-    const bool has_keys = !session->guest_ && !session->anonymous_ &&
-                          !auth.session_key().empty();
-    const bool sign = options_.require_signing ||
-                      (negotiated_.server_security_mode & kSigningRequired) != 0;
+    const bool has_keys = !session->guest_ && !session->anonymous_ && !auth.session_key().empty();
+    const bool sign =
+        options_.require_signing || (negotiated_.server_security_mode & kSigningRequired) != 0;
     const bool seal = options_.require_encryption || server_wants_encryption;
     if (!has_keys && (options_.require_signing || options_.require_encryption)) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "SESSION_SETUP: the server gave a ", session->guest_ ? "guest" : "anonymous",
-          " session, which cannot be signed or encrypted as required"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("SESSION_SETUP: the server gave a ", session->guest_ ? "guest" : "anonymous",
+                       " session, which cannot be signed or encrypted as required"));
     }
     if (!has_keys) {
       // Guest/anonymous: nothing can be signed; a server requiring signing would refuse.
@@ -336,9 +344,9 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
     }
     absl::Span<const uint8_t> hash;
     if (is_311) hash = preauth.value();
-    SMBD_ASSIGN_OR_RETURN(SmbSessionKeys keys,
-                          DeriveSmbKeys(negotiated_.dialect, auth.session_key().span(), hash,
-                                        negotiated_.cipher));
+    SMBD_ASSIGN_OR_RETURN(
+        SmbSessionKeys keys,
+        DeriveSmbKeys(negotiated_.dialect, auth.session_key().span(), hash, negotiated_.cipher));
     SMBD_ASSIGN_OR_RETURN(Signer signer, Signer::Create(negotiated_.signing, keys.signing.span()));
     // [MS-SMB2] 3.2.5.3.1: the final SESSION_SETUP response of 3.x is signed; check it. With
     // signing required, an unsigned final response is a downgrade.
@@ -351,8 +359,8 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
     std::unique_ptr<Sealer> sealer;
     std::unique_ptr<Unsealer> unsealer;
     if (negotiated_.can_encrypt) {
-      SMBD_ASSIGN_OR_RETURN(sealer,
-                            Sealer::Create(negotiated_.cipher, keys.encryption.span(), session->id_));
+      SMBD_ASSIGN_OR_RETURN(
+          sealer, Sealer::Create(negotiated_.cipher, keys.encryption.span(), session->id_));
       SMBD_ASSIGN_OR_RETURN(unsealer, Unsealer::Create(negotiated_.cipher, keys.decryption.span()));
     }
     session->security_ = std::make_shared<Smb2SessionSecurity>(
@@ -392,14 +400,10 @@ absl::Status Session::Logoff() {
   logged_off_ = true;
   if (!client_->connection_->status().ok()) return client_->connection_->status();
   SmbMessageRef m = NewMessage(Command::kLogoff, 0);
-  {
-    CompoundWriter cw(&m->request, client_->pool());
-    WireWriter* w = cw.Begin(m.get(), false);
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), client_->pool(), [](WireWriter* w) {
     w->U16(4);  // [MS-SMB2] 2.2.7 StructureSize
     w->U16(0);
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  }));
   absl::Status s = client_->RoundTrip(m);
   client_->connection_->SetSessionSecurity(id_, nullptr);
   SMBD_RETURN_IF_ERROR(s);
@@ -407,19 +411,14 @@ absl::Status Session::Logoff() {
 }
 
 absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view share) {
-  const std::string server = client_->options_.server_name.empty()
-                                 ? std::string("server")
-                                 : client_->options_.server_name;
+  const std::string server =
+      client_->options_.server_name.empty() ? std::string("server") : client_->options_.server_name;
   const std::string path = absl::StrCat("\\\\", server, "\\", share);
   SmbMessageRef m = NewMessage(Command::kTreeConnect, 0);
   TreeConnectRequest req;
   req.path = path;
-  {
-    CompoundWriter cw(&m->request, client_->pool());
-    SMBD_RETURN_IF_ERROR(EncodeTreeConnectRequest(req, cw.Begin(m.get(), false)));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), client_->pool(),
+                                 [&](WireWriter* w) { return EncodeTreeConnectRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(client_->RoundTrip(m));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("TREE_CONNECT ", path)));
   SMBD_ASSIGN_OR_RETURN(TreeConnectResponse resp, DecodeTreeConnectResponse(Reader(*m)));
@@ -438,9 +437,9 @@ absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view sha
   if (tree->encrypt_ && !seals()) {
     // [MS-SMB2] 3.2.5.5: a share that requires encryption gets it, or nothing.
     if (security_ == nullptr || !security_->can_seal()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "share ", share, " requires encryption, which this session cannot do (",
-          guest_ || anonymous_ ? "guest/anonymous session" : "no cipher agreed", ")"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("share ", share, " requires encryption, which this session cannot do (",
+                       guest_ || anonymous_ ? "guest/anonymous session" : "no cipher agreed", ")"));
     }
     security_->EnableSealing();
   }
@@ -460,14 +459,10 @@ absl::Status Tree::Disconnect() {
   Client* c = session_->client_;
   if (!c->connection_->status().ok()) return c->connection_->status();
   SmbMessageRef m = session_->NewMessage(Command::kTreeDisconnect, id_);
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    WireWriter* w = cw.Begin(m.get(), false);
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), c->pool(), [](WireWriter* w) {
     w->U16(4);  // [MS-SMB2] 2.2.11 StructureSize
     w->U16(0);
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  }));
   SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
   return ResponseStatus(*m, "TREE_DISCONNECT");
 }
@@ -510,17 +505,13 @@ FileInfo InfoFromCreate(const CreateResponse& r, std::string name) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
-                                                  const OpenOptions& options) {
+                                                 const OpenOptions& options) {
   Client* c = session_->client_;
   const std::string name = SmbPath(path);
   SMBD_ASSIGN_OR_RETURN(CreateRequest req, MakeCreate(options, name));
   SmbMessageRef m = session_->NewMessage(Command::kCreate, id_);
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    SMBD_RETURN_IF_ERROR(EncodeCreateRequest(req, cw.Begin(m.get(), false)));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeCreateRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("CREATE ", path)));
   SMBD_ASSIGN_OR_RETURN(CreateResponse resp, DecodeCreateResponse(Reader(*m)));
@@ -618,8 +609,8 @@ absl::StatusOr<std::string> Tree::ReadSmallFile(absl::string_view path, uint32_t
   }
   SMBD_ASSIGN_OR_RETURN(CloseResponse cr, DecodeCloseResponse(Reader(*close)));
   if (cr.end_of_file > out.size()) {
-    return absl::OutOfRangeError(absl::StrCat(path, " is ", cr.end_of_file,
-                                              " bytes, more than the ", len, " read"));
+    return absl::OutOfRangeError(
+        absl::StrCat(path, " is ", cr.end_of_file, " bytes, more than the ", len, " read"));
   }
   c->bytes_read_ += out.size();
   return out;
@@ -641,12 +632,8 @@ absl::Status File::Close() {
   SmbMessageRef m = s->NewMessage(Command::kClose, tree_->id_);
   CloseRequest req;
   req.file_id = id_;
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    EncodeCloseRequest(req, cw.Begin(m.get(), false));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeCloseRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
   return ResponseStatus(*m, "CLOSE");
 }
@@ -660,12 +647,8 @@ absl::StatusOr<FileInfo> File::Stat() {
   q.file_info_class = kFileAllInformation;
   q.output_buffer_length = 4096;
   q.file_id = id_;
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    EncodeQueryInfoRequest(q, cw.Begin(m.get(), false));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeQueryInfoRequest(q, w); }));
   SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "QUERY_INFO"));
   SMBD_ASSIGN_OR_RETURN(QueryInfoResponse qr, DecodeQueryInfoResponse(Reader(*m)));
@@ -712,12 +695,8 @@ absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8
     req.channel_info = (*reg)->descriptors();
     req.padding = 0;
   }
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    EncodeReadRequest(req, cw.Begin(m.get(), false));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeReadRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(c->connection_->Submit(m));
   return m;
 }
@@ -751,23 +730,26 @@ uint32_t File::ChunkSize(bool write) const {
   return chunk;
 }
 
-absl::StatusOr<uint64_t> File::Read(uint64_t offset, absl::Span<uint8_t> dst) {
+absl::StatusOr<uint64_t> File::PipelinedRead(
+    uint64_t offset, uint64_t length,
+    const std::function<absl::Span<uint8_t>(uint64_t at, size_t n)>& destination,
+    const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver) {
   Client* c = tree_->session_->client_;
   const uint32_t chunk = ChunkSize(false);
   const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
   struct InFlight {
     SmbMessageRef m;
     absl::Span<uint8_t> dst;
-    std::unique_ptr<RdmaRegistration> reg;  // deregistered when the read is done
+    std::unique_ptr<RdmaRegistration> reg;  // deregistered as soon as the read is done
   };
   std::deque<InFlight> inflight;
-  uint64_t next = 0, total = 0;
+  uint64_t next = 0, delivered = 0;
   bool eof = false;
   absl::Status error;
-  while ((next < dst.size() && !eof && error.ok()) || !inflight.empty()) {
-    while (next < dst.size() && !eof && error.ok() && inflight.size() < depth) {
-      const size_t n = std::min<uint64_t>(chunk, dst.size() - next);
-      absl::Span<uint8_t> part = dst.subspan(next, n);
+  while ((next < length && !eof && error.ok()) || !inflight.empty()) {
+    while (next < length && !eof && error.ok() && inflight.size() < depth) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, length - next));
+      absl::Span<uint8_t> part = destination(next, n);
       std::unique_ptr<RdmaRegistration> reg;
       absl::StatusOr<SmbMessageRef> m = SubmitRead(offset + next, part, &reg);
       if (!m.ok()) {
@@ -784,13 +766,24 @@ absl::StatusOr<uint64_t> File::Read(uint64_t offset, absl::Span<uint8_t> dst) {
     f.reg.reset();
     if (!got.ok()) {
       if (error.ok()) error = got.status();
-      continue;  // drain the rest so no buffer is written after we return
+      continue;  // drain the rest so that no buffer is written after we return
     }
-    if (!eof) total += *got;
+    if (error.ok() && !eof && *got > 0) {
+      absl::Status s = deliver(f.dst.subspan(0, *got));
+      if (!s.ok()) error = s;
+      delivered += *got;
+    }
     if (*got < f.dst.size()) eof = true;  // short read: end of file
   }
   SMBD_RETURN_IF_ERROR(error);
-  return total;
+  return delivered;
+}
+
+absl::StatusOr<uint64_t> File::Read(uint64_t offset, absl::Span<uint8_t> dst) {
+  // Each chunk lands in its own part of dst: nothing to deliver.
+  return PipelinedRead(
+      offset, dst.size(), [&](uint64_t at, size_t n) { return dst.subspan(at, n); },
+      [](absl::Span<const uint8_t>) { return absl::OkStatus(); });
 }
 
 absl::StatusOr<uint64_t> File::ReadTo(
@@ -799,50 +792,18 @@ absl::StatusOr<uint64_t> File::ReadTo(
   Client* c = tree_->session_->client_;
   const uint32_t chunk = ChunkSize(false);
   const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
-  // One window of buffers for the whole call (not per request), recycled slot by slot.
-  std::vector<uint8_t> window(static_cast<size_t>(depth) * chunk);
-  struct InFlight {
-    SmbMessageRef m;
-    absl::Span<uint8_t> dst;
-    std::unique_ptr<RdmaRegistration> reg;
-  };
-  std::deque<InFlight> inflight;
+  // One window of buffers for the whole call (not per request), recycled slot by slot: chunks
+  // complete in order, so a slot is free again by the time it comes round.
+  std::vector<uint8_t> window(depth * chunk);
   size_t slot = 0;
-  uint64_t next = 0, delivered = 0;
-  bool eof = false;
-  absl::Status error;
-  while ((next < length && !eof && error.ok()) || !inflight.empty()) {
-    while (next < length && !eof && error.ok() && inflight.size() < depth) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, length - next));
-      absl::Span<uint8_t> part(window.data() + slot * chunk, n);
-      slot = (slot + 1) % depth;
-      std::unique_ptr<RdmaRegistration> reg;
-      absl::StatusOr<SmbMessageRef> m = SubmitRead(offset + next, part, &reg);
-      if (!m.ok()) {
-        error = m.status();
-        break;
-      }
-      inflight.push_back({*std::move(m), part, std::move(reg)});
-      next += n;
-    }
-    if (inflight.empty()) break;
-    InFlight f = std::move(inflight.front());
-    inflight.pop_front();
-    absl::StatusOr<uint32_t> got = FinishRead(f.m, f.dst, f.reg != nullptr);
-    f.reg.reset();
-    if (!got.ok()) {
-      if (error.ok()) error = got.status();
-      continue;
-    }
-    if (error.ok() && !eof && *got > 0) {
-      absl::Status s = sink(f.dst.subspan(0, *got));
-      if (!s.ok()) error = s;
-      delivered += *got;
-    }
-    if (*got < f.dst.size()) eof = true;
-  }
-  SMBD_RETURN_IF_ERROR(error);
-  return delivered;
+  return PipelinedRead(
+      offset, length,
+      [&](uint64_t, size_t n) {
+        absl::Span<uint8_t> part(window.data() + slot * chunk, n);
+        slot = (slot + 1) % depth;
+        return part;
+      },
+      sink);
 }
 
 absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src,
@@ -858,21 +819,17 @@ absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<cons
   req.file_id = id_;
   if (rdma) {
     // The server reads exactly src, for exactly this request ([MS-SMB2] 3.2.4.7).
-    SMBD_ASSIGN_OR_RETURN(*reg, c->connection_->transport()->RegisterForPeer(
-                                    absl::MakeSpan(const_cast<uint8_t*>(src.data()), src.size()),
-                                    false));
+    SMBD_ASSIGN_OR_RETURN(*reg,
+                          c->connection_->transport()->RegisterForPeer(
+                              absl::MakeSpan(const_cast<uint8_t*>(src.data()), src.size()), false));
     req.channel = kChannelRdmaV1;
     req.channel_info = (*reg)->descriptors();
   } else {
     // The caller's bytes go out as they are: sendmsg gathers them (or the sealer reads them).
     SMBD_RETURN_IF_ERROR(payload.AppendExternal(const_cast<uint8_t*>(src.data()), src.size()));
   }
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    SMBD_RETURN_IF_ERROR(EncodeWriteRequest(req, &payload, cw.Begin(m.get(), false)));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(EncodeOne(
+      m.get(), c->pool(), [&](WireWriter* w) { return EncodeWriteRequest(req, &payload, w); }));
   SMBD_RETURN_IF_ERROR(c->connection_->Submit(m));
   return m;
 }
@@ -885,8 +842,8 @@ absl::Status File::FinishWrite(const SmbMessageRef& m, uint32_t expected) {
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "WRITE"));
   SMBD_ASSIGN_OR_RETURN(WriteResponse resp, DecodeWriteResponse(Reader(*m)));
   if (resp.count != expected) {
-    return absl::DataLossError(absl::StrCat("WRITE wrote ", resp.count, " of ", expected,
-                                            " bytes"));
+    return absl::DataLossError(
+        absl::StrCat("WRITE wrote ", resp.count, " of ", expected, " bytes"));
   }
   c->bytes_written_ += resp.count;
   return absl::OkStatus();
@@ -950,12 +907,8 @@ absl::Status Session::ValidateNegotiate(uint32_t tree_id) {
   req.input = iw.written();
   req.max_output_response = 24;
   SmbMessageRef m = NewMessage(Command::kIoctl, tree_id);
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    EncodeIoctlRequest(req, cw.Begin(m.get(), false));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeIoctlRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
   // Authenticated either by its signature or, on an encrypted session, by the AEAD tag (the
   // connection refuses plaintext answers there).
@@ -1000,7 +953,8 @@ absl::Status Tree::OpenDoClose(const CreateRequest& create, Command middle_comma
   }
   SMBD_RETURN_IF_ERROR(c->RoundTrip(open));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*open, absl::StrCat("CREATE ", what)));
-  SMBD_RETURN_IF_ERROR(ResponseStatus(*middle, absl::StrCat(CommandName(middle_command), " ", what)));
+  SMBD_RETURN_IF_ERROR(
+      ResponseStatus(*middle, absl::StrCat(CommandName(middle_command), " ", what)));
   return ResponseStatus(*close, absl::StrCat("CLOSE ", what));
 }
 
@@ -1016,12 +970,8 @@ absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
     q.file_id = d->id();
     q.flags = round == 0 ? kQueryDirRestartScans : 0;
     q.output_buffer_length = 65536;
-    {
-      CompoundWriter cw(&m->request, c->pool());
-      SMBD_RETURN_IF_ERROR(EncodeQueryDirectoryRequest(q, cw.Begin(m.get(), false)));
-      cw.End();
-      SMBD_RETURN_IF_ERROR(cw.Finish());
-    }
+    SMBD_RETURN_IF_ERROR(EncodeOne(
+        m.get(), c->pool(), [&](WireWriter* w) { return EncodeQueryDirectoryRequest(q, w); }));
     SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
     if (m->response_header.status == ntstatus::kNoMoreFiles) break;
     SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("QUERY_DIRECTORY ", dir)));
@@ -1090,23 +1040,25 @@ absl::StatusOr<CreateRequest> DeleteCreate(const std::string& name, bool directo
 absl::Status Tree::Rmdir(absl::string_view path) {
   const std::string name = SmbPath(path);
   SMBD_ASSIGN_OR_RETURN(CreateRequest create, DeleteCreate(name, true));
-  return OpenDoClose(create, Command::kSetInfo,
-                     [](WireWriter* w) {
-                       EncodeSetDispositionRequest(FileId::Related(), true, w);
-                       return absl::OkStatus();
-                     },
-                     path);
+  return OpenDoClose(
+      create, Command::kSetInfo,
+      [](WireWriter* w) {
+        EncodeSetDispositionRequest(FileId::Related(), true, w);
+        return absl::OkStatus();
+      },
+      path);
 }
 
 absl::Status Tree::Delete(absl::string_view path) {
   const std::string name = SmbPath(path);
   SMBD_ASSIGN_OR_RETURN(CreateRequest create, DeleteCreate(name, false));
-  return OpenDoClose(create, Command::kSetInfo,
-                     [](WireWriter* w) {
-                       EncodeSetDispositionRequest(FileId::Related(), true, w);
-                       return absl::OkStatus();
-                     },
-                     path);
+  return OpenDoClose(
+      create, Command::kSetInfo,
+      [](WireWriter* w) {
+        EncodeSetDispositionRequest(FileId::Related(), true, w);
+        return absl::OkStatus();
+      },
+      path);
 }
 
 absl::Status Tree::Rename(absl::string_view from, absl::string_view to, bool replace) {
@@ -1114,23 +1066,18 @@ absl::Status Tree::Rename(absl::string_view from, absl::string_view to, bool rep
   const std::string target = SmbPath(to);
   SMBD_ASSIGN_OR_RETURN(CreateRequest create, DeleteCreate(name, false));
   create.create_options = 0;  // files and directories
-  return OpenDoClose(create, Command::kSetInfo,
-                     [&](WireWriter* w) {
-                       return EncodeSetRenameRequest(FileId::Related(), target, replace, w);
-                     },
-                     from);
+  return OpenDoClose(
+      create, Command::kSetInfo,
+      [&](WireWriter* w) { return EncodeSetRenameRequest(FileId::Related(), target, replace, w); },
+      from);
 }
 
 absl::Status File::Truncate(uint64_t size) {
   Session* s = tree_->session_;
   Client* c = s->client_;
   SmbMessageRef m = s->NewMessage(Command::kSetInfo, tree_->id_);
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    EncodeSetEndOfFileRequest(id_, size, cw.Begin(m.get(), false));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(EncodeOne(
+      m.get(), c->pool(), [&](WireWriter* w) { return EncodeSetEndOfFileRequest(id_, size, w); }));
   SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
   return ResponseStatus(*m, "SET_INFO (end of file)");
 }
@@ -1141,12 +1088,8 @@ absl::Status File::Flush() {
   SmbMessageRef m = s->NewMessage(Command::kFlush, tree_->id_);
   FlushRequest req;
   req.file_id = id_;
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    EncodeFlushRequest(req, cw.Begin(m.get(), false));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeFlushRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
   return ResponseStatus(*m, "FLUSH");
 }
@@ -1163,9 +1106,8 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
                              void* arg) {
   Client* c = tree_->session_->client_;
   if (dst.size() > c->max_read()) {
-    return absl::InvalidArgumentError(absl::StrCat("ReadAsync of ", dst.size(),
-                                                   " bytes exceeds the max read size ",
-                                                   c->max_read()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ReadAsync of ", dst.size(), " bytes exceeds the max read size ", c->max_read()));
   }
   Session* s = tree_->session_;
   SmbMessageRef m = s->NewMessage(Command::kRead, tree_->id_, dst.size());
@@ -1174,21 +1116,16 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
   req.length = static_cast<uint32_t>(dst.size());
   req.offset = offset;
   req.file_id = id_;
-  {
-    CompoundWriter cw(&m->request, c->pool());
-    EncodeReadRequest(req, cw.Begin(m.get(), false));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
-  }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeReadRequest(req, w); }));
   // The callback's state travels in the message itself: no allocation per request.
   static_assert(sizeof(AsyncRead) <= sizeof(m->user_data), "user_data too small");
   auto* state = new (m->user_data) AsyncRead{callback, arg, dst};
   m->SetCallback(
       [](SmbMessage* msg, void*) {
         AsyncRead* st = reinterpret_cast<AsyncRead*>(msg->user_data);
-        absl::StatusOr<uint32_t> r = msg->result().ok()
-                                         ? File::ReadResult(msg, st->dst, false)
-                                         : absl::StatusOr<uint32_t>(msg->result());
+        absl::StatusOr<uint32_t> r = msg->result().ok() ? File::ReadResult(msg, st->dst, false)
+                                                        : absl::StatusOr<uint32_t>(msg->result());
         st->callback(st->arg, std::move(r));
       },
       state);
@@ -1209,8 +1146,8 @@ absl::StatusOr<uint32_t> File::ReadResult(SmbMessage* m, absl::Span<uint8_t> dst
     return resp.data_remaining;
   }
   if (resp.data_length > dst.size()) {
-    return absl::DataLossError(absl::StrCat("READ returned ", resp.data_length,
-                                            " bytes for a request of ", dst.size()));
+    return absl::DataLossError(
+        absl::StrCat("READ returned ", resp.data_length, " bytes for a request of ", dst.size()));
   }
   if (resp.data_length > 0) {
     SMBD_ASSIGN_OR_RETURN(BvecqIter it, m->response.Range(resp.data_offset, resp.data_length));

@@ -261,6 +261,12 @@ class File {
  private:
   friend class Tree;
   explicit File(Tree* tree) : tree_(tree) {}
+  // Pipelined reads of [offset, offset+length): `destination(at, n)` gives the buffer for the
+  // chunk at `at`, `deliver` gets each chunk's bytes in file order. Returns bytes delivered.
+  absl::StatusOr<uint64_t> PipelinedRead(
+      uint64_t offset, uint64_t length,
+      const std::function<absl::Span<uint8_t>(uint64_t at, size_t n)>& destination,
+      const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver);
   // One READ request for [offset, offset+len) into dst, submitted, not waited.
   absl::StatusOr<SmbMessageRef> SubmitRead(uint64_t offset, absl::Span<uint8_t> dst,
                                            std::unique_ptr<RdmaRegistration>* reg = nullptr);
