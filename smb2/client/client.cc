@@ -55,6 +55,10 @@ absl::Status ResponseStatus(const SmbMessage& m, absl::string_view what) {
   return NtStatusToStatus(m.response_header.status, what);
 }
 
+struct AlignedDelete {
+  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kPageSize)); }
+};
+
 // Encodes one request member into m->request with `body` writing the command's body; `body`
 // returns void or absl::Status.
 template <typename Body>
@@ -794,12 +798,15 @@ absl::StatusOr<uint64_t> File::ReadTo(
   const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
   // One window of buffers for the whole call (not per request), recycled slot by slot: chunks
   // complete in order, so a slot is free again by the time it comes round.
-  std::vector<uint8_t> window(depth * chunk);
+  // Page-aligned, so that an RDMA registration of a chunk covers no more pages than it must
+  // (rxe: 512 pages per region, so a 2 MiB chunk fits one region only when aligned).
+  std::unique_ptr<uint8_t[], AlignedDelete> window(
+      new (std::align_val_t(kPageSize)) uint8_t[depth * chunk]);
   size_t slot = 0;
   return PipelinedRead(
       offset, length,
       [&](uint64_t, size_t n) {
-        absl::Span<uint8_t> part(window.data() + slot * chunk, n);
+        absl::Span<uint8_t> part(window.get() + slot * chunk, n);
         slot = (slot + 1) % depth;
         return part;
       },

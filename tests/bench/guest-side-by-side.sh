@@ -15,17 +15,18 @@ echo "our client, $MIB MiB, median of $REPS (guest clock; TCG)"
 for t in rdma tcp; do
   for i in $(seq "$REPS"); do
     s=$EPOCHREALTIME
-    /bundle/smbd-cat -q --transport "$t" "$URL/ours.bin" >/dev/null || echo "smbd-cat $t FAILED" >&2
+    /bundle/smbd-cat -q --transport "$t" ${BENCH_CAT_ARGS:-} "$URL/ours.bin" >/dev/null || echo "smbd-cat $t FAILED" >&2
     e=$EPOCHREALTIME
     awk -v s="$s" -v e="$e" 'BEGIN {print e-s}'
   done | median >/tmp/r
   printf '%-44s %10s %9s\n' "smbd-cat $t read ${MIB} MiB" "$(rate "$(cat /tmp/r)")" "$(cat /tmp/r)"
   for i in $(seq "$REPS"); do
-    /bundle/smbd-bench --json --transport "$t" --mode seqwrite --bs 1M --depth 8 --size "${MIB}M" \
+    /bundle/smbd-bench --json --transport "$t" --mode seqwrite --bs ${BENCH_WBS:-1M} --depth 8 --size "${MIB}M" \
       "$URL/ours-w.bin" | sed -E 's/.*"seconds":([0-9.]+).*/\1/'
   done | median >/tmp/w
   printf '%-44s %10s %9s\n' "smbd-bench $t write ${MIB} MiB bs=1M depth 8" "$(rate "$(cat /tmp/w)")" "$(cat /tmp/w)"
 done
+[ -n "${BENCH_QUICK:-}" ] && exit 0
 echo
 echo "small I/O over SMB Direct and TCP (smbd-bench, 5 s each; latency in microseconds)"
 for t in rdma tcp; do
