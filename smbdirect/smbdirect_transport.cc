@@ -453,9 +453,14 @@ void SmbDirectTransport::CompletionLoop() {
     }
     if (action == KeepaliveTimer::Action::kSendKeepalive) {
       absl::Status s = SendEmpty(kSmbdResponseRequested);
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.keepalives_sent++;
-      if (!s.ok()) error_ = error_.ok() ? s : error_;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.keepalives_sent++;
+      }
+      if (!s.ok()) {
+        Fail(s);  // disconnects and wakes every waiter, like any other transport error
+        break;
+      }
     }
     if (options_.busy_poll) continue;
     absl::Duration wait;
