@@ -2,6 +2,11 @@
 // exports its address and credentials; see samba-server).
 #include <openssl/sha.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 
 #include <algorithm>
 #include <atomic>
@@ -478,6 +483,74 @@ TEST_F(SambaTest, TcpFaultSweepOverAWholeSession) {
               "cleanly, %d succeeded\n",
               static_cast<unsigned long long>(total), failed, ok);
   EXPECT_GT(failed, 0);
+}
+
+// smbd-cat as a user runs it: exit codes, SIGPIPE, SHA-256 verification (documented in --help).
+std::string SmbdCatPath() {
+  // The binary is a data dependency: beside the test in its runfiles tree.
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  if (srcdir != nullptr) return std::string(srcdir) + "/smbd/tools/smbd-cat";
+  return std::string(program_invocation_name) + ".runfiles/smbd/tools/smbd-cat";
+}
+
+int RunShell(const std::string& cmd, std::string* out) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  out->clear();
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out->append(buf, n);
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(SambaTest, SmbdCatExitCodesAndPipes) {
+  const std::string cat = SmbdCatPath();
+  ASSERT_EQ(access(cat.c_str(), X_OK), 0) << cat;
+  {
+    std::ofstream out(env_.share_dir + "/cat.bin", std::ios::binary);
+    for (int i = 0; i < 300000; ++i) out << "line " << i << "\n";
+  }
+  const std::string url = absl::StrCat("smb://", env_.user, "@", env_.host, ":", env_.port,
+                                       "/share/");
+  const std::string env = absl::StrCat("SMBD_PASSWORD='", env_.password, "' ");
+  std::string out;
+  // The whole file, in order.
+  EXPECT_EQ(RunShell(env + cat + " --transport tcp -q " + url + "cat.bin | tail -1", &out), 0);
+  EXPECT_EQ(out, "line 299999\n");
+  // A reader that goes away early: quiet, exit 0.
+  {
+    const std::string script = ::testing::TempDir() + "/pipe.sh";
+    std::ofstream(script) << "set -o pipefail\n"
+                          << env << cat << " --transport tcp " << url << "cat.bin 2>&1 | head -2\n";
+    EXPECT_EQ(RunShell("bash " + script, &out), 0);
+  }
+  EXPECT_EQ(out, "line 0\nline 1\n");
+  EXPECT_EQ(RunShell(env + cat + " --transport tcp -q " + url + "missing.bin 2>&1", &out), 5);
+  EXPECT_NE(out.find("STATUS_OBJECT_NAME_NOT_FOUND"), std::string::npos) << out;
+  EXPECT_EQ(RunShell("SMBD_PASSWORD=wrong " + cat + " --transport tcp -q " + url +
+                         "cat.bin 2>&1",
+                     &out),
+            4);
+  EXPECT_NE(out.find("LOGON_FAILURE"), std::string::npos) << out;
+  EXPECT_EQ(out.find("wrong"), std::string::npos) << "password leaked into a message: " << out;
+  EXPECT_EQ(RunShell(cat + " --no-such-flag 2>&1", &out), 2);
+  EXPECT_EQ(RunShell(env + cat + " --transport tcp -q --verify-sha256 " + std::string(64, '0') +
+                         " " + url + "cat.bin >/dev/null 2>&1",
+                     &out),
+            7);
+  EXPECT_EQ(RunShell(env + cat + " --transport tcp --stat " + url + "cat.bin", &out), 0);
+  EXPECT_NE(out.find("size: "), std::string::npos) << out;
+  EXPECT_EQ(RunShell(env + cat + " --transport tcp --list " + url, &out), 0);
+  EXPECT_NE(out.find("cat.bin\n"), std::string::npos) << out;
+  // Byte ranges and resuming into a file.
+  const std::string part = ::testing::TempDir() + "/part.bin";
+  std::remove(part.c_str());
+  EXPECT_EQ(RunShell(env + cat + " --transport tcp -q --offset 5 --length 7 -o " + part + " " +
+                         url + "cat.bin && cat " + part,
+                     &out),
+            0);
+  EXPECT_EQ(out, "0\nline ");
 }
 
 struct Mode {
