@@ -245,6 +245,19 @@ TEST(SmbDirectTransportTest, PeerWritesExactlyTheRegisteredRangeAndNoLonger) {
     sh.writes.push_back(s);
     return std::vector<std::vector<uint8_t>>{{1}};
   };
+  // The server records its write's status after the write completes; a failed write also breaks
+  // the connection, which the client may notice first. Wait (bounded) for the record.
+  auto writes_at_least = [&](size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard<std::mutex> l(sh.mu);
+        if (sh.writes.size() >= n) return sh.writes.size();
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    std::lock_guard<std::mutex> l(sh.mu);
+    return sh.writes.size();
+  };
   auto ask = [](const BufferDescriptorV1& d, uint32_t len) {
     std::vector<uint8_t> msg(16);
     std::memcpy(msg.data(), &d.offset, 8);
@@ -264,7 +277,7 @@ TEST(SmbDirectTransportTest, PeerWritesExactlyTheRegisteredRangeAndNoLonger) {
     EXPECT_EQ(d.length, dst.size());
     std::vector<uint8_t> back;
     ASSERT_TRUE(h.Echo(ask(d, d.length), &back).ok());
-    ASSERT_EQ(sh.writes.size(), 1u);
+    ASSERT_EQ(writes_at_least(1), 1u);
     EXPECT_TRUE(sh.writes[0].ok()) << sh.writes[0];
     EXPECT_TRUE(dst == Pattern(dst.size(), 9));
     EXPECT_EQ((*h.transport_)->stats().live_registrations, 1u);
@@ -273,7 +286,7 @@ TEST(SmbDirectTransportTest, PeerWritesExactlyTheRegisteredRangeAndNoLonger) {
     // A late write with the old rkey must fail and leave the memory alone.
     std::fill(dst.begin(), dst.end(), 0);
     (void)h.Echo(ask(d, 16), &back);  // the connection breaks: the reply may not come
-    ASSERT_EQ(sh.writes.size(), 2u);
+    ASSERT_EQ(writes_at_least(2), 2u);
     EXPECT_FALSE(sh.writes[1].ok());
     EXPECT_EQ(std::count(dst.begin(), dst.end(), 0), static_cast<long>(dst.size()));
   }
@@ -287,7 +300,7 @@ TEST(SmbDirectTransportTest, PeerWritesExactlyTheRegisteredRangeAndNoLonger) {
     ASSERT_TRUE(reg.ok());
     std::vector<uint8_t> back;
     (void)h.Echo(ask((*reg)->descriptors()[0], 8193), &back);
-    ASSERT_EQ(sh.writes.size(), 1u);
+    ASSERT_EQ(writes_at_least(1), 1u);
     EXPECT_FALSE(sh.writes[0].ok());
     EXPECT_EQ(buf[8192], 0);  // the byte after the range is untouched
   }
