@@ -5,6 +5,9 @@
 //
 // Works over any Transport (Direct TCP here; SMB Direct from smbdirect/). Thread-safe: several
 // threads may use the same Tree and File concurrently.
+//
+// Lifetimes: a Session, Tree or File refers to the object it came from, so destroy them in
+// reverse order of creation (files, trees, sessions, then the client), as scoped variables do.
 #ifndef SMBD_SMB2_CLIENT_CLIENT_H_
 #define SMBD_SMB2_CLIENT_CLIENT_H_
 
