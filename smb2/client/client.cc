@@ -21,6 +21,8 @@
 #include "smb2/pdu/create.h"
 #include "smb2/pdu/flush.h"
 #include "smb2/pdu/ioctl.h"
+#include "smb2/pdu/logoff.h"
+#include "smb2/pdu/tree_disconnect.h"
 #include "smb2/pdu/negotiate.h"
 #include "smb2/pdu/query_directory.h"
 #include "smb2/pdu/query_info.h"
@@ -399,19 +401,22 @@ SmbMessageRef Session::NewMessage(Command command, uint32_t tree_id, uint64_t pa
   return m;
 }
 
+absl::Status Session::Exchange(Command command, uint32_t tree_id,
+                               const std::function<void(WireWriter*)>& body,
+                               absl::string_view what) {
+  SmbMessageRef m = NewMessage(command, tree_id);
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), client_->pool(), body));
+  SMBD_RETURN_IF_ERROR(client_->RoundTrip(m));
+  return ResponseStatus(*m, what);
+}
+
 absl::Status Session::Logoff() {
   if (logged_off_) return absl::OkStatus();
   logged_off_ = true;
   if (!client_->connection_->status().ok()) return client_->connection_->status();
-  SmbMessageRef m = NewMessage(Command::kLogoff, 0);
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), client_->pool(), [](WireWriter* w) {
-    w->U16(4);  // [MS-SMB2] 2.2.7 StructureSize
-    w->U16(0);
-  }));
-  absl::Status s = client_->RoundTrip(m);
+  absl::Status s = Exchange(Command::kLogoff, 0, EncodeLogoffRequest, "LOGOFF");
   client_->connection_->SetSessionSecurity(id_, nullptr);
-  SMBD_RETURN_IF_ERROR(s);
-  return ResponseStatus(*m, "LOGOFF");
+  return s;
 }
 
 absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view share) {
@@ -462,13 +467,8 @@ absl::Status Tree::Disconnect() {
   disconnected_ = true;
   Client* c = session_->client_;
   if (!c->connection_->status().ok()) return c->connection_->status();
-  SmbMessageRef m = session_->NewMessage(Command::kTreeDisconnect, id_);
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), c->pool(), [](WireWriter* w) {
-    w->U16(4);  // [MS-SMB2] 2.2.11 StructureSize
-    w->U16(0);
-  }));
-  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
-  return ResponseStatus(*m, "TREE_DISCONNECT");
+  return session_->Exchange(Command::kTreeDisconnect, id_, EncodeTreeDisconnectRequest,
+                            "TREE_DISCONNECT");
 }
 
 namespace {
@@ -633,13 +633,10 @@ absl::Status File::Close() {
   Session* s = tree_->session_;
   Client* c = s->client_;
   if (!c->connection_->status().ok()) return c->connection_->status();
-  SmbMessageRef m = s->NewMessage(Command::kClose, tree_->id_);
   CloseRequest req;
   req.file_id = id_;
-  SMBD_RETURN_IF_ERROR(
-      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeCloseRequest(req, w); }));
-  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
-  return ResponseStatus(*m, "CLOSE");
+  return s->Exchange(Command::kClose, tree_->id_,
+                     [&](WireWriter* w) { EncodeCloseRequest(req, w); }, "CLOSE");
 }
 
 absl::StatusOr<FileInfo> File::Stat() {
@@ -1080,25 +1077,16 @@ absl::Status Tree::Rename(absl::string_view from, absl::string_view to, bool rep
 }
 
 absl::Status File::Truncate(uint64_t size) {
-  Session* s = tree_->session_;
-  Client* c = s->client_;
-  SmbMessageRef m = s->NewMessage(Command::kSetInfo, tree_->id_);
-  SMBD_RETURN_IF_ERROR(EncodeOne(
-      m.get(), c->pool(), [&](WireWriter* w) { return EncodeSetEndOfFileRequest(id_, size, w); }));
-  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
-  return ResponseStatus(*m, "SET_INFO (end of file)");
+  return tree_->session_->Exchange(
+      Command::kSetInfo, tree_->id_,
+      [&](WireWriter* w) { EncodeSetEndOfFileRequest(id_, size, w); }, "SET_INFO (end of file)");
 }
 
 absl::Status File::Flush() {
-  Session* s = tree_->session_;
-  Client* c = s->client_;
-  SmbMessageRef m = s->NewMessage(Command::kFlush, tree_->id_);
   FlushRequest req;
   req.file_id = id_;
-  SMBD_RETURN_IF_ERROR(
-      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeFlushRequest(req, w); }));
-  SMBD_RETURN_IF_ERROR(c->RoundTrip(m));
-  return ResponseStatus(*m, "FLUSH");
+  return tree_->session_->Exchange(Command::kFlush, tree_->id_,
+                                   [&](WireWriter* w) { EncodeFlushRequest(req, w); }, "FLUSH");
 }
 
 namespace {

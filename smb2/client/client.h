@@ -188,6 +188,9 @@ class Session {
   explicit Session(Client* client) : client_(client) {}
   SmbMessageRef NewMessage(Command command, uint32_t tree_id, uint64_t payload = 0) const;
   absl::Status ValidateNegotiate(uint32_t tree_id);
+  // One request whose body `body` writes, sent and answered; the response's NTSTATUS as a Status.
+  absl::Status Exchange(Command command, uint32_t tree_id,
+                        const std::function<void(WireWriter*)>& body, absl::string_view what);
 
   Client* const client_;
   uint64_t id_ = 0;
