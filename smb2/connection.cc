@@ -9,6 +9,7 @@
 #include "smb2/compound.h"
 #include "smb2/constants.h"
 #include "smb2/ntstatus.h"
+#include "smb2/pdu/cancel.h"
 
 namespace smbd {
 namespace {
@@ -174,6 +175,87 @@ void Connection::Abandon(SmbMessage* message) {
   // this wait.
   placed_cv_.wait(lock, [&] { return placing_ != message; });
   message->read_destination = {};
+}
+
+absl::Status Connection::Cancel(SmbMessage* message) { return CancelOne(message).status(); }
+
+absl::StatusOr<bool> Connection::CancelOne(SmbMessage* message) {
+  Smb2Header target;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(message->header.message_id);
+    if (!status_.ok() || it == pending_.end() || it->second != message) {
+      return false;  // answered already, or failed with the connection
+    }
+    target = message->header;
+    target.async_id = message->pending ? message->async_id : 0;
+    if (message->pending) target.flags |= kFlagAsyncCommand;
+  }
+  SMBD_RETURN_IF_ERROR(SendCancel(target));
+  return true;
+}
+
+int Connection::CancelAll() {
+  std::vector<SmbMessageRef> targets;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    targets.reserve(pending_.size());
+    for (auto& [id, m] : pending_) {
+      m->Ref();
+      targets.push_back(SmbMessageRef::Adopt(m));
+    }
+  }
+  int sent = 0;
+  for (const SmbMessageRef& m : targets) {
+    absl::StatusOr<bool> one = CancelOne(m.get());
+    if (!one.ok()) break;  // the connection is gone: everything in flight fails anyway
+    sent += *one ? 1 : 0;
+  }
+  return sent;
+}
+
+absl::Status Connection::SendCancel(const Smb2Header& target) {
+  // [MS-SMB2] 3.2.4.24: the header names the target; CreditCharge and CreditRequest 0 (a CANCEL
+  // takes no credit and no sequence number, 3.3.5.2.3), never related to anything.
+  Smb2Header h;
+  h.command = Command::kCancel;
+  h.message_id = target.message_id;
+  h.session_id = target.session_id;
+  h.flags = target.flags & kFlagAsyncCommand;
+  h.async_id = target.async_id;
+  h.tree_id = target.tree_id;
+  h.process_id = target.process_id;
+  std::shared_ptr<SessionSecurity> security = SecurityFor(h.session_id);
+  const bool seal = security != nullptr && security->seals();
+  const bool sign = security != nullptr && !seal && security->SignsRequest(Command::kCancel);
+  if (sign) h.flags |= kFlagSigned;
+  Bvecq frame;
+  WireWriter w(&frame, pool_);
+  EncodeHeader(h, &w);
+  EncodeCancelRequest(&w);
+  SMBD_RETURN_IF_ERROR(w.Finish());
+  std::lock_guard<std::mutex> send_lock(send_mu_);
+  SMBD_RETURN_IF_ERROR(status());
+  absl::Status s;
+  if (sign) {
+    absl::StatusOr<BvecqIter> it = frame.Range(0, frame.size());
+    s = it.ok() ? security->Sign(*it) : it.status();
+    if (!s.ok()) return s;
+  }
+  if (seal) {
+    absl::StatusOr<Bvecq> sealed = security->Seal(frame, pool_);
+    s = sealed.ok() ? transport_->Send(*sealed) : sealed.status();
+  } else {
+    s = transport_->Send(frame);
+  }
+  if (!s.ok()) {
+    Fail(s);  // part of a frame may be on the wire
+    return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.frames_sent++;
+  stats_.cancels_sent++;
+  return absl::OkStatus();
 }
 
 absl::Span<uint8_t> Connection::Destination(uint64_t message_id, uint32_t data_length) {

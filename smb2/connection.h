@@ -42,6 +42,7 @@ struct ConnectionStats {
   uint64_t unknown_responses = 0;  // responses for no request in flight (dropped)
   uint64_t bad_signatures = 0;
   uint64_t notifications = 0;      // oplock/lease breaks
+  uint64_t cancels_sent = 0;       // SMB2 CANCEL requests
 };
 
 class Connection : private PlacementHook {
@@ -63,6 +64,15 @@ class Connection : private PlacementHook {
   // The waiter of `message` gives up (timeout, cancellation): its read_destination is no longer
   // written to once this returns. The message stays in flight for credit accounting.
   void Abandon(SmbMessage* message);
+
+  // Asks the server to cancel `message` (submitted earlier, not yet answered) with an SMB2 CANCEL
+  // ([MS-SMB2] 3.2.4.24): same MessageId, or the AsyncId once an interim response came; signed
+  // or sealed as its session requires; no credit and no message id consumed. The message still
+  // completes through the normal path, usually with STATUS_CANCELLED (or with its result, if
+  // the server had finished first). OK without sending when the message is no longer in flight.
+  absl::Status Cancel(SmbMessage* message);
+  // Cancels every request in flight; returns how many CANCELs were sent.
+  int CancelAll();
 
   // Security for a session id; nullptr removes it. Messages of a session with security are
   // signed or sealed on send and checked on receive.
@@ -87,6 +97,10 @@ class Connection : private PlacementHook {
   void Fail(absl::Status status);
   absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) override;
   std::shared_ptr<SessionSecurity> SecurityFor(uint64_t session_id);
+  // Cancel(); true when a CANCEL went out.
+  absl::StatusOr<bool> CancelOne(SmbMessage* message);
+  // Encodes, signs or seals and sends one CANCEL described by `target`.
+  absl::Status SendCancel(const Smb2Header& target);
 
   const std::unique_ptr<Transport> transport_;
   PagePool* const pool_;

@@ -341,5 +341,114 @@ TEST(ConnectionTest, PlaintextResponseOnASealedSessionIsRejected) {
   EXPECT_NE(s.message().find("unencrypted"), absl::string_view::npos) << s;
 }
 
+// [MS-SMB2] 3.2.4.24: a CANCEL reuses the target's MessageId (sync) or carries its AsyncId
+// (after the interim response), takes no credit and no message id, and is signed like the
+// session's other requests; the target then completes through the normal path.
+TEST(ConnectionTest, CancelNamesTheTargetAndConsumesNoCredit) {
+  Harness h;
+  auto sec = std::make_shared<MarkerSecurity>(false);
+  h.conn->SetSessionSecurity(7, sec);
+  SmbMessageRef n = h.Request(Command::kNegotiate);
+  ASSERT_TRUE(h.conn->Submit(n).ok());
+  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 16)});
+  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  const uint32_t credits_before = h.conn->credits().stats().available;
+
+  // Sync form: nothing but the request has been seen yet.
+  SmbMessageRef a = h.Request(Command::kChangeNotify, 7);
+  a->header.tree_id = 3;
+  ASSERT_TRUE(h.conn->Submit(a).ok());
+  Smb2Header ra = h.ReceiveRequest()[0];
+  ASSERT_TRUE(h.conn->Cancel(a.get()).ok());
+  auto f = h.server->Receive(absl::Seconds(5));
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<uint8_t> bytes = Flatten(*f);
+  ASSERT_EQ(bytes.size(), 68u);  // header + StructureSize 4, Reserved
+  WireReader r(absl::MakeConstSpan(bytes));
+  Smb2Header c = DecodeHeader(&r).value();
+  EXPECT_EQ(c.command, Command::kCancel);
+  EXPECT_EQ(c.message_id, ra.message_id);
+  EXPECT_EQ(c.credit_charge, 0);
+  EXPECT_EQ(c.credits, 0);
+  EXPECT_FALSE(c.is_async());
+  EXPECT_EQ(c.session_id, 7u);
+  EXPECT_EQ(c.tree_id, 3u);
+  EXPECT_TRUE(c.is_signed());
+  EXPECT_EQ(bytes[48], 0x5A);  // signed by the session's signer
+  EXPECT_EQ(LoadLE<uint16_t>(&bytes[64]), 4);
+
+  // Async form: after the interim response the CANCEL carries the AsyncId.
+  SmbMessageRef b = h.Request(Command::kChangeNotify, 7);
+  ASSERT_TRUE(h.conn->Submit(b).ok());
+  Smb2Header rb = h.ReceiveRequest()[0];
+  EXPECT_EQ(rb.message_id, ra.message_id + 1);  // the CANCEL took no message id
+  Smb2Header interim = Harness::Answer(rb, 1, ntstatus::kPending);
+  interim.flags |= kFlagAsyncCommand | kFlagSigned;
+  interim.async_id = 0x4242;
+  std::fill(std::begin(interim.signature), std::end(interim.signature), 0x5A);
+  h.Respond({interim});
+  for (int i = 0; i < 500 && h.conn->stats().interim_responses == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_EQ(h.conn->CancelAll(), 2);  // a (still unanswered) and b
+  std::vector<Smb2Header> cancels;
+  for (int i = 0; i < 2; ++i) {
+    auto g = h.server->Receive(absl::Seconds(5));
+    ASSERT_TRUE(g.ok()) << g.status();
+    std::vector<uint8_t> gb = Flatten(*g);
+    WireReader gr(absl::MakeConstSpan(gb));
+    cancels.push_back(DecodeHeader(&gr).value());
+  }
+  const Smb2Header& cb = cancels[0].is_async() ? cancels[0] : cancels[1];
+  EXPECT_EQ(cb.command, Command::kCancel);
+  EXPECT_TRUE(cb.is_async());
+  EXPECT_EQ(cb.async_id, 0x4242u);
+  EXPECT_EQ(cb.message_id, rb.message_id);
+  EXPECT_EQ(h.conn->stats().cancels_sent, 3u);
+
+  // The server ends both with STATUS_CANCELLED; they complete normally with that status.
+  Smb2Header fa = Harness::Answer(ra, 1, ntstatus::kCancelled);
+  Smb2Header fb = Harness::Answer(rb, 1, ntstatus::kCancelled);
+  fb.flags |= kFlagAsyncCommand;
+  fb.async_id = 0x4242;
+  for (Smb2Header* x : {&fa, &fb}) {
+    x->flags |= kFlagSigned;
+    std::fill(std::begin(x->signature), std::end(x->signature), 0x5A);
+  }
+  h.Respond({fa});
+  h.Respond({fb});
+  ASSERT_TRUE(a->Wait(absl::Seconds(5)).ok());
+  ASSERT_TRUE(b->Wait(absl::Seconds(5)).ok());
+  EXPECT_EQ(a->response_header.status, ntstatus::kCancelled);
+  EXPECT_EQ(b->response_header.status, ntstatus::kCancelled);
+  // Two charged, three granted (the interim response granted one too): the CANCELs took none.
+  EXPECT_EQ(h.conn->credits().stats().available, credits_before + 1);
+
+  // Nothing in flight: nothing is sent.
+  ASSERT_TRUE(h.conn->Cancel(a.get()).ok());
+  EXPECT_EQ(h.conn->CancelAll(), 0);
+  EXPECT_EQ(h.conn->stats().cancels_sent, 3u);
+  EXPECT_FALSE(h.server->Receive(absl::Milliseconds(50)).ok());
+}
+
+TEST(ConnectionTest, CancelOnASealedSessionIsSealed) {
+  Harness h;
+  auto sec = std::make_shared<MarkerSecurity>(true);
+  h.conn->SetSessionSecurity(9, sec);
+  SmbMessageRef n = h.Request(Command::kNegotiate);
+  ASSERT_TRUE(h.conn->Submit(n).ok());
+  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 16)});
+  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  SmbMessageRef m = h.Request(Command::kChangeNotify, 9);
+  ASSERT_TRUE(h.conn->Submit(m).ok());
+  (void)h.ReceiveRequest();
+  ASSERT_TRUE(h.conn->Cancel(m.get()).ok());
+  EXPECT_EQ(sec->sealed_.load(), 2);  // the request and its CANCEL
+  EXPECT_EQ(sec->signed_.load(), 0);
+  std::vector<Smb2Header> c = h.ReceiveRequest();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].command, Command::kCancel);
+}
+
 }  // namespace
 }  // namespace smbd

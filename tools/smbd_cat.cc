@@ -11,13 +11,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -75,6 +78,7 @@ OPTIONS
     -o, --output FILE           write to FILE instead of standard output
     --continue                  with -o: resume after the bytes FILE already has
     --window BYTES              bytes in flight (default 16M); suffixes K, M, G
+    --depth N                   requests in flight (sets the window to N x --io-size)
     --io-size BYTES             largest single READ (default 1M)
     --stat                      print size, attributes and times instead of the data
     --list                      list the directory the URL names, one name per line
@@ -91,10 +95,63 @@ ENVIRONMENT
 EXIT STATUS
     0 success; 2 usage; 3 cannot connect; 4 authentication failed; 5 not found;
     6 access denied; 7 I/O or protocol error (including a SHA-256 mismatch); 130 interrupted
+
+SIGNALS
+    SIGINT or SIGTERM (Ctrl-C) cancels the requests in flight (SMB2 CANCEL), closes the file,
+    logs off and exits 130. A second one, or a cleanup that takes more than 5 seconds (e.g. a
+    blocked output), exits 130 at once.
 )";
 
-volatile sig_atomic_t g_interrupted = 0;
-void OnSigint(int) { g_interrupted = 1; }
+// Ctrl-C handling: SIGINT/SIGTERM are blocked in every thread and taken by one thread with
+// sigwait(), which may then do what a signal handler cannot: send SMB2 CANCELs.
+std::atomic<bool> g_interrupted{false};
+std::atomic<int> g_cancelled{0};  // CANCELs sent on interrupt
+std::mutex g_client_mu;
+Client* g_client = nullptr;  // the client in use, for the signal thread (under g_client_mu)
+std::mutex g_tty_mu;
+int g_tty_fd = -1;  // terminal whose echo is off (password prompt): restore before leaving
+termios g_tty{};
+constexpr int kGraceSeconds = 5;
+
+// Makes `client` the one an interrupt cancels, for the life of this object.
+class PublishClient {
+ public:
+  explicit PublishClient(Client* c) {
+    std::lock_guard<std::mutex> l(g_client_mu);
+    g_client = c;
+  }
+  ~PublishClient() {
+    std::lock_guard<std::mutex> l(g_client_mu);
+    g_client = nullptr;
+  }
+};
+
+[[noreturn]] void ExitNow() {
+  {
+    std::lock_guard<std::mutex> l(g_tty_mu);
+    if (g_tty_fd >= 0) tcsetattr(g_tty_fd, TCSAFLUSH, &g_tty);
+  }
+  static const char kMsg[] = "\nsmbd-cat: interrupted\n";
+  (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+  _exit(130);
+}
+
+void SignalThread(sigset_t set) {
+  int sig = 0;
+  if (sigwait(&set, &sig) != 0) return;
+  g_interrupted = true;
+  {
+    std::lock_guard<std::mutex> l(g_client_mu);
+    if (g_client == nullptr) ExitNow();  // nothing on the wire to clean up
+    g_cancelled = g_client->Cancel();
+  }
+  // The main thread now drains what is in flight, closes the file and logs off. A second
+  // signal, or a cleanup stuck for kGraceSeconds, ends the process at once.
+  timespec grace{kGraceSeconds, 0};
+  siginfo_t info;
+  (void)sigtimedwait(&set, &info, &grace);
+  ExitNow();
+}
 
 struct Options {
   std::vector<std::string> urls;
@@ -110,6 +167,7 @@ struct Options {
   std::string output;
   bool resume = false;
   uint64_t window = 16 << 20;
+  uint64_t depth = 0;  // 0: use window
   uint64_t io_size = 1 << 20;
   bool stat = false;
   bool list = false, long_list = false;
@@ -184,11 +242,20 @@ std::string PromptPassword(const std::string& user) {
   tcgetattr(fd, &old);
   quiet = old;
   quiet.c_lflag &= ~ECHO;
-  tcsetattr(fd, TCSAFLUSH, &quiet);
+  {
+    std::lock_guard<std::mutex> l(g_tty_mu);
+    g_tty = old;
+    g_tty_fd = fd;
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
   std::string pw;
   char c;
   while (read(fd, &c, 1) == 1 && c != '\n') pw.push_back(c);
-  tcsetattr(fd, TCSAFLUSH, &old);
+  {
+    std::lock_guard<std::mutex> l(g_tty_mu);
+    tcsetattr(fd, TCSAFLUSH, &old);
+    g_tty_fd = -1;
+  }
   (void)!write(fd, "\n", 1);
   close(fd);
   return pw;
@@ -226,6 +293,7 @@ class Progress {
   void Finish() {
     if (enabled_ && drawn_) std::fprintf(stderr, "\r\033[K");
   }
+  uint64_t done() const { return done_; }
 
  private:
   void Draw(absl::Time now) {
@@ -299,6 +367,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
                                                                                : kExitConnect,
                 absl::StrCat("connecting to ", url->host, ": ", client.status().message()));
   }
+  const PublishClient publish(client->get());
   Credentials cred;
   cred.anonymous = o.anonymous;
   cred.guest = o.guest;
@@ -381,7 +450,11 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     if (got.status().code() == absl::StatusCode::kCancelled && !g_interrupted) {
       return kExitOk;  // output closed (e.g. `| head`): quietly done
     }
-    if (g_interrupted) return Fail(kExitInterrupted, "interrupted");
+    if (g_interrupted) {
+      return Fail(kExitInterrupted,
+                  absl::StrCat("interrupted after ", progress.done(), " bytes; ", g_cancelled.load(),
+                               " requests in flight cancelled; closing ", where));
+    }
     return Fail(ExitFor(got.status()), absl::StrCat(where, ": ", got.status().message()));
   }
   return kExitOk;
@@ -442,6 +515,10 @@ int Main(int argc, char** argv) {
       o.seal = true;
     } else if (a == "--cipher") {
       if (!value(&o.cipher)) return Fail(kExitUsage, "--cipher needs a name");
+    } else if (a == "--depth") {
+      if (!value(&v) || !absl::SimpleAtoi(v, &o.depth) || o.depth == 0 || o.depth > 4096) {
+        return Fail(kExitUsage, "--depth needs a number from 1 to 4096");
+      }
     } else if (a == "--offset" || a == "--length" || a == "--window" || a == "--io-size") {
       uint64_t n;
       if (!value(&v) || !ParseSize(v, &n)) return Fail(kExitUsage, absl::StrCat(a, " needs a size"));
@@ -480,12 +557,17 @@ int Main(int argc, char** argv) {
   }
   if (o.urls.empty()) return Fail(kExitUsage, "no URL given (see --help)");
   if (o.resume && o.output.empty()) return Fail(kExitUsage, "--continue needs -o FILE");
+  if (o.depth > 0) o.window = o.depth * std::min<uint64_t>(o.io_size, 8 << 20);
 
   signal(SIGPIPE, SIG_IGN);  // EPIPE from write() instead; `| head` ends quietly
-  struct sigaction sa {};
-  sa.sa_handler = OnSigint;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  // Before any other thread exists, so that every thread inherits the mask and only the signal
+  // thread takes SIGINT/SIGTERM.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread(SignalThread, set).detach();
 
   int out_fd = STDOUT_FILENO;
   uint64_t resume_at = 0;

@@ -17,6 +17,7 @@
 #include "smb2/compound.h"
 #include "smb2/constants.h"
 #include "smb2/ntstatus.h"
+#include "smb2/pdu/change_notify.h"
 #include "smb2/pdu/close.h"
 #include "smb2/pdu/create.h"
 #include "smb2/pdu/flush.h"
@@ -158,6 +159,11 @@ uint16_t Client::Charge(uint64_t bytes) const {
     return negotiated_.dialect == kDialect202 ? 0 : 1;
   }
   return CreditChargeFor(bytes);
+}
+
+int Client::Cancel() {
+  cancel_epoch_.fetch_add(1, std::memory_order_acq_rel);
+  return connection_->CancelAll();
 }
 
 absl::Status Client::RoundTrip(const SmbMessageRef& chain) {
@@ -668,6 +674,47 @@ absl::StatusOr<FileInfo> File::Stat() {
   return fi;
 }
 
+absl::StatusOr<std::vector<FileNotification>> File::WaitForChanges(
+    const ChangeNotifyOptions& options) {
+  Session* s = tree_->session_;
+  Client* c = s->client_;
+  SmbMessageRef m = s->NewMessage(Command::kChangeNotify, tree_->id_, options.buffer_bytes);
+  ChangeNotifyRequest req;
+  req.flags = options.watch_tree ? kWatchTree : 0;
+  req.output_buffer_length = options.buffer_bytes;
+  req.file_id = id_;
+  req.completion_filter = options.filter;
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), c->pool(), [&](WireWriter* w) {
+    EncodeChangeNotifyRequest(req, w);
+    return absl::OkStatus();
+  }));
+  SMBD_RETURN_IF_ERROR(c->connection_->Submit(m));
+  const absl::Duration timeout =
+      options.timeout > absl::ZeroDuration() ? options.timeout : c->options_.request_timeout;
+  absl::Status waited = m->Wait(timeout);
+  bool timed_out = false;
+  if (waited.code() == absl::StatusCode::kDeadlineExceeded) {
+    // Nothing changed in time: cancel it ([MS-SMB2] 3.2.4.24) and wait for its end, so that the
+    // server holds no request of ours and the credits come back.
+    timed_out = true;
+    SMBD_RETURN_IF_ERROR(c->connection_->Cancel(m.get()));
+    waited = m->Wait(c->options_.request_timeout);
+  }
+  if (!waited.ok()) {
+    c->connection_->Abandon(m.get());
+    return waited;
+  }
+  if (timed_out && m->response_header.status == ntstatus::kCancelled) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "CHANGE_NOTIFY: no change within ", absl::FormatDuration(timeout)));
+  }
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "CHANGE_NOTIFY"));
+  if (m->response_header.status == ntstatus::kNotifyEnumDir) {
+    return std::vector<FileNotification>();
+  }
+  return DecodeChangeNotifyResponse(Reader(*m));
+}
+
 bool File::UseRdma(uint64_t bytes) const {
   const Session* s = tree_->session_;
   const Client* c = s->client_;
@@ -747,8 +794,13 @@ absl::StatusOr<uint64_t> File::PipelinedRead(
   uint64_t next = 0, delivered = 0;
   bool eof = false;
   absl::Status error;
+  const uint64_t epoch = c->cancel_epoch_.load(std::memory_order_acquire);
   while ((next < length && !eof && error.ok()) || !inflight.empty()) {
     while (next < length && !eof && error.ok() && inflight.size() < depth) {
+      if (c->cancel_epoch_.load(std::memory_order_acquire) != epoch) {
+        error = absl::CancelledError("read cancelled");
+        break;
+      }
       const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, length - next));
       absl::Span<uint8_t> part = destination(next, n);
       std::unique_ptr<RdmaRegistration> reg;
@@ -865,8 +917,13 @@ absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
   std::deque<InFlight> inflight;
   uint64_t next = 0;
   absl::Status error;
+  const uint64_t epoch = c->cancel_epoch_.load(std::memory_order_acquire);
   while ((next < src.size() && error.ok()) || !inflight.empty()) {
     while (next < src.size() && error.ok() && inflight.size() < depth) {
+      if (c->cancel_epoch_.load(std::memory_order_acquire) != epoch) {
+        error = absl::CancelledError("write cancelled");
+        break;
+      }
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(chunk, src.size() - next));
       std::unique_ptr<RdmaRegistration> reg;
       absl::StatusOr<SmbMessageRef> m = SubmitWrite(offset + next, src.subspan(next, n), &reg);

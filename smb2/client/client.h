@@ -25,6 +25,7 @@
 #include "buffers/page_pool.h"
 #include "buffers/wire.h"
 #include "smb2/connection.h"
+#include "smb2/pdu/change_notify.h"
 #include "smb2/security/algorithms.h"
 #include "smb2/security/preauth.h"
 #include "smb2/security/secret.h"
@@ -105,6 +106,17 @@ struct OpenOptions {
   bool directory = false;
 };
 
+// What File::WaitForChanges watches ([MS-SMB2] 2.2.35).
+struct ChangeNotifyOptions {
+  uint32_t filter = notify_filter::kFileName | notify_filter::kDirName |
+                    notify_filter::kSize | notify_filter::kLastWrite;
+  bool watch_tree = false;  // the whole subtree, not only the directory's own entries
+  uint32_t buffer_bytes = 64 << 10;
+  // How long to wait for a change; then the request is cancelled. Zero: the client's
+  // request_timeout.
+  absl::Duration timeout = absl::ZeroDuration();
+};
+
 struct ClientStats {
   uint64_t round_trips = 0;  // frames sent
   uint64_t bytes_read = 0;
@@ -139,6 +151,15 @@ class Client {
   Connection* connection() const { return connection_.get(); }
   PagePool* pool() const { return pool_.get(); }
   ClientStats stats() const;
+
+  // Cancels what this client is doing: every request in flight gets an SMB2 CANCEL ([MS-SMB2]
+  // 3.2.4.24), and pipelined reads and writes running now stop issuing requests and return
+  // kCancelled once the ones in flight have ended (so no buffer is written after they return).
+  // A request the server cancels fails with kCancelled; one it had already finished completes
+  // normally. Calls started afterwards are not affected. Thread-safe (not async-signal-safe:
+  // call it from a thread, e.g. one that sigwait()s). Returns the number of CANCELs sent.
+  int Cancel();
+
   // Largest READ / WRITE this client sends.
   uint32_t max_read() const;
   uint32_t max_write() const;
@@ -164,6 +185,7 @@ class Client {
   std::atomic<uint64_t> bytes_written_{0};
   std::atomic<uint64_t> rdma_reads_{0};
   std::atomic<uint64_t> rdma_writes_{0};
+  std::atomic<uint64_t> cancel_epoch_{0};  // bumped by Cancel(); pipelines compare it
 };
 
 class SessionKeys;
@@ -250,6 +272,12 @@ class File {
   // Writes all of `src` at `offset`, pipelined.
   absl::Status Write(uint64_t offset, absl::Span<const uint8_t> src);
   absl::StatusOr<FileInfo> Stat();
+  // For an open directory: waits for changes in it ([MS-SMB2] 3.2.4.18) and returns them. An
+  // empty result means the server saw more than fits the buffer (STATUS_NOTIFY_ENUM_DIR): list
+  // the directory again. With nothing changed within options.timeout the request is cancelled
+  // and DeadlineExceeded returned; Client::Cancel() ends it with kCancelled.
+  absl::StatusOr<std::vector<FileNotification>> WaitForChanges(
+      const ChangeNotifyOptions& options = {});
   absl::Status Truncate(uint64_t size);
   absl::Status Flush();
   absl::Status Close();

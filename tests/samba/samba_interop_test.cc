@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <cstdio>
 
 #include <algorithm>
@@ -194,9 +195,9 @@ struct Mounted {
 
 class SambaApiTest : public SambaTest {
  protected:
-  Mounted Mount(const std::string& share = "share", ClientOptions o = {}) {
+  Mounted Mount(const std::string& share = "share", ClientOptions o = {}, uint16_t port = 0) {
     Mounted m;
-    auto c = Connect(o);
+    auto c = Connect(o, port);
     EXPECT_TRUE(c.ok()) << c.status();
     if (!c.ok()) return m;
     m.client = *std::move(c);
@@ -347,6 +348,145 @@ TEST_F(SambaApiTest, SealedShareForcesEncryption) {
   std::vector<uint8_t> back(data.size());
   ASSERT_TRUE((*f)->Read(0, absl::MakeSpan(back)).ok());
   EXPECT_TRUE(back == data);
+}
+
+// CHANGE_NOTIFY against Samba: a file created in the watched directory is reported.
+TEST_F(SambaApiTest, WaitForChangesReportsACreatedFile) {
+  Mounted m = Mount();
+  ASSERT_NE(m.tree, nullptr);
+  (void)m.tree->Delete("watched/new.txt");
+  (void)m.tree->Mkdir("watched");
+  OpenOptions d;
+  d.directory = true;
+  auto dir = m.tree->Open("watched", d);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  absl::StatusOr<std::vector<FileNotification>> changes;
+  std::thread watcher([&] {
+    ChangeNotifyOptions o;
+    o.timeout = absl::Seconds(20);
+    changes = (*dir)->WaitForChanges(o);
+  });
+  // The request must be at the server before the change happens: wait for its interim answer.
+  for (int i = 0; i < 500 && m.client->connection()->stats().interim_responses == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_GE(m.client->connection()->stats().interim_responses, 1u);
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  ASSERT_TRUE(m.tree->Open("watched/new.txt", w).ok());
+  watcher.join();
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_FALSE(changes->empty());
+  EXPECT_EQ((*changes)[0].action, notify_action::kAdded);
+  EXPECT_EQ((*changes)[0].name, "new.txt");
+}
+
+// A watch that sees no change is cancelled with SMB2 CANCEL when its timeout passes; Samba must
+// accept the CANCEL (on a signing-required server only if it is correctly signed, on a sealed
+// share only if it is encrypted) and end the request with STATUS_CANCELLED, long before the
+// request timeout. Then the connection goes on as before.
+TEST_F(SambaApiTest, UnansweredWatchIsCancelledOnTimeoutPlainSignedSealed) {
+  struct Variant {
+    const char* name;
+    const char* share;
+    bool signed_port;
+  };
+  for (const Variant& v : {Variant{"plain", "share", false}, Variant{"signed", "signed", true},
+                           Variant{"sealed", "sealed", false}}) {
+    SCOPED_TRACE(v.name);
+    ClientOptions o;
+    o.request_timeout = absl::Seconds(8);
+    Mounted m = Mount(v.share, o, v.signed_port ? env_.signed_port : 0);
+    ASSERT_NE(m.tree, nullptr);
+    if (v.signed_port) {
+      ASSERT_TRUE(m.session->signs());
+    }
+    (void)m.tree->Mkdir("quiet");
+    OpenOptions d;
+    d.directory = true;
+    auto dir = m.tree->Open("quiet", d);
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    const uint32_t credits = m.client->connection()->credits().stats().available;
+    ChangeNotifyOptions co;
+    co.timeout = absl::Milliseconds(300);
+    const absl::Time start = absl::Now();
+    auto r = (*dir)->WaitForChanges(co);
+    const absl::Duration took = absl::Now() - start;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+    EXPECT_NE(r.status().message().find("no change"), absl::string_view::npos) << r.status();
+    EXPECT_LT(took, absl::Seconds(4)) << "the server did not honour the CANCEL";
+    const ConnectionStats st = m.client->connection()->stats();
+    EXPECT_EQ(st.cancels_sent, 1u);
+    EXPECT_GE(st.interim_responses, 1u);
+    EXPECT_EQ(st.bad_signatures, 0u);
+    EXPECT_TRUE(m.client->connection()->status().ok());
+    EXPECT_GE(m.client->connection()->credits().stats().available, credits);
+    auto info = (*dir)->Stat();
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_TRUE(info->is_directory());
+  }
+}
+
+// Client::Cancel from another thread ends a watch and stops a pipelined read; the connection
+// keeps working afterwards.
+TEST_F(SambaApiTest, ClientCancelEndsAWatchAndAPipelinedRead) {
+  ClientOptions o;
+  o.request_timeout = absl::Seconds(10);
+  o.window_bytes = 4 << 20;
+  Mounted m = Mount("share", o);
+  ASSERT_NE(m.tree, nullptr);
+  (void)m.tree->Mkdir("quiet2");
+  OpenOptions d;
+  d.directory = true;
+  auto dir = m.tree->Open("quiet2", d);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  absl::Status watch;
+  std::thread watcher([&] {
+    ChangeNotifyOptions co;
+    co.timeout = absl::Seconds(30);
+    watch = (*dir)->WaitForChanges(co).status();
+  });
+  for (int i = 0; i < 500 && m.client->connection()->stats().interim_responses == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(m.client->Cancel(), 1);
+  watcher.join();
+  EXPECT_EQ(watch.code(), absl::StatusCode::kCancelled) << watch;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+
+  // A 64 MiB read whose consumer is slow: cancelled after a few chunks.
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("cancel.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  const std::vector<uint8_t> data = Pattern(64 << 20, 21);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  std::atomic<uint64_t> seen{0};
+  absl::StatusOr<uint64_t> got;
+  std::thread reader([&] {
+    got = (*f)->ReadTo(0, data.size(), [&](absl::Span<const uint8_t> b) {
+      if (std::memcmp(b.data(), data.data() + seen.load(), b.size()) != 0) {
+        return absl::DataLossError("wrong bytes");
+      }
+      seen += b.size();
+      absl::SleepFor(absl::Milliseconds(20));
+      return absl::OkStatus();
+    });
+  });
+  while (seen.load() < (2u << 20)) absl::SleepFor(absl::Milliseconds(5));
+  m.client->Cancel();
+  reader.join();
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kCancelled) << got.status();
+  EXPECT_LT(seen.load(), data.size());
+  // Afterwards: everything works, credits are back.
+  std::vector<uint8_t> back(1 << 20);
+  auto n = (*f)->Read(5 << 20, absl::MakeSpan(back));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(0, std::memcmp(back.data(), data.data() + (5 << 20), back.size()));
+  EXPECT_TRUE(m.client->connection()->status().ok());
 }
 
 std::string Sha256Hex(absl::Span<const uint8_t> b) {
