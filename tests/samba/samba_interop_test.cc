@@ -3,6 +3,9 @@
 #include <openssl/sha.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,12 +16,16 @@
 #include <atomic>
 #include <condition_variable>
 #include <fstream>
+#include <iostream>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -691,6 +698,104 @@ TEST_F(SambaTest, SmbdCatExitCodesAndPipes) {
                      &out),
             0);
   EXPECT_EQ(out, "0\nline ");
+}
+
+// Runs smbd-cat with a pseudo-terminal as its controlling terminal, stdin and stderr (stdout
+// goes to -o), as a user at a shell would. `during(master_fd)` runs while it does. Returns the
+// exit status and everything it wrote to the terminal.
+struct TtyRun {
+  int exit_code = -1;
+  std::string terminal;
+  absl::Time exited_at;
+};
+TtyRun RunOnATerminal(const std::vector<std::string>& args,
+                      const std::function<void(int master, const std::string& seen)>& during) {
+  TtyRun r;
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int master = -1;
+  const absl::Time start = absl::Now();
+  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid == 0) {
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  if (pid < 0) return r;
+  fcntl(master, F_SETFL, O_NONBLOCK);
+  bool exited = false;
+  int status = 0;
+  while (absl::Now() - start < absl::Seconds(60)) {
+    char buf[4096];
+    const ssize_t n = read(master, buf, sizeof(buf));
+    if (n > 0) r.terminal.append(buf, n);
+    if (during) during(master, r.terminal);
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      r.exited_at = absl::Now();
+    }
+    if (exited && n <= 0) break;
+    if (n <= 0) absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  close(master);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST_F(SambaTest, SmbdCatOnATerminalShowsProgressAndCtrlCCancelsCleanly) {
+  const std::string cat = SmbdCatPath();
+  ASSERT_EQ(access(cat.c_str(), X_OK), 0) << cat;
+  // 1 GiB, sparse: Samba reads it fast, but at --depth 1 with 4 KiB requests it takes many
+  // seconds, so the Ctrl-C lands mid-transfer.
+  const std::string big = env_.share_dir + "/tty-big.bin";
+  {
+    std::ofstream(big, std::ios::binary).close();
+    ASSERT_EQ(truncate(big.c_str(), int64_t{1} << 30), 0);
+    std::ofstream(env_.share_dir + "/tty-small.bin", std::ios::binary)
+        << std::string(8 << 20, 'x');
+  }
+  const std::string url = absl::StrCat("smb://", env_.user, "@", env_.host, ":", env_.port,
+                                       "/share/");
+  setenv("SMBD_PASSWORD", env_.password.c_str(), 1);
+
+  // A whole file: the progress line is drawn on the terminal and erased at the end.
+  TtyRun ok = RunOnATerminal({cat, "--transport", "tcp", "--depth", "4", "--io-size", "64K",
+                              "-o", "/dev/null", url + "tty-small.bin"},
+                             nullptr);
+  EXPECT_EQ(ok.exit_code, 0) << ok.terminal;
+  EXPECT_NE(ok.terminal.find("MiB/s"), std::string::npos) << ok.terminal;
+  EXPECT_TRUE(absl::EndsWith(ok.terminal, "\r\033[K")) << absl::CHexEscape(ok.terminal);
+
+  // Ctrl-C (the terminal's interrupt character) mid-transfer: exit 130 promptly, one clear
+  // line, the progress line erased first.
+  bool sent = false;
+  absl::Time sent_at;
+  TtyRun intr = RunOnATerminal(
+      {cat, "--transport", "tcp", "--depth", "1", "--io-size", "4K", "-o", "/dev/null",
+       url + "tty-big.bin"},
+      [&](int master, const std::string& seen) {
+        if (!sent && seen.find("MiB/s") != std::string::npos) {
+          absl::SleepFor(absl::Milliseconds(300));
+          (void)!write(master, "\x03", 1);
+          sent = true;
+          sent_at = absl::Now();
+        }
+      });
+  ASSERT_TRUE(sent) << intr.terminal;
+  EXPECT_EQ(intr.exit_code, 130) << intr.terminal;
+  EXPECT_LT(intr.exited_at - sent_at, absl::Seconds(3));
+  std::cout << "smbd-cat on a terminal after Ctrl-C: " << absl::CHexEscape(intr.terminal) << "\n";
+  EXPECT_NE(intr.terminal.find("\r\033[Ksmbd-cat: interrupted after "), std::string::npos)
+      << absl::CHexEscape(intr.terminal);
+  EXPECT_NE(intr.terminal.find("requests in flight cancelled; closing "), std::string::npos)
+      << intr.terminal;
+  // Not the 5-second forced exit: the cleanup (drain, close, logoff) finished by itself.
+  EXPECT_EQ(intr.terminal.find("\nsmbd-cat: interrupted\n"), std::string::npos) << intr.terminal;
+  unsetenv("SMBD_PASSWORD");
 }
 
 struct Mode {
