@@ -361,8 +361,17 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
 
     // Signature check ([MS-SMB2] 3.2.5.1.3): sealed frames are authenticated by their tag.
     absl::Status verdict;
+    if (h.command != m->header.command) {
+      // A response must answer the request its MessageId names ([MS-SMB2] 3.2.5.1.2); one
+      // that does not would be decoded as the wrong structure.
+      verdict = absl::DataLossError(absl::StrCat(
+          CommandName(h.command), " response for message id ", h.message_id, ", which was a ",
+          CommandName(m->header.command), " request"));
+    }
     std::shared_ptr<SessionSecurity> security = SecurityFor(m->header.session_id);
-    if (!was_sealed && security != nullptr && security->seals()) {
+    if (!verdict.ok()) {
+      // already refused
+    } else if (!was_sealed && security != nullptr && security->seals()) {
       // Never accept a plaintext answer on a session that must be encrypted: that would be a
       // downgrade ([MS-SMB2] 3.2.5.1.1.1).
       verdict = absl::PermissionDeniedError(absl::StrCat(

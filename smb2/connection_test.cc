@@ -450,5 +450,22 @@ TEST(ConnectionTest, CancelOnASealedSessionIsSealed) {
   EXPECT_EQ(c[0].command, Command::kCancel);
 }
 
+TEST(ConnectionTest, ResponseForAnotherCommandIsRefused) {
+  Harness h;
+  SmbMessageRef n = h.Request(Command::kNegotiate);
+  ASSERT_TRUE(h.conn->Submit(n).ok());
+  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 8)});
+  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  SmbMessageRef e = h.Request(Command::kEcho);
+  ASSERT_TRUE(h.conn->Submit(e).ok());
+  Smb2Header ans = Harness::Answer(h.ReceiveRequest()[0], 1);
+  ans.command = Command::kRead;  // the right id, the wrong command
+  h.Respond({ans});
+  absl::Status s = e->Wait(absl::Seconds(5));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("READ response"), absl::string_view::npos) << s;
+  EXPECT_TRUE(h.conn->status().ok());  // that request fails, not the connection
+}
+
 }  // namespace
 }  // namespace smbd

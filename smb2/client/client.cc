@@ -166,14 +166,22 @@ int Client::Cancel() {
   return connection_->CancelAll();
 }
 
+absl::Status Client::Await(SmbMessage* m) {
+  absl::Status s = m->Wait(options_.request_timeout);
+  if (s.ok()) return s;
+  if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+    // Ask the server to drop it ([MS-SMB2] 3.2.4.24): one that does answers STATUS_CANCELLED
+    // and the request's credits come back instead of staying charged for good.
+    (void)connection_->Cancel(m);
+  }
+  connection_->Abandon(m);  // its destination is not written after we return
+  return s;
+}
+
 absl::Status Client::RoundTrip(const SmbMessageRef& chain) {
   SMBD_RETURN_IF_ERROR(connection_->Submit(chain));
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
-    absl::Status s = m->Wait(options_.request_timeout);
-    if (!s.ok()) {
-      connection_->Abandon(m);
-      return s;
-    }
+    SMBD_RETURN_IF_ERROR(Await(m));
   }
   return absl::OkStatus();
 }
@@ -752,11 +760,7 @@ absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8
 absl::StatusOr<uint32_t> File::FinishRead(const SmbMessageRef& m, absl::Span<uint8_t> dst,
                                           bool rdma) {
   Client* c = tree_->session_->client_;
-  absl::Status s = m->Wait(c->options_.request_timeout);
-  if (!s.ok()) {
-    c->connection_->Abandon(m.get());
-    return s;
-  }
+  SMBD_RETURN_IF_ERROR(c->Await(m.get()));
   SMBD_ASSIGN_OR_RETURN(uint32_t n, ReadResult(m.get(), dst, rdma));
   c->bytes_read_ += n;
   if (rdma) c->rdma_reads_++;
@@ -892,7 +896,7 @@ absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<cons
 
 absl::Status File::FinishWrite(const SmbMessageRef& m, uint32_t expected) {
   Client* c = tree_->session_->client_;
-  SMBD_RETURN_IF_ERROR(m->Wait(c->options_.request_timeout));
+  SMBD_RETURN_IF_ERROR(c->Await(m.get()));
   // The request no longer references the caller's memory once answered.
   m->request.Clear();
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "WRITE"));

@@ -172,6 +172,9 @@ class Client {
   absl::Status Negotiate();
   // Sends a chain and waits for every member; times out per options.
   absl::Status RoundTrip(const SmbMessageRef& chain);
+  // Waits for one submitted message up to request_timeout; on timeout cancels it at the server
+  // and abandons it.
+  absl::Status Await(SmbMessage* m);
   uint16_t Charge(uint64_t bytes) const;
 
   std::shared_ptr<PagePool> pool_;
