@@ -52,9 +52,9 @@ absl::StatusOr<std::vector<FileNotification>> DecodeChangeNotifyResponse(WireRea
     }
     // [MS-FSCC] 2.7.1: entries are 4-byte aligned; a next entry must follow this one's name.
     if (next != 0 && (next < kEntryFixed + name_length || next % 4 != 0 || next >= left)) {
-      return BadField(kWhat, "NextEntryOffset", next,
-                      absl::StrCat("of the entry at ", at,
-                                   " does not cover the entry or leaves the buffer"));
+      return BadField(
+          kWhat, "NextEntryOffset", next,
+          absl::StrCat("of the entry at ", at, " does not cover the entry or leaves the buffer"));
     }
     SMBD_ASSIGN_OR_RETURN(n.name, ReadUtf16Le(&e, name_length, kWhat, "FileName"));
     out.push_back(std::move(n));

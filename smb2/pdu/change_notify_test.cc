@@ -15,7 +15,13 @@ using testing_util::ToHex;
 // OutputBufferLength 4096 (00100000), FileId persistent 0x1122334455667788, volatile
 // 0x99AABBCCDDEEFF00, CompletionFilter FILE_NAME|DIR_NAME|SIZE|LAST_WRITE (1b000000), Reserved.
 constexpr char kRequestBody[] =
-    "2000" "0100" "00100000" "8877665544332211" "00ffeeddccbbaa99" "1b000000" "00000000";
+    "2000"
+    "0100"
+    "00100000"
+    "8877665544332211"
+    "00ffeeddccbbaa99"
+    "1b000000"
+    "00000000";
 
 // [MS-SMB2] 2.2.36 after a response header (CHANGE_NOTIFY 0x000F, SERVER_TO_REDIR, MessageId 7,
 // TreeId 1): StructureSize 9, OutputBufferOffset 72, OutputBufferLength 44, then two
@@ -81,12 +87,12 @@ TEST(ChangeNotifyTest, CorruptFieldsAreDataLoss) {
   };
   std::vector<testing_util::Corruption> cases =
       testing_util::OffsetLengthSweep(66, 2, 68, 4, 72, 44, b.size());
-  cases.push_back({64, 2, 8});        // StructureSize
-  cases.push_back({72, 4, 23});       // NextEntryOffset inside the first entry
-  cases.push_back({72, 4, 26});       // not 4-byte aligned
-  cases.push_back({72, 4, 44});       // past the buffer
-  cases.push_back({80, 4, 0xFFFF});   // FileNameLength past the buffer
-  cases.push_back({104, 4, 9});       // second name runs past the end
+  cases.push_back({64, 2, 8});       // StructureSize
+  cases.push_back({72, 4, 23});      // NextEntryOffset inside the first entry
+  cases.push_back({72, 4, 26});      // not 4-byte aligned
+  cases.push_back({72, 4, 44});      // past the buffer
+  cases.push_back({80, 4, 0xFFFF});  // FileNameLength past the buffer
+  cases.push_back({104, 4, 9});      // second name runs past the end
   testing_util::ExpectCorruptionsAreDataLoss(b, summarize, cases, "CHANGE_NOTIFY");
   // An unpaired UTF-16 surrogate in a name.
   std::vector<uint8_t> c = b;

@@ -1,0 +1,285 @@
+// A man in the middle between the client and a real Samba: a loopback proxy that forwards both
+// directions and, when armed, tampers with the next frame from the server (a bit of READ data,
+// the signature, the SIGNED flag, the ciphertext, the AEAD tag, the transform header's
+// SessionId). On a signed or sealed session the client must refuse every such frame with a
+// clear error in bounded time, never hand the tampered bytes to the caller as good data, and
+// leave other connections of the process working ([MS-SMB2] 3.2.5.1.1.1, 3.2.5.1.3).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "smb2/client/client.h"
+#include "tests/samba/samba_env.h"
+
+namespace smbd {
+namespace {
+
+using testing_samba::SambaEnv;
+
+bool ReadFull(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    const ssize_t r = read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+bool WriteFull(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    const ssize_t r = write(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// Forwards one client connection to Samba. Server-to-client traffic is cut into Direct TCP
+// frames ([MS-SMB2] 2.1: a zero byte and a 24-bit length) so that a whole frame can be changed.
+class TamperingProxy {
+ public:
+  // Changes `frame`; `previous` is the frame the server sent before it.
+  using Tamper =
+      std::function<void(std::vector<uint8_t>* frame, const std::vector<uint8_t>& previous)>;
+
+  TamperingProxy(const std::string& host, uint16_t port) : host_(host), port_(port) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(listen_fd_, 1), 0);
+    socklen_t len = sizeof(a);
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    listen_port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  ~TamperingProxy() {
+    shutdown(listen_fd_, SHUT_RDWR);
+    close(listen_fd_);
+    if (client_fd_ >= 0) shutdown(client_fd_, SHUT_RDWR);
+    if (server_fd_ >= 0) shutdown(server_fd_, SHUT_RDWR);
+    acceptor_.join();
+    if (up_.joinable()) up_.join();
+    if (down_.joinable()) down_.join();
+    if (client_fd_ >= 0) close(client_fd_);
+    if (server_fd_ >= 0) close(server_fd_);
+  }
+
+  uint16_t port() const { return listen_port_; }
+  // The next frame from the server goes through `tamper` first.
+  void Arm(Tamper tamper) {
+    std::lock_guard<std::mutex> l(mu_);
+    tamper_ = std::move(tamper);
+  }
+  int tampered() const { return tampered_.load(); }
+
+ private:
+  void Accept() {
+    client_fd_ = accept(listen_fd_, nullptr, nullptr);
+    if (client_fd_ < 0) return;
+    server_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    inet_pton(AF_INET, host_.c_str(), &a.sin_addr);
+    if (connect(server_fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      shutdown(client_fd_, SHUT_RDWR);
+      return;
+    }
+    up_ = std::thread([this] { Copy(client_fd_, server_fd_); });
+    down_ = std::thread([this] { Frames(server_fd_, client_fd_); });
+  }
+  void Copy(int from, int to) {
+    std::vector<uint8_t> buf(1 << 16);
+    while (true) {
+      const ssize_t n = read(from, buf.data(), buf.size());
+      if (n <= 0 || !WriteFull(to, buf.data(), static_cast<size_t>(n))) break;
+    }
+    shutdown(to, SHUT_RDWR);
+    shutdown(from, SHUT_RDWR);
+  }
+  void Frames(int from, int to) {
+    std::vector<uint8_t> frame, previous;
+    while (true) {
+      uint8_t word[4];
+      if (!ReadFull(from, word, 4)) break;
+      const size_t len = (size_t{word[1]} << 16) | (size_t{word[2]} << 8) | word[3];
+      frame.resize(len);
+      if (!ReadFull(from, frame.data(), len)) break;
+      Tamper t;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        t = std::move(tamper_);
+        tamper_ = nullptr;
+      }
+      std::vector<uint8_t> original = frame;
+      if (t) {
+        t(&frame, previous);
+        tampered_++;
+        const size_t n = frame.size();
+        word[1] = static_cast<uint8_t>(n >> 16), word[2] = static_cast<uint8_t>(n >> 8);
+        word[3] = static_cast<uint8_t>(n);
+      }
+      previous = std::move(original);
+      if (!WriteFull(to, word, 4) || !WriteFull(to, frame.data(), frame.size())) break;
+    }
+    shutdown(to, SHUT_RDWR);
+    shutdown(from, SHUT_RDWR);
+  }
+
+  const std::string host_;
+  const uint16_t port_;
+  int listen_fd_ = -1;
+  uint16_t listen_port_ = 0;
+  int client_fd_ = -1, server_fd_ = -1;
+  std::thread acceptor_, up_, down_;
+  std::mutex mu_;
+  Tamper tamper_;
+  std::atomic<int> tampered_{0};
+};
+
+struct Case {
+  const char* name;
+  const char* share;
+  bool signed_server;  // the signing-required Samba instance
+  TamperingProxy::Tamper tamper;
+  absl::StatusCode code;
+  const char* message;  // part of the error's text
+};
+
+// Offsets: SMB2 header Flags at 16 (SIGNED 0x8), Signature at 48 ([MS-SMB2] 2.2.1.2);
+// TRANSFORM_HEADER Signature at 4, SessionId at 44, ciphertext after 52 ([MS-SMB2] 2.2.41).
+std::vector<Case> Cases() {
+  return {
+      {"SignedDataBitFlipped", "signed", true,
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) { f->back() ^= 0x01; },
+       absl::StatusCode::kUnauthenticated, "signature mismatch"},
+      {"SignatureBitFlipped", "signed", true,
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) { (*f)[48] ^= 0x80; },
+       absl::StatusCode::kUnauthenticated, "signature mismatch"},
+      {"SignedFlagCleared", "signed", true,
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) { (*f)[16] &= ~0x08; },
+       absl::StatusCode::kPermissionDenied, "not signed"},
+      {"CiphertextBitFlipped", "sealed", false,
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) { f->back() ^= 0x01; },
+       absl::StatusCode::kUnauthenticated, "does not verify"},
+      {"AeadTagBitFlipped", "sealed", false,
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) { (*f)[4] ^= 0x01; },
+       absl::StatusCode::kUnauthenticated, "does not verify"},
+      {"TransformForAnotherSession", "sealed", false,
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) { (*f)[44] ^= 0x01; },
+       absl::StatusCode::kDataLoss, "no keys here"},
+      // An earlier, correctly signed or sealed answer sent again in place of the real one: it
+      // answers a message id that is no longer in flight, so it is dropped, and the READ ends
+      // at its timeout.
+      {"SignedAnswerReplayed", "signed", true,
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>& prev) { *f = prev; },
+       absl::StatusCode::kDeadlineExceeded, ""},
+      {"SealedAnswerReplayed", "sealed", false,
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>& prev) { *f = prev; },
+       absl::StatusCode::kDeadlineExceeded, ""},
+  };
+}
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+class TamperingTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    if (!env_.ok())
+      GTEST_SKIP() << "no Samba server in the environment (run tests/samba/run-suite)";
+  }
+  SambaEnv env_;
+};
+
+std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  std::mt19937 rng(seed);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
+TEST_P(TamperingTest, RefusedWithAClearErrorAndOthersUnaffected) {
+  const Case c = GetParam();
+  const uint16_t port = c.signed_server ? env_.signed_port : env_.port;
+  TamperingProxy proxy(env_.host, port);
+  ClientOptions o;
+  o.request_timeout = absl::Seconds(5);
+  o.max_io = 65536;
+  o.window_bytes = 65536;  // one READ in flight: the next server frame is its answer
+  Credentials cred;
+  cred.user = env_.user;
+  cred.password = SecretBytes::FromString(env_.password);
+
+  auto client = Client::ConnectTcp("127.0.0.1", proxy.port(), o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto session = (*client)->Login(cred);
+  ASSERT_TRUE(session.ok()) << session.status();
+  auto tree = (*session)->TreeConnect(c.share);
+  ASSERT_TRUE(tree.ok()) << tree.status();
+  ASSERT_TRUE((*session)->signs() || (*session)->seals());
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto file = (*tree)->Open(absl::StrCat("tamper-", c.name, ".bin"), w);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const std::vector<uint8_t> data = Pattern(65536, 3);
+  ASSERT_TRUE((*file)->Write(0, data).ok());
+
+  // An untouched read first: the proxy itself is transparent.
+  std::vector<uint8_t> back(65536 + 64, 0x5C);
+  auto n = (*file)->Read(0, absl::MakeSpan(back).subspan(0, 65536));
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(0, std::memcmp(back.data(), data.data(), data.size()));
+
+  // A second connection of the process, straight to Samba.
+  auto other = Client::ConnectTcp(env_.host, port, o);
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto other_session = (*other)->Login(cred);
+  ASSERT_TRUE(other_session.ok()) << other_session.status();
+  auto other_tree = (*other_session)->TreeConnect(c.share);
+  ASSERT_TRUE(other_tree.ok()) << other_tree.status();
+
+  proxy.Arm(c.tamper);
+  std::fill(back.begin(), back.end(), 0x5C);
+  const absl::Time start = absl::Now();
+  n = (*file)->Read(0, absl::MakeSpan(back).subspan(0, 65536));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(proxy.tampered(), 1);
+  ASSERT_FALSE(n.ok()) << c.name << ": tampered READ accepted";
+  EXPECT_EQ(n.status().code(), c.code) << n.status();
+  EXPECT_NE(n.status().message().find(c.message), absl::string_view::npos) << n.status();
+  for (size_t i = 65536; i < back.size(); ++i) ASSERT_EQ(back[i], 0x5C) << "wrote past";
+  if ((*session)->seals()) {
+    // Nothing from a frame that failed authentication reaches the caller.
+    for (size_t i = 0; i < 65536; ++i) ASSERT_EQ(back[i], 0x5C) << "unauthenticated bytes";
+  }
+
+  // The other connection works.
+  auto st = (*other_tree)->Stat(absl::StrCat("tamper-", c.name, ".bin"));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->size, 65536u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Frames, TamperingTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           return std::string(i.param.name);
+                         });
+
+}  // namespace
+}  // namespace smbd
