@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(
   std::unique_ptr<Connection> c(new Connection(std::move(transport), pool, options));
   c->transport_->SetPlacementHook(c.get());
   c->receiver_ = std::thread([conn = c.get()] { conn->ReceiveLoop(); });
+  c->watchdog_ = std::thread([conn = c.get()] { conn->WatchDeadlines(); });
   return c;
 }
 
@@ -59,6 +60,12 @@ Connection::Connection(std::unique_ptr<Transport> transport, PagePool* pool,
 
 Connection::~Connection() {
   Close(absl::CancelledError("connection closed"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  watchdog_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
   if (receiver_.joinable()) receiver_.join();
   transport_->SetPlacementHook(nullptr);
 }
@@ -270,6 +277,39 @@ absl::Span<uint8_t> Connection::Destination(uint64_t message_id, uint32_t data_l
   // the transform header.
   placing_ = m;
   return m->read_destination;
+}
+
+void Connection::WatchDeadlines() {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::vector<SmbMessage*> expired;
+  while (!closing_) {
+    watchdog_cv_.wait_for(lock, std::chrono::milliseconds(50));
+    if (closing_) break;
+    const absl::Time now = absl::Now();
+    for (auto& [id, m] : pending_) {
+      if (m->deadline < now && !m->done()) {
+        m->deadline = absl::InfiniteFuture();  // once
+        m->Ref();
+        expired.push_back(m);
+      }
+    }
+    if (expired.empty()) continue;
+    stats_.expired += expired.size();
+    lock.unlock();
+    for (SmbMessage* m : expired) {
+      // As a blocking waiter does on its timeout: ask the server to drop the request, make sure
+      // its buffer is not written any more, then report. The message stays in the table until
+      // an answer (if any) returns its credits.
+      (void)Cancel(m);
+      Abandon(m);
+      m->Complete(absl::DeadlineExceededError(absl::StrCat(
+          CommandName(m->header.command), " (message id ", m->header.message_id,
+          "): no response by its deadline")));
+      m->Unref();
+    }
+    expired.clear();
+    lock.lock();
+  }
 }
 
 void Connection::ReceiveLoop() {

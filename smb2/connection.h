@@ -10,6 +10,7 @@
 #define SMBD_SMB2_CONNECTION_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,6 +44,7 @@ struct ConnectionStats {
   uint64_t bad_signatures = 0;
   uint64_t notifications = 0;      // oplock/lease breaks
   uint64_t cancels_sent = 0;       // SMB2 CANCEL requests
+  uint64_t expired = 0;            // callback requests ended by their deadline
 };
 
 class Connection : private PlacementHook {
@@ -93,6 +95,8 @@ class Connection : private PlacementHook {
   Connection(std::unique_ptr<Transport> transport, PagePool* pool,
              const ConnectionOptions& options);
   void ReceiveLoop();
+  // Ends requests whose SmbMessage::deadline has passed (checked every 50 ms).
+  void WatchDeadlines();
   absl::Status HandleFrame(Bvecq frame);
   void Fail(absl::Status status);
   absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) override;
@@ -119,7 +123,11 @@ class Connection : private PlacementHook {
   absl::Status status_;
   ConnectionStats stats_;
 
+  std::condition_variable watchdog_cv_;
+  bool closing_ = false;  // under mu_: the watchdog exits
+
   std::thread receiver_;
+  std::thread watchdog_;
 };
 
 }  // namespace smbd

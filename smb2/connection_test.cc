@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -465,6 +467,63 @@ TEST(ConnectionTest, ResponseForAnotherCommandIsRefused) {
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_NE(s.message().find("READ response"), absl::string_view::npos) << s;
   EXPECT_TRUE(h.conn->status().ok());  // that request fails, not the connection
+}
+
+// A request completed by callback has no waiter to time out: its deadline does it. The request
+// is cancelled at the server, its destination released, and a late answer is harmless.
+TEST(ConnectionTest, CallbackRequestEndsAtItsDeadline) {
+  Harness h;
+  SmbMessageRef n = h.Request(Command::kNegotiate);
+  ASSERT_TRUE(h.conn->Submit(n).ok());
+  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 8)});
+  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status status;
+  } done;
+  uint8_t dst[64];
+  SmbMessageRef m = h.Request(Command::kRead);
+  m->read_destination = absl::MakeSpan(dst);
+  m->SetCallback(
+      [](SmbMessage* msg, void* arg) {
+        auto* d = static_cast<Done*>(arg);
+        std::lock_guard<std::mutex> l(d->mu);
+        d->done = true;
+        d->status = msg->result();
+        d->cv.notify_all();
+      },
+      &done);
+  m->deadline = absl::Now() + absl::Milliseconds(200);
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(h.conn->Submit(m).ok());
+  Smb2Header req = h.ReceiveRequest()[0];
+  {
+    std::unique_lock<std::mutex> l(done.mu);
+    ASSERT_TRUE(done.cv.wait_for(l, std::chrono::seconds(5), [&] { return done.done; }));
+  }
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(200));
+  EXPECT_LT(took, absl::Seconds(2));
+  EXPECT_EQ(done.status.code(), absl::StatusCode::kDeadlineExceeded) << done.status;
+  EXPECT_EQ(h.conn->stats().expired, 1u);
+  EXPECT_TRUE(m->read_destination.empty());
+  // The server saw a CANCEL for it.
+  std::vector<Smb2Header> c = h.ReceiveRequest();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].command, Command::kCancel);
+  EXPECT_EQ(c[0].message_id, req.message_id);
+  // Its late answer returns the credit and changes nothing else.
+  const uint32_t before = h.conn->credits().stats().available;
+  h.Respond({Harness::Answer(req, 1, ntstatus::kCancelled)});
+  for (int i = 0; i < 200 && h.conn->credits().stats().available == before; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(h.conn->credits().stats().available, before + 1);
+  EXPECT_EQ(done.status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(h.conn->status().ok());
 }
 
 }  // namespace

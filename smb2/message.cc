@@ -73,6 +73,7 @@ void SmbMessage::Reset() {
   placed_bytes = 0;
   pending = false;
   async_id = 0;
+  deadline = absl::InfiniteFuture();
   done_.store(false, std::memory_order_relaxed);
   result_ = absl::OkStatus();
   callback_ = nullptr;

@@ -93,6 +93,10 @@ class SmbMessage {
   bool pending = false;
   uint64_t async_id = 0;
 
+  // For requests completed by callback: if no answer has come by then, the connection cancels
+  // the request and completes it with DeadlineExceeded (a blocking waiter has its own timeout).
+  absl::Time deadline = absl::InfiniteFuture();
+
   // Scratch space for the layer above (e.g. an async call's callback state), so that it needs
   // no allocation of its own. Trivially destructible contents only.
   alignas(16) unsigned char user_data[48];

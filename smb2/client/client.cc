@@ -1185,6 +1185,8 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
         st->callback(st->arg, std::move(r));
       },
       state);
+  // The callback runs within the request timeout even if the server never answers.
+  m->deadline = absl::Now() + c->options_.request_timeout;
   return c->connection_->Submit(m);
 }
 

@@ -287,7 +287,9 @@ class File {
 
   // Asynchronous read of up to dst.size() (<= the max read size) bytes at `offset`: returns once
   // the request is sent; `callback(arg, bytes read or error)` runs later on the connection's
-  // receive thread. dst must stay valid until then.
+  // receive thread, or, if no answer came within the request timeout, with DeadlineExceeded on
+  // its watchdog thread (the request is then cancelled at the server and dst is no longer
+  // written). dst must stay valid until the callback has run.
   using ReadCallback = void (*)(void* arg, absl::StatusOr<uint32_t> result);
   absl::Status ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
                          void* arg);
