@@ -732,6 +732,13 @@ bool File::UseRdma(uint64_t bytes) const {
 
 absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8_t> dst,
                                                std::unique_ptr<RdmaRegistration>* reg) {
+  SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, reg));
+  SMBD_RETURN_IF_ERROR(tree_->session_->client_->connection_->Submit(m));
+  return m;
+}
+
+absl::StatusOr<SmbMessageRef> File::PrepareRead(uint64_t offset, absl::Span<uint8_t> dst,
+                                                std::unique_ptr<RdmaRegistration>* reg) {
   Session* s = tree_->session_;
   Client* c = s->client_;
   const bool rdma = reg != nullptr && UseRdma(dst.size());
@@ -753,7 +760,6 @@ absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8
   }
   SMBD_RETURN_IF_ERROR(
       EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeReadRequest(req, w); }));
-  SMBD_RETURN_IF_ERROR(c->connection_->Submit(m));
   return m;
 }
 
@@ -1155,6 +1161,8 @@ struct AsyncRead {
   File::ReadCallback callback;
   void* arg;
   absl::Span<uint8_t> dst;
+  RdmaRegistration* reg;  // owned; null for inline data
+  Client* client;
 };
 }  // namespace
 
@@ -1165,29 +1173,37 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
     return absl::InvalidArgumentError(absl::StrCat(
         "ReadAsync of ", dst.size(), " bytes exceeds the max read size ", c->max_read()));
   }
-  Session* s = tree_->session_;
-  SmbMessageRef m = s->NewMessage(Command::kRead, tree_->id_, dst.size());
-  m->read_destination = dst;
-  ReadRequest req;
-  req.length = static_cast<uint32_t>(dst.size());
-  req.offset = offset;
-  req.file_id = id_;
-  SMBD_RETURN_IF_ERROR(
-      EncodeOne(m.get(), c->pool(), [&](WireWriter* w) { return EncodeReadRequest(req, w); }));
+  // Over SMB Direct large enough reads use the RDMA channel, as File::Read does.
+  std::unique_ptr<RdmaRegistration> reg;
+  SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, &reg));
   // The callback's state travels in the message itself: no allocation per request.
   static_assert(sizeof(AsyncRead) <= sizeof(m->user_data), "user_data too small");
-  auto* state = new (m->user_data) AsyncRead{callback, arg, dst};
+  static_assert(std::is_trivially_destructible_v<AsyncRead>);
+  auto* state = new (m->user_data) AsyncRead{callback, arg, dst, reg.get(), c};
   m->SetCallback(
       [](SmbMessage* msg, void*) {
         AsyncRead* st = reinterpret_cast<AsyncRead*>(msg->user_data);
-        absl::StatusOr<uint32_t> r = msg->result().ok() ? File::ReadResult(msg, st->dst, false)
-                                                        : absl::StatusOr<uint32_t>(msg->result());
+        std::unique_ptr<RdmaRegistration> owned(st->reg);
+        const bool rdma = owned != nullptr;
+        absl::StatusOr<uint32_t> r =
+            msg->result().ok() ? File::ReadResult(msg, st->dst, rdma)
+                               : absl::StatusOr<uint32_t>(msg->result());
+        // Deregistered before the caller hears of it: the server cannot reach dst any more.
+        owned.reset();
+        if (r.ok()) {
+          st->client->bytes_read_ += *r;
+          if (rdma) st->client->rdma_reads_++;
+        }
         st->callback(st->arg, std::move(r));
       },
       state);
   // The callback runs within the request timeout even if the server never answers.
   m->deadline = absl::Now() + c->options_.request_timeout;
-  return c->connection_->Submit(m);
+  absl::Status s = c->connection_->Submit(m);
+  if (s.ok()) {
+    (void)reg.release();  // the callback owns it now
+  }
+  return s;
 }
 
 absl::StatusOr<uint32_t> File::ReadResult(SmbMessage* m, absl::Span<uint8_t> dst, bool rdma) {

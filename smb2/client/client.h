@@ -306,7 +306,11 @@ class File {
       uint64_t offset, uint64_t length,
       const std::function<absl::Span<uint8_t>(uint64_t at, size_t n)>& destination,
       const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver);
-  // One READ request for [offset, offset+len) into dst, submitted, not waited.
+  // One READ request for [offset, offset+len) into dst, encoded (and its buffer registered for
+  // the peer when it goes by RDMA), not submitted.
+  absl::StatusOr<SmbMessageRef> PrepareRead(uint64_t offset, absl::Span<uint8_t> dst,
+                                            std::unique_ptr<RdmaRegistration>* reg);
+  // PrepareRead, then submitted, not waited.
   absl::StatusOr<SmbMessageRef> SubmitRead(uint64_t offset, absl::Span<uint8_t> dst,
                                            std::unique_ptr<RdmaRegistration>* reg = nullptr);
   // Waits for a READ and makes its data land in dst; returns bytes read (0 at end of file).

@@ -26,6 +26,19 @@ for t in rdma tcp; do
   done | median >/tmp/w
   printf '%-44s %10s %9s\n' "smbd-bench $t write ${MIB} MiB bs=1M depth 8" "$(rate "$(cat /tmp/w)")" "$(cat /tmp/w)"
 done
+# Transfer only (connect and login not timed, as dd on a mounted share): seqread through
+# ReadAsync, RDMA placement over SMB Direct.
+for t in rdma tcp; do
+  for bd in "1M 16" "4M 4"; do
+    set -- $bd
+    for i in $(seq "$REPS"); do
+      /bundle/smbd-bench --json --transport "$t" --mode seqread --bs "$1" --depth "$2" \
+        --size "${MIB}M" "$URL/ours.bin" | sed -E 's/.*"seconds":([0-9.]+).*/\1/'
+    done | median >/tmp/s
+    printf '%-44s %10s %9s\n' "smbd-bench $t seqread ${MIB} MiB bs=$1 depth $2" \
+      "$(rate "$(cat /tmp/s)")" "$(cat /tmp/s)"
+  done
+done
 [ -n "${BENCH_QUICK:-}" ] && exit 0
 echo
 echo "small I/O over SMB Direct and TCP (smbd-bench, 5 s each; latency in microseconds)"

@@ -3,6 +3,9 @@
 #include <openssl/sha.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -258,6 +261,99 @@ TEST_F(KsmbdTest, ManyReadsInFlight) {
   EXPECT_TRUE(back == data);
   EXPECT_GE(m.client->stats().rdma_reads, 96u);
   (void)m.tree->Delete("many.bin");
+}
+
+// ReadAsync goes through the RDMA channel like Read, and each registration is gone by the time
+// its callback runs.
+TEST_F(KsmbdTest, AsyncReadsArePlacedByRdma) {
+  Mounted m = Mount(TransportChoice::kRdma);
+  ASSERT_NE(m.tree, nullptr);
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("async.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<uint8_t> data = Pattern(8 << 17, 31);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  const uint64_t before = m.client->stats().rdma_reads;
+  auto* tr = static_cast<SmbDirectTransport*>(m.client->connection()->transport());
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    int done = 0, errors = 0;
+    uint64_t live_at_callback = 0;
+    SmbDirectTransport* tr;
+  } st;
+  st.tr = tr;
+  std::vector<uint8_t> back(data.size());
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE((*f)->ReadAsync(uint64_t{i} << 17,
+                                absl::MakeSpan(back).subspan(size_t{i} << 17, size_t{1} << 17),
+                                [](void* arg, absl::StatusOr<uint32_t> r) {
+                                  auto* s = static_cast<State*>(arg);
+                                  std::lock_guard<std::mutex> l(s->mu);
+                                  if (!r.ok() || *r != (1u << 17)) s->errors++;
+                                  s->done++;
+                                  s->cv.notify_all();
+                                },
+                                &st)
+                    .ok());
+  }
+  {
+    std::unique_lock<std::mutex> l(st.mu);
+    ASSERT_TRUE(st.cv.wait_for(l, std::chrono::seconds(120), [&] { return st.done == 8; }));
+  }
+  EXPECT_EQ(st.errors, 0);
+  EXPECT_TRUE(back == data);
+  EXPECT_EQ(m.client->stats().rdma_reads - before, 8u);
+  EXPECT_EQ(tr->stats().live_registrations, 0u);
+  (void)m.tree->Delete("async.bin");
+}
+
+// Client::Cancel mid-way through a pipelined RDMA read: it stops, every registration is
+// released, and the connection goes on.
+TEST_F(KsmbdTest, CancelledRdmaReadReleasesEveryRegistration) {
+  ClientOptions o;
+  o.max_io = 256 << 10;
+  o.window_bytes = 4 << 20;
+  Mounted m = Mount(TransportChoice::kRdma, o);
+  ASSERT_NE(m.tree, nullptr);
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("cancel.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<uint8_t> data = Pattern(16 << 20, 41);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  std::atomic<uint64_t> seen{0};
+  absl::StatusOr<uint64_t> got;
+  std::thread reader([&] {
+    got = (*f)->ReadTo(0, data.size(), [&](absl::Span<const uint8_t> b) {
+      if (std::memcmp(b.data(), data.data() + seen.load(), b.size()) != 0) {
+        return absl::DataLossError("wrong bytes");
+      }
+      seen += b.size();
+      return absl::OkStatus();
+    });
+  });
+  const absl::Time until = absl::Now() + absl::Seconds(60);
+  while (seen.load() < (1u << 20) && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  m.client->Cancel();
+  reader.join();
+  // Finished before the cancel landed, or stopped with kCancelled: never another error.
+  if (!got.ok()) {
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kCancelled) << got.status();
+    EXPECT_LT(seen.load(), data.size());
+  }
+  auto* tr = static_cast<SmbDirectTransport*>(m.client->connection()->transport());
+  EXPECT_EQ(tr->stats().live_registrations, 0u);
+  std::vector<uint8_t> back(1 << 20);
+  auto n = (*f)->Read(3 << 20, absl::MakeSpan(back));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(0, std::memcmp(back.data(), data.data() + (3 << 20), back.size()));
+  (void)m.tree->Delete("cancel.bin");
 }
 
 TEST_F(KsmbdTest, AutoPrefersSmbDirectAndTcpNeverTouchesVerbs) {
