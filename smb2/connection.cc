@@ -18,6 +18,9 @@ namespace {
 constexpr uint64_t kNotificationId = 0xFFFFFFFFFFFFFFFFull;
 // [MS-SMB2] 2.2.41: SessionId of a transform header.
 constexpr uint64_t kTransformSessionIdOffset = 44;
+// An SMB2 header and the fixed part of a READ response ([MS-SMB2] 2.2.20: StructureSize 17,
+// DataOffset u8 at 2, DataLength u32 at 4): what must be decrypted to place its data.
+constexpr size_t kSealedReadPeek = 64 + 16;
 
 void PatchU16(Bvecq* q, uint64_t at, uint16_t v) {
   uint8_t b[2];
@@ -312,6 +315,29 @@ void Connection::WatchDeadlines() {
   }
 }
 
+PlacedRange Connection::SealedReadDestination(absl::Span<const uint8_t> head) {
+  if (head.size() < kSealedReadPeek) return {};
+  // Only a whole, successful READ response: one member ([MS-SMB2] 2.2.1.2 NextCommand 0).
+  const uint32_t flags = LoadLE<uint32_t>(&head[hdr::kFlags]);
+  if (std::memcmp(head.data(), kSmb2ProtocolId, 4) != 0 ||
+      static_cast<Command>(LoadLE<uint16_t>(&head[12])) != Command::kRead ||
+      LoadLE<uint32_t>(&head[8]) != 0 || (flags & kFlagServerToRedir) == 0 ||
+      LoadLE<uint32_t>(&head[20]) != 0 || LoadLE<uint16_t>(&head[64]) != 17) {
+    return {};
+  }
+  const uint64_t message_id = LoadLE<uint64_t>(&head[hdr::kMessageId]);
+  const uint8_t data_offset = head[64 + 2];
+  const uint32_t data_length = LoadLE<uint32_t>(&head[64 + 4]);
+  if (data_length == 0 || data_offset < kSealedReadPeek) return {};
+  absl::Span<uint8_t> dst = Destination(message_id, data_length);
+  if (dst.empty()) return {};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.sealed_bytes_placed += data_length;
+  }
+  return PlacedRange{data_offset, dst.subspan(0, data_length)};
+}
+
 void Connection::ReceiveLoop() {
   while (true) {
     absl::StatusOr<Bvecq> frame = transport_->Receive(absl::InfiniteDuration());
@@ -349,7 +375,10 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
       return absl::DataLossError(absl::StrCat(
           "encrypted frame for session ", absl::Hex(session_id), " which has no keys here"));
     }
-    absl::StatusOr<Bvecq> plain = security->Unseal(frame, pool_);
+    UnsealPlacement place;
+    place.peek = kSealedReadPeek;
+    place.choose = [this](absl::Span<const uint8_t> head) { return SealedReadDestination(head); };
+    absl::StatusOr<Bvecq> plain = security->UnsealPlaced(frame, pool_, place);
     if (!plain.ok()) return plain.status();
     frame = *std::move(plain);
     was_sealed = true;

@@ -45,6 +45,7 @@ struct ConnectionStats {
   uint64_t notifications = 0;      // oplock/lease breaks
   uint64_t cancels_sent = 0;       // SMB2 CANCEL requests
   uint64_t expired = 0;            // callback requests ended by their deadline
+  uint64_t sealed_bytes_placed = 0;  // encrypted READ data decrypted straight into destinations
 };
 
 class Connection : private PlacementHook {
@@ -100,6 +101,9 @@ class Connection : private PlacementHook {
   absl::Status HandleFrame(Bvecq frame);
   void Fail(absl::Status status);
   absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) override;
+  // For an encrypted frame: once its first bytes are decrypted, where a READ response's data
+  // can be decrypted straight to (the read's destination), as Destination() does for plaintext.
+  PlacedRange SealedReadDestination(absl::Span<const uint8_t> head);
   std::shared_ptr<SessionSecurity> SecurityFor(uint64_t session_id);
   // Cancel(); true when a CANCEL went out.
   absl::StatusOr<bool> CancelOne(SmbMessage* message);

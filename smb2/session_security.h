@@ -11,6 +11,7 @@
 #include "buffers/bvecq.h"
 #include "buffers/page_pool.h"
 #include "smb2/constants.h"
+#include "smb2/security/unseal_placement.h"
 
 namespace smbd {
 
@@ -31,6 +32,12 @@ class SessionSecurity {
   virtual absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool* pool) = 0;
   // Decrypts a transform message after checking its tag; nothing is returned unverified.
   virtual absl::StatusOr<Bvecq> Unseal(const Bvecq& transformed, PagePool* pool) = 0;
+  // Unseal, decrypting the range `placement` picks straight into a caller's buffer (a READ's
+  // destination) instead of pool pages. The default ignores the placement.
+  virtual absl::StatusOr<Bvecq> UnsealPlaced(const Bvecq& transformed, PagePool* pool,
+                                             const UnsealPlacement& placement) {
+    return Unseal(transformed, pool);
+  }
 };
 
 }  // namespace smbd

@@ -26,4 +26,10 @@ absl::StatusOr<Bvecq> Smb2SessionSecurity::Unseal(const Bvecq& transformed, Page
   return unsealer_->Unseal(transformed.begin(), pool, session_id_);
 }
 
+absl::StatusOr<Bvecq> Smb2SessionSecurity::UnsealPlaced(const Bvecq& transformed, PagePool* pool,
+                                                       const UnsealPlacement& placement) {
+  if (unsealer_ == nullptr) return absl::FailedPreconditionError("session cannot decrypt");
+  return unsealer_->Unseal(transformed.begin(), pool, session_id_, &placement);
+}
+
 }  // namespace smbd

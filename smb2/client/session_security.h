@@ -39,6 +39,8 @@ class Smb2SessionSecurity : public SessionSecurity {
   absl::Status Verify(BvecqIter member) override;
   absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool* pool) override;
   absl::StatusOr<Bvecq> Unseal(const Bvecq& transformed, PagePool* pool) override;
+  absl::StatusOr<Bvecq> UnsealPlaced(const Bvecq& transformed, PagePool* pool,
+                                     const UnsealPlacement& placement) override;
 
  private:
   const uint64_t session_id_;

@@ -296,21 +296,38 @@ class PageSink {
   size_t used_ = 0;
 };
 
-// Runs `stream` over every byte of `in`, writing to `sink`.
-absl::Status Transform(AeadStream* stream, BvecqIter in, PageSink* sink) {
-  while (in.remaining() > 0) {
-    absl::Span<uint8_t> piece = in.Peek();
+// Runs `stream` over the next `n` bytes of `in` (advancing it), writing to `sink`.
+absl::Status TransformSome(AeadStream* stream, BvecqIter* in, uint64_t n, PageSink* sink) {
+  while (n > 0) {
+    absl::Span<uint8_t> piece = in->Peek();
+    if (piece.empty()) return absl::DataLossError("SMB2 TRANSFORM message shorter than its size");
+    piece = piece.subspan(0, std::min<uint64_t>(piece.size(), n));
     size_t done = 0;
     while (done < piece.size()) {
       SMBD_ASSIGN_OR_RETURN(absl::Span<uint8_t> room, sink->Room());
-      const size_t n = std::min(room.size(), piece.size() - done);
-      SMBD_RETURN_IF_ERROR(stream->Update(piece.data() + done, room.data(), n));
-      sink->Produced(n);
-      done += n;
+      const size_t k = std::min(room.size(), piece.size() - done);
+      SMBD_RETURN_IF_ERROR(stream->Update(piece.data() + done, room.data(), k));
+      sink->Produced(k);
+      done += k;
     }
-    SMBD_RETURN_IF_ERROR(in.Advance(piece.size()));
+    SMBD_RETURN_IF_ERROR(in->Advance(piece.size()));
+    n -= piece.size();
   }
   return sink->Flush();
+}
+
+// Runs `stream` over the next dst.size() bytes of `in` (advancing it), writing to dst.
+absl::Status TransformInto(AeadStream* stream, BvecqIter* in, absl::Span<uint8_t> dst) {
+  size_t done = 0;
+  while (done < dst.size()) {
+    absl::Span<uint8_t> piece = in->Peek();
+    if (piece.empty()) return absl::DataLossError("SMB2 TRANSFORM message shorter than its size");
+    const size_t k = std::min({piece.size(), dst.size() - done, kPageSize});
+    SMBD_RETURN_IF_ERROR(stream->Update(piece.data(), dst.data() + done, k));
+    SMBD_RETURN_IF_ERROR(in->Advance(k));
+    done += k;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -431,7 +448,7 @@ absl::StatusOr<Bvecq> Sealer::Seal(BvecqIter plaintext, PagePool* pool, int rese
                                    size));
   PageSink sink(&out, pool);
   sink.StartIn(std::move(first), kTransformHeaderSize);
-  SMBD_RETURN_IF_ERROR(Transform(&stream, plaintext, &sink));
+  SMBD_RETURN_IF_ERROR(TransformSome(&stream, &plaintext, plaintext.remaining(), &sink));
   SMBD_RETURN_IF_ERROR(stream.FinishEncrypt(header + kTransformSignatureOffset));
   return out;
 }
@@ -443,7 +460,8 @@ absl::StatusOr<std::unique_ptr<Unsealer>> Unsealer::Create(Cipher cipher,
 }
 
 absl::StatusOr<Bvecq> Unsealer::Unseal(BvecqIter transformed, PagePool* pool,
-                                       uint64_t expected_session_id) const {
+                                       uint64_t expected_session_id,
+                                       const UnsealPlacement* placement) const {
   SMBD_ASSIGN_OR_RETURN(TransformHeader h, ParseTransformHeader(transformed));
   if (h.session_id != expected_session_id) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -466,11 +484,45 @@ absl::StatusOr<Bvecq> Unsealer::Unseal(BvecqIter transformed, PagePool* pool,
                                    h.original_message_size));
   BvecqIter ciphertext = transformed;
   SMBD_RETURN_IF_ERROR(ciphertext.Advance(kTransformHeaderSize));
-  // On any failure below `out` is destroyed with its pages: no unverified plaintext escapes.
+  const uint64_t size = h.original_message_size;
+  if (ciphertext.remaining() != size) {
+    return absl::DataLossError(absl::StrCat("SMB2 TRANSFORM message carries ",
+                                            ciphertext.remaining(), " bytes, its header says ",
+                                            size));
+  }
+  // On any failure below `out` is destroyed with its pages: no unverified plaintext escapes
+  // (except into a placement's buffer, see the header).
   Bvecq out;
   PageSink sink(&out, pool);
-  SMBD_RETURN_IF_ERROR(Transform(&stream, ciphertext, &sink));
-  SMBD_RETURN_IF_ERROR(stream.FinishDecrypt(h.signature.data()));
+  uint64_t done = 0;
+  absl::Span<uint8_t> placed;
+  if (placement != nullptr && placement->choose && placement->peek > 0 &&
+      placement->peek <= 256 && size >= placement->peek) {
+    SMBD_RETURN_IF_ERROR(TransformSome(&stream, &ciphertext, placement->peek, &sink));
+    done = placement->peek;
+    uint8_t head[256];
+    out.begin().CopyOut(absl::MakeSpan(head, placement->peek));
+    const PlacedRange r = placement->choose(absl::MakeConstSpan(head, placement->peek));
+    if (!r.dst.empty() && r.offset >= done && r.offset <= size &&
+        r.dst.size() <= size - r.offset) {
+      SMBD_RETURN_IF_ERROR(TransformSome(&stream, &ciphertext, r.offset - done, &sink));
+      placed = r.dst;
+      absl::Status into = TransformInto(&stream, &ciphertext, r.dst);
+      if (into.ok()) into = out.AppendExternal(r.dst.data(), r.dst.size());
+      if (!into.ok()) {
+        OPENSSL_cleanse(r.dst.data(), r.dst.size());
+        return into;
+      }
+      done = r.offset + r.dst.size();
+    }
+  }
+  absl::Status s = TransformSome(&stream, &ciphertext, size - done, &sink);
+  if (s.ok()) s = stream.FinishDecrypt(h.signature.data());
+  if (!s.ok()) {
+    // Unverified plaintext must not stay in the caller's buffer either.
+    if (!placed.empty()) OPENSSL_cleanse(placed.data(), placed.size());
+    return s;
+  }
   return out;
 }
 

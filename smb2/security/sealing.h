@@ -41,6 +41,7 @@
 #include "buffers/page_pool.h"
 #include "smb2/security/algorithms.h"
 #include "smb2/security/secret.h"
+#include "smb2/security/unseal_placement.h"
 
 namespace smbd {
 
@@ -107,8 +108,14 @@ class Unsealer {
   // Checks the transform header, decrypts into new pool pages and verifies the tag before
   // returning the plaintext (one message or a compound chain). `transformed` covers exactly one
   // transform message; its ciphertext may be split across any number of slots.
+  //
+  // With `placement`, the plaintext range it chooses is decrypted straight into the caller's
+  // buffer and the returned queue refers to that buffer for it (no copy). Those bytes land
+  // there before the tag is checked; when the check fails they are wiped (zeroed) before Unseal
+  // returns its error, so no unverified plaintext is left behind.
   absl::StatusOr<Bvecq> Unseal(BvecqIter transformed, PagePool* pool,
-                               uint64_t expected_session_id) const;
+                               uint64_t expected_session_id,
+                               const UnsealPlacement* placement = nullptr) const;
 
   Cipher cipher() const { return cipher_; }
 

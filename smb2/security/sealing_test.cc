@@ -325,6 +325,67 @@ TEST_F(SealingTest, RoundTripsAllCiphers) {
   }
 }
 
+// A placement decrypts its range straight into the caller's buffer: the result refers to that
+// buffer (no copy), the other bytes are as without placement, and a range that does not fit the
+// message is ignored. A tampered message still fails.
+TEST_F(SealingTest, PlacementDecryptsIntoTheCallersBuffer) {
+  const std::vector<uint8_t> key = Hex("A2F5E80E5D59103034F32E52F698E5EC");
+  const uint64_t sid = 0x77;
+  for (Cipher c : {Cipher::kAes128Ccm, Cipher::kAes128Gcm}) {
+    auto sealer = MakeSealer(c, key, sid);
+    auto unsealer = MakeUnsealer(c, key);
+    const std::vector<uint8_t> msg = Pattern(80 + 20000 + 3, 9);
+    for (size_t slot : {size_t{7}, size_t{4000}}) {
+      auto plain = ToBvecq(msg, pool_.get(), kPageSize);
+      ASSERT_TRUE(plain.ok());
+      auto sealed = sealer->Seal(*plain, pool_.get());
+      ASSERT_TRUE(sealed.ok()) << sealed.status();
+      auto moved = ToBvecq(Flatten(*sealed), pool_.get(), slot);
+      ASSERT_TRUE(moved.ok());
+      std::vector<uint8_t> dst(20000 + 16, 0xEE);
+      std::vector<uint8_t> seen;
+      UnsealPlacement place;
+      place.peek = 80;
+      place.choose = [&](absl::Span<const uint8_t> head) {
+        seen.assign(head.begin(), head.end());
+        return PlacedRange{80, absl::MakeSpan(dst).subspan(0, 20000)};
+      };
+      auto back = unsealer->Unseal(moved->begin(), pool_.get(), sid, &place);
+      ASSERT_TRUE(back.ok()) << back.status();
+      EXPECT_EQ(Flatten(*back), msg) << CipherName(c);
+      EXPECT_EQ(seen, std::vector<uint8_t>(msg.begin(), msg.begin() + 80));
+      EXPECT_EQ(0, std::memcmp(dst.data(), msg.data() + 80, 20000));
+      EXPECT_EQ(dst[20000], 0xEE);  // nothing past the range
+      auto at = back->Range(80, 20000);
+      ASSERT_TRUE(at.ok());
+      EXPECT_EQ(at->Peek().data(), dst.data()) << "the result does not refer to the buffer";
+
+      // Out of range: ignored.
+      place.choose = [&](absl::Span<const uint8_t>) {
+        return PlacedRange{msg.size() - 10, absl::MakeSpan(dst).subspan(0, 20)};
+      };
+      auto ignored = unsealer->Unseal(moved->begin(), pool_.get(), sid, &place);
+      ASSERT_TRUE(ignored.ok()) << ignored.status();
+      EXPECT_EQ(Flatten(*ignored), msg);
+
+      // A flipped ciphertext byte inside the placed range: the tag check still fails.
+      std::vector<uint8_t> bad = Flatten(*sealed);
+      bad[kTransformHeaderSize + 100] ^= 1;
+      auto bad_q = ToBvecq(bad, pool_.get(), slot);
+      ASSERT_TRUE(bad_q.ok());
+      place.choose = [&](absl::Span<const uint8_t>) {
+        return PlacedRange{80, absl::MakeSpan(dst).subspan(0, 20000)};
+      };
+      std::fill(dst.begin(), dst.end(), 0xEE);
+      EXPECT_EQ(unsealer->Unseal(bad_q->begin(), pool_.get(), sid, &place).status().code(),
+                absl::StatusCode::kUnauthenticated);
+      // What was decrypted into the buffer before the tag check is wiped.
+      EXPECT_EQ(std::count(dst.begin(), dst.begin() + 20000, 0), 20000) << CipherName(c);
+      EXPECT_EQ(dst[20000], 0xEE);
+    }
+  }
+}
+
 // A 1 MiB message, and a 64 KiB one whose ciphertext arrives in 1-byte slots.
 TEST_F(SealingTest, LargeAndFinelySplitMessages) {
   for (Cipher c : {Cipher::kAes128Ccm, Cipher::kAes128Gcm, Cipher::kAes256Ccm,

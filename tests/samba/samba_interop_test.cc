@@ -355,6 +355,8 @@ TEST_F(SambaApiTest, SealedShareForcesEncryption) {
   std::vector<uint8_t> back(data.size());
   ASSERT_TRUE((*f)->Read(0, absl::MakeSpan(back)).ok());
   EXPECT_TRUE(back == data);
+  // The READ data was decrypted straight into `back`, not into pool pages and copied.
+  EXPECT_EQ(m.client->connection()->stats().sealed_bytes_placed, data.size());
 }
 
 // CHANGE_NOTIFY against Samba: a file created in the watched directory is reported.

@@ -266,10 +266,13 @@ TEST_P(TamperingTest, RefusedWithAClearErrorAndOthersUnaffected) {
   EXPECT_NE(n.status().message().find(c.message), absl::string_view::npos) << n.status();
   for (size_t i = 65536; i < back.size(); ++i) ASSERT_EQ(back[i], 0x5C) << "wrote past";
   if ((*session)->seals()) {
-    // Nothing from a frame that failed authentication reaches the caller.
-    for (size_t i = 0; i < 65536; ++i) ASSERT_EQ(back[i], 0x5C) << "unauthenticated bytes";
+    // Nothing from a frame that failed authentication reaches the caller: the READ's data was
+    // decrypted straight into the buffer and is wiped when the tag does not verify (or never
+    // placed at all). Random data matches a wiped or untouched buffer in ~1/256 of the bytes.
+    size_t same = 0;
+    for (size_t i = 0; i < 65536; ++i) same += back[i] == data[i] ? 1 : 0;
+    EXPECT_LT(same, 1024u) << "unauthenticated bytes in the caller's buffer";
   }
-
   // The other connection works.
   auto st = (*other_tree)->Stat(absl::StrCat("tamper-", c.name, ".bin"));
   ASSERT_TRUE(st.ok()) << st.status();
