@@ -117,6 +117,15 @@ absl::Status FakeSmbdServer::SendFrame(const std::vector<uint8_t>& frame) {
   return absl::OkStatus();
 }
 
+absl::Status FakeSmbdServer::SendFragment(absl::Span<const uint8_t> data,
+                                          uint32_t remaining_data_length) {
+  std::lock_guard<std::mutex> l(send_mu_);
+  if (data.size() + 24 > client_max_receive_) {
+    return absl::InvalidArgumentError("fake server: fragment above the client's MaxReceiveSize");
+  }
+  return SendMessage(0, data, remaining_data_length);
+}
+
 absl::Status FakeSmbdServer::HandleData(absl::Span<const uint8_t> bytes) {
   SMBD_ASSIGN_OR_RETURN(DataTransferHeader h, DecodeDataTransfer(bytes, 16 << 20));
   messages_received_++;

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "smbdirect/fake_verbs.h"
 #include "smbdirect/smbd_wire.h"
 
@@ -68,6 +69,10 @@ class FakeSmbdServer {
 
   // Sends an unsolicited frame (e.g. an oplock break); thread safe.
   absl::Status SendFrame(const std::vector<uint8_t>& frame);
+  // Sends one data transfer message carrying `data` with RemainingDataLength
+  // `remaining_data_length`, outside SendFrame's fragmentation: a hostile peer announcing more
+  // than it sends, or more than the client's MaxFragmentedSize ([MS-SMBD] 3.1.5.8). Thread safe.
+  absl::Status SendFragment(absl::Span<const uint8_t> data, uint32_t remaining_data_length);
   void Disconnect() { endpoint_->Disconnect(); }
 
   int messages_received() const { return messages_received_.load(); }

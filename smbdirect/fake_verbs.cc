@@ -114,6 +114,10 @@ struct NetState {
   absl::Status fail_status;
   std::optional<FakeOp> fail_only;
   std::optional<WcStatus> inject_wc;
+  int64_t completion_count = 0;
+  int64_t inject_wc_at = 0;
+  int64_t inject_wc_counter = 0;
+  WcStatus inject_wc_at_status = WcStatus::kFlushed;
   std::optional<uint32_t> inject_short;
   std::optional<absl::Status> inject_connect;
 
@@ -177,6 +181,13 @@ WcOpcode OpcodeOf(const SendWr& wr) {
 }
 
 void AddCqeLocked(NetState& n, Side& s, Cqe cqe) {
+  if (n.FaultApplies(s.is_client)) {
+    ++n.completion_count;
+    if (n.inject_wc_at > 0 && ++n.inject_wc_counter == n.inject_wc_at) {
+      n.inject_wc_at = 0;
+      if (!n.inject_wc.has_value()) n.inject_wc = n.inject_wc_at_status;
+    }
+  }
   if (n.inject_wc.has_value() && n.FaultApplies(s.is_client)) {
     cqe.wc.status = *n.inject_wc;
     n.inject_wc.reset();
@@ -1024,6 +1035,18 @@ int64_t FakeRdmaNetwork::operation_count() const {
 void FakeRdmaNetwork::InjectCompletionError(WcStatus status) {
   std::lock_guard<std::mutex> lock(net_->mu);
   net_->inject_wc = status;
+}
+
+void FakeRdmaNetwork::InjectCompletionErrorAt(int64_t n, WcStatus status) {
+  std::lock_guard<std::mutex> lock(net_->mu);
+  net_->inject_wc_at = n;
+  net_->inject_wc_counter = 0;
+  net_->inject_wc_at_status = status;
+}
+
+int64_t FakeRdmaNetwork::completion_count() const {
+  std::lock_guard<std::mutex> lock(net_->mu);
+  return net_->completion_count;
 }
 
 void FakeRdmaNetwork::InjectShortReceive(uint32_t byte_len) {

@@ -172,6 +172,11 @@ class FakeRdmaNetwork : public RdmaConnector {
   // The next completion delivered on the fault side gets `status` instead of its own, and the
   // connection breaks (both sides flush everything outstanding).
   void InjectCompletionError(WcStatus status = WcStatus::kFlushed);
+  // The same for the `n`th completion (1-based, counted from this call) on the fault side, for
+  // sweeps over every completion of a session. n = 0 cancels.
+  void InjectCompletionErrorAt(int64_t n, WcStatus status = WcStatus::kFlushed);
+  // Completions produced on the fault side since the network was made (for sweeps).
+  int64_t completion_count() const;
   // The next successful receive on the fault side places and reports at most `byte_len` bytes.
   void InjectShortReceive(uint32_t byte_len);
   // The next Connect fails with `status` (e.g. "RDMA_CM_EVENT_REJECTED" as Unavailable).

@@ -1,392 +1,365 @@
-// A hostile SMB2 server, scripted in-process over a socketpair, against the real Client. It
-// speaks enough SMB2 to get a client to a READ (NEGOTIATE 2.1, anonymous NTLM over SPNEGO,
-// TREE_CONNECT, CREATE) and then misbehaves on purpose. For each scenario the client must give
-// a clear error within a bounded time, not crash, not leak (ASan/LSan run this too), not write
-// outside the caller's buffer, and other connections of the process must keep working.
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <functional>
-#include <thread>
+// A hostile, scripted SMB2 server (tests/hostile/scripted_server.h) against the real Client,
+// over Direct TCP and over SMB Direct on the fake verbs. It takes the client to a READ and then
+// misbehaves on purpose. For each scenario the client must give a clear error (the specific
+// absl code below) within a bounded time, not crash, not leak (ASan/LSan run this too), not
+// write outside the caller's buffer nor into an earlier READ's buffer, and another connection
+// of the process must keep working.
+#include <algorithm>
+#include <iostream>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "buffers/wire.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
-#include "smb2/compound.h"
-#include "smb2/ntstatus.h"
-#include "smb2/security/ntlmssp.h"
-#include "smb2/security/spnego.h"
-#include "smb2/tcp_transport.h"
+#include "smbdirect/fake_verbs.h"
+#include "smbdirect/smbdirect_transport.h"
+#include "tests/hostile/harness.h"
+#include "tests/hostile/scripted_server.h"
 
 namespace smbd {
+namespace hostile {
 namespace {
 
-// What the server does with the client's READ.
-enum class Misbehavior {
-  kNone,                // answer correctly
-  kGrantZeroForever,    // answer with 0 credits (the next request cannot go)
-  kGrantHuge,           // grant 65535 with every answer
-  kWrongMessageId,      // answer with an id that was never sent
-  kDuplicateAnswer,     // answer twice
-  kDataPastTheFrame,    // DataOffset/DataLength point outside the message
-  kMoreDataThanAsked,   // DataLength larger than the READ asked for
-  kTruncatedCompound,   // NextCommand points past the frame
-  kPendingForever,      // interim STATUS_PENDING, never the final answer
-  kOplockBreakUnknown,  // an oplock break for a file never opened, then a correct answer
-  kDisconnect,          // close the connection instead of answering
-  kGarbageFrame,        // random bytes
-  kHugeFrameLength,     // a length word of 16 MiB - 1, then silence
+constexpr size_t kReadSize = 4096;  // = ClientOptions::rdma_threshold: the RDMA channel on SMBD
+constexpr size_t kGuard = 64;
+constexpr absl::Duration kBound = absl::Seconds(10);
+
+// Declared right after the network and before the connections, so that it runs after they are
+// gone: every registration and endpoint the SMB Direct connections made is released.
+struct NoLeaksOn {
+  FakeRdmaNetwork* net;
+  ~NoLeaksOn() {
+    EXPECT_EQ(net->live_memory_regions(), 0) << "leaked registrations";
+    EXPECT_EQ(net->live_endpoints(), 0) << "leaked endpoints";
+  }
 };
 
-class HostileServer {
- public:
-  HostileServer(int fd, PagePool* pool, Misbehavior m)
-      : transport_(TcpTransport::FromSocket(fd, pool)), pool_(pool), m_(m) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~HostileServer() {
-    transport_->Shutdown(absl::CancelledError("test over"));
-    thread_.join();
-  }
-
- private:
-  static std::vector<uint8_t> Flat(const Bvecq& q) {
-    std::vector<uint8_t> v(q.size());
-    q.begin().CopyOut(absl::MakeSpan(v));
-    return v;
-  }
-
-  // Sends one response member with `body`, header derived from the request.
-  void Reply(const Smb2Header& req, uint32_t status, const std::vector<uint8_t>& body,
-             uint16_t credits = 32, uint32_t extra_flags = 0, uint64_t session = 0,
-             uint32_t tree = 0) {
-    Smb2Header h = req;
-    h.flags = kFlagServerToRedir | extra_flags;
-    h.status = status;
-    h.credits = credits;
-    h.next_command = 0;
-    if (session) h.session_id = session;
-    if (tree) h.tree_id = tree;
-    std::fill(std::begin(h.signature), std::end(h.signature), 0);
-    std::vector<uint8_t> frame(64 + body.size());
-    WireWriter w(absl::MakeSpan(frame));
-    EncodeHeader(h, &w);
-    w.Bytes(absl::MakeConstSpan(body));
-    (void)w.Finish();
-    SendRaw(frame);
-  }
-
-  void SendRaw(const std::vector<uint8_t>& bytes) {
-    Bvecq q;
-    WireWriter w(&q, pool_);
-    w.Bytes(absl::MakeConstSpan(bytes));
-    (void)w.Finish();
-    (void)transport_->Send(q);
-  }
-
-  static std::vector<uint8_t> Body(std::initializer_list<std::pair<int, uint64_t>> fields,
-                                   size_t size) {
-    std::vector<uint8_t> b(size, 0);
-    for (auto [off_width, v] : fields) {
-      const int off = off_width >> 4, width = off_width & 15;
-      for (int i = 0; i < width; ++i) b[off + i] = static_cast<uint8_t>(v >> (8 * i));
-    }
-    return b;
-  }
-#define F(off, width) ((off) << 4 | (width))
-
-  std::vector<uint8_t> ChallengeToken() {
-    // [MS-NLMP] 2.2.1.2 CHALLENGE_MESSAGE with an empty target name and an MsvAvEOL target info.
-    std::vector<uint8_t> m = {'N', 'T', 'L', 'M', 'S', 'S', 'P', 0, 2, 0, 0, 0};
-    auto u16 = [&](uint16_t v) { m.push_back(v & 0xFF); m.push_back(v >> 8); };
-    auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) m.push_back(v >> (8 * i)); };
-    u16(0); u16(0); u32(56);                       // TargetNameFields
-    u32(ntlm_flags::kUnicode | ntlm_flags::kNtlm | ntlm_flags::kTargetInfo |
-        ntlm_flags::kExtendedSessionSecurity | ntlm_flags::kAnonymous);
-    for (int i = 0; i < 8; ++i) m.push_back(0x11 * (i + 1));  // ServerChallenge
-    for (int i = 0; i < 8; ++i) m.push_back(0);               // Reserved
-    u16(4); u16(4); u32(56);                                  // TargetInfoFields
-    for (int i = 0; i < 8; ++i) m.push_back(0);               // Version
-    u16(0); u16(0);                                           // MsvAvEOL
-    NegTokenResp r;
-    r.neg_state = NegState::kAcceptIncomplete;
-    r.supported_mech = NtlmsspOid();
-    r.response_token = m;
-    return EncodeNegTokenResp(r);
-  }
-
-  void Run() {
-    while (true) {
-      absl::StatusOr<Bvecq> f = transport_->Receive(absl::Seconds(30));
-      if (!f.ok()) return;
-      WireReader r(f->begin());
-      absl::StatusOr<Smb2Header> h = DecodeHeader(&r);
-      if (!h.ok()) return;
-      Handle(*h, Flat(*f));
-      if (closed_) return;
-    }
-  }
-
-  void Handle(const Smb2Header& req, const std::vector<uint8_t>& bytes) {
-    switch (req.command) {
-      case Command::kNegotiate:
-        // [MS-SMB2] 2.2.4: StructureSize 65, SecurityMode, Dialect 0x0210, Capabilities
-        // LARGE_MTU, MaxTransact/MaxRead/MaxWrite 1 MiB, empty security buffer at 128.
-        Reply(req, 0, Body({{F(0, 2), 65}, {F(2, 2), 1}, {F(4, 2), 0x0210}, {F(24, 4), 4},
-                            {F(28, 4), 1 << 20}, {F(32, 4), 1 << 20}, {F(36, 4), 1 << 20},
-                            {F(56, 2), 128}},
-                           64 + 1));
-        return;
-      case Command::kSessionSetup: {
-        if (++setup_round_ == 1) {
-          std::vector<uint8_t> token = ChallengeToken();
-          std::vector<uint8_t> body = Body({{F(0, 2), 9}, {F(4, 2), 72},
-                                            {F(6, 2), token.size()}}, 8);
-          body.insert(body.end(), token.begin(), token.end());
-          Reply(req, ntstatus::kMoreProcessingRequired, body, 32, 0, 0x77);
-        } else {
-          // SessionFlags IS_NULL: anonymous, no keys, nothing signed.
-          Reply(req, 0, Body({{F(0, 2), 9}, {F(2, 2), 2}}, 9), 32, 0, 0x77);
-        }
-        return;
-      }
-      case Command::kTreeConnect:
-        Reply(req, 0, Body({{F(0, 2), 16}, {F(2, 1), 1}, {F(12, 4), 0x1F01FF}}, 16), 32, 0, 0,
-              5);
-        return;
-      case Command::kCreate:
-        // [MS-SMB2] 2.2.14: StructureSize 89, EndofFile 1 MiB, FileId {1, 2}.
-        Reply(req, 0, Body({{F(0, 2), 89}, {F(48, 8), 1 << 20}, {F(64, 8), 1}, {F(72, 8), 2}},
-                           88));
-        return;
-      case Command::kClose:
-        Reply(req, 0, Body({{F(0, 2), 60}}, 60));
-        return;
-      case Command::kRead:
-        Read(req, bytes);
-        return;
-      default:
-        Reply(req, ntstatus::kNotSupported, Body({{F(0, 2), 9}}, 9));
-    }
-  }
-
-  void Read(const Smb2Header& req, const std::vector<uint8_t>& bytes) {
-    const uint32_t length = LoadLE<uint32_t>(&bytes[64 + 4]);
-    std::vector<uint8_t> good = Body({{F(0, 2), 17}, {F(2, 1), 0x50}, {F(4, 4), length}}, 16);
-    good.resize(16 + length, 0xAB);
-    switch (m_) {
-      case Misbehavior::kNone:
-        Reply(req, 0, good);
-        return;
-      case Misbehavior::kGrantZeroForever:
-        Reply(req, 0, good, /*credits=*/0);
-        return;
-      case Misbehavior::kGrantHuge:
-        Reply(req, 0, good, 65535);
-        return;
-      case Misbehavior::kWrongMessageId: {
-        Smb2Header h = req;
-        h.message_id += 1000;
-        Reply(h, 0, good);
-        return;
-      }
-      case Misbehavior::kDuplicateAnswer:
-        Reply(req, 0, good);
-        Reply(req, 0, good);
-        return;
-      case Misbehavior::kDataPastTheFrame: {
-        std::vector<uint8_t> bad = good;
-        bad[4] = 0xFF, bad[5] = 0xFF, bad[6] = 0xFF;  // DataLength ~16M
-        Reply(req, 0, bad);
-        return;
-      }
-      case Misbehavior::kMoreDataThanAsked: {
-        std::vector<uint8_t> more = Body({{F(0, 2), 17}, {F(2, 1), 0x50}, {F(4, 4), length + 4096}},
-                                         16);
-        more.resize(16 + length + 4096, 0xCD);
-        Reply(req, 0, more);
-        return;
-      }
-      case Misbehavior::kTruncatedCompound: {
-        std::vector<uint8_t> frame(64 + good.size());
-        Smb2Header h = req;
-        h.flags = kFlagServerToRedir;
-        h.next_command = 4096;  // past the frame
-        h.credits = 8;
-        WireWriter w(absl::MakeSpan(frame));
-        EncodeHeader(h, &w);
-        w.Bytes(absl::MakeConstSpan(good));
-        (void)w.Finish();
-        SendRaw(frame);
-        return;
-      }
-      case Misbehavior::kPendingForever: {
-        Smb2Header h = req;
-        h.async_id = 42;
-        Reply(h, ntstatus::kPending, Body({{F(0, 2), 9}}, 9), 1, kFlagAsyncCommand);
-        return;
-      }
-      case Misbehavior::kOplockBreakUnknown: {
-        Smb2Header n;
-        n.command = Command::kOplockBreak;
-        n.message_id = ~uint64_t{0};
-        Reply(n, 0, Body({{F(0, 2), 24}, {F(2, 1), 1}, {F(8, 8), 999}, {F(16, 8), 999}}, 24));
-        Reply(req, 0, good);
-        return;
-      }
-      case Misbehavior::kDisconnect:
-        closed_ = true;
-        transport_->Shutdown(absl::CancelledError("hostile server hung up"));
-        return;
-      case Misbehavior::kGarbageFrame: {
-        std::vector<uint8_t> junk(300);
-        for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<uint8_t>(i * 77 + 5);
-        SendRaw(junk);
-        return;
-      }
-      case Misbehavior::kHugeFrameLength: {
-        // Bypass the transport: a raw length word announcing a frame that never comes.
-        const uint8_t word[4] = {0, 0xFF, 0xFF, 0xFF};
-        (void)!write(RawFd(), word, 4);
-        return;
-      }
-    }
-  }
-#undef F
-
-  int RawFd() { return raw_fd_; }
-
- public:
-  int raw_fd_ = -1;
-
- private:
-  std::unique_ptr<TcpTransport> transport_;
-  PagePool* pool_;
-  const Misbehavior m_;
-  int setup_round_ = 0;
-  bool closed_ = false;
-  std::thread thread_;
-};
-
-struct Connected {
-  std::unique_ptr<PagePool> server_pool;
-  std::unique_ptr<HostileServer> server;
-  std::unique_ptr<Client> client;
+// A connection taken to an open file.
+struct Opened {
+  Rig rig;
   std::unique_ptr<Session> session;
   std::unique_ptr<Tree> tree;
-  std::unique_ptr<File> file;
+  std::unique_ptr<File> file;  // destroyed first
 };
 
-Connected Connect(Misbehavior m, absl::Duration timeout = absl::Seconds(2)) {
-  Connected c;
-  int sv[2];
-  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  PagePoolOptions po;
-  po.max_bytes = 32 << 20;
-  po.huge_pages = false;
-  c.server_pool = PagePool::Create(po).value();
-  const int raw = dup(sv[1]);
-  c.server = std::make_unique<HostileServer>(sv[1], c.server_pool.get(), m);
-  c.server->raw_fd_ = raw;
-  std::shared_ptr<PagePool> pool(PagePool::Create(po).value().release());
-  ClientOptions o;
-  o.request_timeout = timeout;
-  o.credits.target = 64;
-  auto client = Client::Create(TcpTransport::FromSocket(sv[0], pool.get()), pool, o);
-  EXPECT_TRUE(client.ok()) << client.status();
-  if (!client.ok()) return c;
-  c.client = *std::move(client);
+void OpenFile(TransportKind kind, FakeRdmaNetwork* net, const RigOptions& options, Opened* o) {
+  absl::Status s = ConnectRig(kind, net, options, &o->rig);
+  ASSERT_TRUE(s.ok()) << s;
   Credentials anon;
   anon.anonymous = true;
-  auto s = c.client->Login(anon);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return c;
-  c.session = *std::move(s);
-  auto t = c.session->TreeConnect("share");
-  EXPECT_TRUE(t.ok()) << t.status();
-  if (!t.ok()) return c;
-  c.tree = *std::move(t);
-  auto f = c.tree->Open("file", OpenOptions());
-  EXPECT_TRUE(f.ok()) << f.status();
-  if (f.ok()) c.file = *std::move(f);
-  return c;
+  auto session = o->rig.client->Login(anon);
+  ASSERT_TRUE(session.ok()) << session.status();
+  o->session = *std::move(session);
+  auto tree = o->session->TreeConnect("share");
+  ASSERT_TRUE(tree.ok()) << tree.status();
+  o->tree = *std::move(tree);
+  auto file = o->tree->Open("file", OpenOptions());
+  ASSERT_TRUE(file.ok()) << file.status();
+  o->file = *std::move(file);
 }
+
+// Over SMB Direct: the client's registrations for the peer still alive (0 over TCP). Once a READ
+// has returned, none may be: the peer reaches only the bytes of I/O in progress.
+uint64_t LiveRegistrations(const Opened& o) {
+  auto* t = dynamic_cast<SmbDirectTransport*>(o.rig.client->connection()->transport());
+  return t == nullptr ? 0 : t->stats().live_registrations;
+}
+
+// What one transport must do with a scenario.
+struct Expect {
+  bool applies = false;
+  // The first READ: kOk (then its first `data_bytes` bytes are the file's and the rest is what
+  // the caller's buffer held before) or this error.
+  absl::StatusCode first = absl::StatusCode::kOk;
+  // The second READ, into another buffer: this code, or std::nullopt for "ends in bounded time".
+  std::optional<absl::StatusCode> second;
+  size_t data_bytes = kReadSize;
+  // The fake verbs refused one of the server's RDMA operations (it reached outside what the
+  // client exposed).
+  bool rdma_refused = false;
+};
+Expect Ok() {
+  Expect e;
+  e.applies = true;
+  return e;
+}
+Expect Err(absl::StatusCode code) {
+  Expect e = Ok();
+  e.first = code;
+  return e;
+}
+Expect NotApplicable() { return Expect(); }
 
 struct Case {
   Misbehavior m;
-  const char* name;
-  bool read_ok;                       // the READ itself succeeds
-  absl::StatusCode code;              // otherwise: this error
+  Expect tcp;
+  Expect smbd;
 };
 
-class HostileTest : public ::testing::TestWithParam<Case> {};
+struct Param {
+  TransportKind kind;
+  Case c;
+  const Expect& expect() const { return kind == TransportKind::kTcp ? c.tcp : c.smbd; }
+};
 
-TEST_P(HostileTest, ClearErrorInBoundedTimeAndNothingOutsideTheBuffer) {
-  const Case c = GetParam();
-  Connected conn = Connect(c.m);
-  ASSERT_NE(conn.file, nullptr);
-  // A well-behaved connection in the same process, before and after.
-  Connected good = Connect(Misbehavior::kNone);
-  ASSERT_NE(good.file, nullptr);
-
-  std::vector<uint8_t> buf(4096 + 64, 0x11);  // 64 guard bytes after the 4 KiB read
-  const absl::Time start = absl::Now();
-  auto n = conn.file->Read(0, absl::MakeSpan(buf).subspan(0, 4096));
-  const absl::Duration took = absl::Now() - start;
-  EXPECT_LT(took, absl::Seconds(10)) << c.name;
-  if (c.read_ok) {
-    ASSERT_TRUE(n.ok()) << c.name << ": " << n.status();
-    EXPECT_EQ(*n, 4096u);
-    EXPECT_EQ(buf[0], 0xAB);
-  } else {
-    ASSERT_FALSE(n.ok()) << c.name;
-    EXPECT_EQ(n.status().code(), c.code) << c.name << ": " << n.status();
-    EXPECT_FALSE(n.status().message().empty());
-  }
-  for (size_t i = 4096; i < buf.size(); ++i) ASSERT_EQ(buf[i], 0x11) << c.name << " wrote past";
-
-  // A second request on the hostile connection also ends promptly (error or success).
-  const absl::Time start2 = absl::Now();
-  (void)conn.file->Read(0, absl::MakeSpan(buf).subspan(0, 4096));
-  EXPECT_LT(absl::Now() - start2, absl::Seconds(10)) << c.name;
-
-  // The other connection is unaffected.
-  std::vector<uint8_t> other(4096);
-  auto g = good.file->Read(0, absl::MakeSpan(other));
-  ASSERT_TRUE(g.ok()) << g.status();
-  EXPECT_EQ(other[100], 0xAB);
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << TransportName(p.kind) << "/" << MisbehaviorName(p.c.m);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Scenarios, HostileTest,
-    ::testing::Values(
-        Case{Misbehavior::kNone, "None", true, absl::StatusCode::kOk},
-        Case{Misbehavior::kGrantZeroForever, "GrantZeroForever", true, absl::StatusCode::kOk},
-        Case{Misbehavior::kGrantHuge, "GrantHuge", true, absl::StatusCode::kOk},
-        Case{Misbehavior::kWrongMessageId, "WrongMessageId", false,
-             absl::StatusCode::kDeadlineExceeded},
-        Case{Misbehavior::kDuplicateAnswer, "DuplicateAnswer", true, absl::StatusCode::kOk},
-        Case{Misbehavior::kDataPastTheFrame, "DataPastTheFrame", false,
-             absl::StatusCode::kDataLoss},
-        Case{Misbehavior::kMoreDataThanAsked, "MoreDataThanAsked", false,
-             absl::StatusCode::kDataLoss},
-        Case{Misbehavior::kTruncatedCompound, "TruncatedCompound", false,
-             absl::StatusCode::kDataLoss},
-        Case{Misbehavior::kPendingForever, "PendingForever", false,
-             absl::StatusCode::kDeadlineExceeded},
-        Case{Misbehavior::kOplockBreakUnknown, "OplockBreakUnknown", true,
-             absl::StatusCode::kOk},
-        Case{Misbehavior::kDisconnect, "Disconnect", false, absl::StatusCode::kUnavailable},
-        Case{Misbehavior::kGarbageFrame, "GarbageFrame", false, absl::StatusCode::kDataLoss},
-        // 16 MiB - 1 is a legal frame length: the request times out while the transport waits
-        // (its stall timeout then ends the connection).
-        Case{Misbehavior::kHugeFrameLength, "HugeFrameLength", false,
-             absl::StatusCode::kDeadlineExceeded}),
-    [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+std::vector<Case> Cases() {
+  using C = absl::StatusCode;
+  std::vector<Case> cases = {
+      {Misbehavior::kNone, Ok(), Ok()},
+      {Misbehavior::kGrantZeroForever, Ok(), Ok()},
+      {Misbehavior::kGrantHuge, Ok(), Ok()},
+      {Misbehavior::kWrongMessageId, Err(C::kDeadlineExceeded), Err(C::kDeadlineExceeded)},
+      {Misbehavior::kDuplicateAnswer, Ok(), Ok()},
+      {Misbehavior::kDataPastTheFrame, Err(C::kDataLoss), Err(C::kDataLoss)},
+      // Over SMB Direct the READ asked for the RDMA channel; 8 KiB inline is refused the same.
+      {Misbehavior::kMoreDataThanAsked, Err(C::kDataLoss), Err(C::kDataLoss)},
+      {Misbehavior::kTruncatedCompound, Err(C::kDataLoss), Err(C::kDataLoss)},
+      {Misbehavior::kPendingForever, Err(C::kDeadlineExceeded), Err(C::kDeadlineExceeded)},
+      {Misbehavior::kOplockBreakUnknown, Ok(), Ok()},
+      {Misbehavior::kDisconnect, Err(C::kUnavailable), Err(C::kUnavailable)},
+      {Misbehavior::kGarbageFrame, Err(C::kDataLoss), Err(C::kDataLoss)},
+      // TCP: 16 MiB - 1 is a legal frame length; the request times out while the transport waits
+      // (its stall timeout then ends the connection). SMB Direct: a first fragment whose
+      // RemainingDataLength announces 16 MiB - 1 in all, above the MaxFragmentedSize the client
+      // negotiated: refused at once ([MS-SMBD] 3.1.5.8).
+      {Misbehavior::kHugeFrameLength, Err(C::kDeadlineExceeded), Err(C::kDataLoss)},
+  };
+  // The RDMA channel exists only on SMB Direct.
+  Expect e;
+  // (a) 64 bytes past the descriptor: the registration covers exactly the READ's bytes, so the
+  // fake verbs refuse the write (a remote access error, which breaks the RC connection as on
+  // hardware), and the client's READ fails with the connection.
+  e = Err(C::kUnavailable);
+  e.rdma_refused = true;
+  cases.push_back({Misbehavior::kRdmaWritePastDescriptor, NotApplicable(), e});
+  // (b) A token from the first (completed) READ: deregistered when that READ finished, so the
+  // write is refused and the connection breaks; the first buffer stays as the READ left it.
+  e = Ok();
+  e.second = C::kUnavailable;
+  e.rdma_refused = true;
+  cases.push_back({Misbehavior::kRdmaStaleToken, NotApplicable(), e});
+  // (d) DataRemaining above what was written but within the READ: the client cannot tell (the
+  // data never crosses it); it returns 4096 bytes, of which the server wrote 2048 and the rest is
+  // what the caller's buffer held. Nothing outside the buffer, nothing from anywhere else.
+  e = Ok();
+  e.data_bytes = kReadSize / 2;
+  cases.push_back({Misbehavior::kRdmaRemainingMoreThanWritten, NotApplicable(), e});
+  // (d) DataRemaining above the READ's Length: refused.
+  cases.push_back({Misbehavior::kRdmaRemainingMoreThanAsked, NotApplicable(), Err(C::kDataLoss)});
+  // (e) The peer disconnects in the middle of the RDMA transfer.
+  cases.push_back({Misbehavior::kDisconnectMidRdma, NotApplicable(), Err(C::kUnavailable)});
+  // The READ's destination is registered REMOTE_WRITE only: the server cannot read what the
+  // caller's buffer held ([MS-SMB2] 3.2.4.6 exposes the buffer for the data to be written).
+  e = Err(C::kUnavailable);
+  e.rdma_refused = true;
+  cases.push_back({Misbehavior::kRdmaReadReadDestination, NotApplicable(), e});
+  return cases;
+}
+
+std::vector<Param> Params() {
+  std::vector<Param> out;
+  for (TransportKind kind : {TransportKind::kTcp, TransportKind::kSmbDirect}) {
+    for (const Case& c : Cases()) {
+      Param p{kind, c};
+      if (p.expect().applies) out.push_back(p);
+    }
+  }
+  return out;
+}
+
+// Waits (bounded) for the server to record an RDMA operation that failed: it records after its
+// operation completes, and the client may notice the broken connection first.
+bool ServerSawRefusedRdma(ScriptedSmb2Server& script, std::string* ops) {
+  for (int i = 0; i < 500; ++i) {
+    for (const RdmaOp& op : script.rdma_ops()) {
+      if (!op.status.ok()) {
+        *ops = op.status.ToString();
+        return true;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+class HostileTest : public ::testing::TestWithParam<Param> {};
+
+TEST_P(HostileTest, ClearErrorInBoundedTimeAndNothingOutsideTheBuffer) {
+  const Param p = GetParam();
+  const Expect& e = p.expect();
+  const std::string name = absl::StrCat(TransportName(p.kind), "/", MisbehaviorName(p.c.m));
+  FakeRdmaNetwork net;  // both SMB Direct connections of the test share it
+  NoLeaksOn leaks{&net};
+  RigOptions hostile_options;
+  hostile_options.script.misbehavior = p.c.m;
+  Opened conn;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(p.kind, &net, hostile_options, &conn));
+  // A well-behaved connection in the same process (and on the same fake network).
+  Opened good;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(p.kind, &net, RigOptions(), &good));
+
+  // The first READ, into `a`, followed by guard bytes.
+  std::vector<uint8_t> a(kReadSize + kGuard, 0x11);
+  const absl::Time start = absl::Now();
+  auto n = conn.file->Read(0, absl::MakeSpan(a).subspan(0, kReadSize));
+  EXPECT_LT(absl::Now() - start, kBound) << name;
+  if (e.first == absl::StatusCode::kOk) {
+    ASSERT_TRUE(n.ok()) << name << ": " << n.status();
+    EXPECT_EQ(*n, kReadSize);
+    for (size_t i = 0; i < kReadSize; ++i) {
+      ASSERT_EQ(a[i], i < e.data_bytes ? ScriptedSmb2Server::kFileByte : 0x11)
+          << name << " byte " << i;
+    }
+  } else {
+    ASSERT_FALSE(n.ok()) << name;
+    EXPECT_EQ(n.status().code(), e.first) << name << ": " << n.status();
+    EXPECT_FALSE(n.status().message().empty());
+  }
+  for (size_t i = kReadSize; i < a.size(); ++i) ASSERT_EQ(a[i], 0x11) << name << " wrote past";
+  const std::vector<uint8_t> a_after = a;
+  EXPECT_EQ(LiveRegistrations(conn), 0u) << name << ": memory still exposed after the READ";
+
+  std::cout << name << ": first READ "
+            << (n.ok() ? absl::StrCat("OK, ", *n, " bytes") : n.status().ToString()) << "\n";
+
+  // A second request on the hostile connection, into another buffer, also ends promptly.
+  std::vector<uint8_t> b(kReadSize + kGuard, 0x22);
+  const absl::Time start2 = absl::Now();
+  auto n2 = conn.file->Read(0, absl::MakeSpan(b).subspan(0, kReadSize));
+  EXPECT_LT(absl::Now() - start2, kBound) << name;
+  std::cout << name << ": second READ "
+            << (n2.ok() ? absl::StrCat("OK, ", *n2, " bytes") : n2.status().ToString()) << "\n";
+  if (e.second.has_value()) {
+    if (*e.second == absl::StatusCode::kOk) {
+      EXPECT_TRUE(n2.ok()) << name << ": " << n2.status();
+    } else {
+      ASSERT_FALSE(n2.ok()) << name;
+      EXPECT_EQ(n2.status().code(), *e.second) << name << ": " << n2.status();
+      EXPECT_FALSE(n2.status().message().empty());
+    }
+  }
+  for (size_t i = kReadSize; i < b.size(); ++i) ASSERT_EQ(b[i], 0x22) << name << " wrote past";
+  EXPECT_EQ(LiveRegistrations(conn), 0u) << name << ": memory still exposed after the READ";
+  // Nothing reached the first READ's buffer after that READ returned.
+  EXPECT_TRUE(a == a_after) << name << ": the first buffer changed after its READ returned";
+
+  if (e.rdma_refused) {
+    std::string what;
+    EXPECT_TRUE(ServerSawRefusedRdma(conn.rig.server->script(), &what))
+        << name << ": the fake verbs let the server's RDMA access through";
+    EXPECT_NE(what.find("remote access"), std::string::npos) << what;
+    std::cout << name << ": the server's RDMA operation: " << what << "\n";
+  } else {
+    for (const RdmaOp& op : conn.rig.server->script().rdma_ops()) {
+      EXPECT_TRUE(op.status.ok()) << name << ": " << op.status;
+    }
+  }
+  if (p.kind == TransportKind::kSmbDirect && e.first == absl::StatusCode::kOk) {
+    EXPECT_GT(conn.rig.client->stats().rdma_reads, 0u) << name << ": the RDMA channel unused";
+  }
+
+  // The other connection is unaffected.
+  std::vector<uint8_t> other(kReadSize);
+  auto g = good.file->Read(0, absl::MakeSpan(other));
+  ASSERT_TRUE(g.ok()) << name << ": " << g.status();
+  EXPECT_EQ(*g, kReadSize);
+  EXPECT_EQ(std::count(other.begin(), other.end(), ScriptedSmb2Server::kFileByte),
+            static_cast<long>(kReadSize));
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, HostileTest, ::testing::ValuesIn(Params()),
+                         [](const ::testing::TestParamInfo<Param>& i) {
+                           return absl::StrCat(TransportName(i.param.kind), "_",
+                                               MisbehaviorName(i.param.c.m));
+                         });
+
+// (c) A peer that stops granting SMB Direct send credits after the negotiate: the client spends
+// the credits the negotiate gave, then its next send waits SmbDirectOptions::send_timeout for a
+// credit and fails the connection ([MS-SMBD] 3.1.5.1: never send without a credit).
+TEST(HostileSmbDirectTest, PeerStopsGrantingCreditsAfterTheNegotiate) {
+  FakeRdmaNetwork net;
+  NoLeaksOn leaks{&net};
+  RigOptions options;
+  options.smbd_server.response.credits_granted = 16;  // the connection setup takes 5 of them
+  options.smbd_server.grant_per_message = 0;
+  options.smbd_client.send_timeout = absl::Seconds(1);
+  Opened conn;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(TransportKind::kSmbDirect, &net, options, &conn));
+  Opened good;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(TransportKind::kSmbDirect, &net, RigOptions(), &good));
+
+  int ok_reads = 0;
+  absl::Status failure;
+  absl::Duration failed_after;
+  for (int i = 0; i < 64 && failure.ok(); ++i) {
+    std::vector<uint8_t> buf(kReadSize + kGuard, 0x33);
+    const absl::Time start = absl::Now();
+    auto n = conn.file->Read(0, absl::MakeSpan(buf).subspan(0, kReadSize));
+    failed_after = absl::Now() - start;
+    ASSERT_LT(failed_after, kBound) << i;
+    for (size_t j = kReadSize; j < buf.size(); ++j) ASSERT_EQ(buf[j], 0x33) << "wrote past";
+    if (n.ok()) {
+      ++ok_reads;
+      EXPECT_EQ(buf[0], ScriptedSmb2Server::kFileByte);
+    } else {
+      failure = n.status();
+    }
+  }
+  ASSERT_FALSE(failure.ok()) << "64 READs went on " << 16 << " credits";
+  std::cout << "credit starvation: " << ok_reads << " READs, then after "
+            << absl::FormatDuration(failed_after) << ": " << failure << "\n";
+  EXPECT_LE(ok_reads, 16 - 5);
+  EXPECT_EQ(failure.code(), absl::StatusCode::kDeadlineExceeded) << failure;
+  EXPECT_NE(failure.message().find("credit"), absl::string_view::npos) << failure;
+  EXPECT_GE(failed_after, absl::Seconds(1));
+  // The connection is failed for everyone: the next request fails at once.
+  std::vector<uint8_t> buf(kReadSize);
+  const absl::Time start = absl::Now();
+  EXPECT_FALSE(conn.file->Read(0, absl::MakeSpan(buf)).ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+
+  std::vector<uint8_t> other(kReadSize);
+  auto g = good.file->Read(0, absl::MakeSpan(other));
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(other[100], ScriptedSmb2Server::kFileByte);
+}
+
+// A WRITE's source is registered REMOTE_READ only ([MS-SMB2] 3.2.4.7): a server that RDMA-writes
+// into it is refused, the caller's data stays as it was, and the WRITE fails.
+TEST(HostileSmbDirectTest, ServerCannotWriteIntoAWritesSource) {
+  FakeRdmaNetwork net;
+  NoLeaksOn leaks{&net};
+  RigOptions options;
+  options.script.misbehavior = Misbehavior::kRdmaWriteIntoWriteSource;
+  Opened conn;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(TransportKind::kSmbDirect, &net, options, &conn));
+  Opened good;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(TransportKind::kSmbDirect, &net, RigOptions(), &good));
+
+  std::vector<uint8_t> src(kReadSize + kGuard, 0x44);
+  const absl::Time start = absl::Now();
+  absl::Status s = conn.file->Write(0, absl::MakeConstSpan(src).subspan(0, kReadSize));
+  EXPECT_LT(absl::Now() - start, kBound);
+  std::cout << "write into a WRITE's source: " << s << "\n";
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(std::count(src.begin(), src.end(), 0x44), static_cast<long>(src.size()));
+  std::string what;
+  EXPECT_TRUE(ServerSawRefusedRdma(conn.rig.server->script(), &what));
+  EXPECT_NE(what.find("remote access"), std::string::npos) << what;
+
+  std::vector<uint8_t> other(kReadSize);
+  auto g = good.file->Read(0, absl::MakeSpan(other));
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(other[100], ScriptedSmb2Server::kFileByte);
+}
 
 }  // namespace
+}  // namespace hostile
 }  // namespace smbd
