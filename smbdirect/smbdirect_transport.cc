@@ -402,6 +402,14 @@ absl::Status SmbDirectTransport::HandleReceive(uint32_t slot, uint32_t byte_len)
 absl::Status SmbDirectTransport::HandleCompletion(const WorkCompletion& wc) {
   if (wc.status != WcStatus::kSuccess) {
     if (stopping_) return absl::CancelledError("stopping");
+    // A flushed work request only says that the queue pair went into error; the endpoint knows
+    // why (the peer hung up, refused an RDMA access, ...). Say that, and the completion.
+    const absl::Status why = endpoint_->error();
+    if (wc.status == WcStatus::kFlushed && !why.ok()) {
+      return absl::UnavailableError(absl::StrCat("SMB Direct with ", endpoint_->peer_address(),
+                                                 ": ", why.message(), " (",
+                                                 CompletionError(wc).message(), ")"));
+    }
     return absl::UnavailableError(absl::StrCat("SMB Direct with ", endpoint_->peer_address(), ": ",
                                                CompletionError(wc).message()));
   }

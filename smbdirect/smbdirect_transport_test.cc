@@ -335,6 +335,9 @@ TEST(SmbDirectTransportTest, PeerDisconnectFailsReceiversPromptly) {
   t.join();
   EXPECT_FALSE(r.ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  // The error says why (the peer hung up), not only that a work request was flushed.
+  EXPECT_NE(r.status().message().find("closed by the peer"), absl::string_view::npos)
+      << r.status();
   Bvecq q;
   EXPECT_FALSE((*h.transport_)->Send(q).ok());
 }
