@@ -9,7 +9,6 @@ namespace {
 
 constexpr absl::string_view kWhat = "ERROR response";
 constexpr uint16_t kStructureSize = 9;
-constexpr uint64_t kFixed = 8;
 constexpr uint64_t kContextHeader = 8;   // ErrorDataLength, ErrorId ([MS-SMB2] 2.2.2.1)
 constexpr uint64_t kSymlinkFixed = 28;   // up to PathBuffer ([MS-SMB2] 2.2.2.2.1)
 
