@@ -190,6 +190,7 @@ int Main(int argc, char** argv) {
   }
   if (bs == 0) bs = mode == "randread" ? 4096 : 1 << 20;
   co.max_io = static_cast<uint32_t>(std::max<uint64_t>(bs, 65536));
+  co.max_rdma_io = co.max_io;  // exactly bs per request, inline or RDMA
   co.window_bytes = bs * depth;
   ConnectSpec spec;
   spec.host = url->host;
@@ -282,7 +283,9 @@ int Main(int argc, char** argv) {
           return true;
         };
       }
-      s = AsyncReads(f->get(), std::min<uint64_t>(bs, (*client)->max_read()), depth, next, &r);
+      const bool rdma = (*client)->connection()->transport()->supports_rdma();
+      s = AsyncReads(f->get(), std::min<uint64_t>(bs, (*client)->max_read(rdma)), depth, next,
+                     &r);
     }
   } else if (mode == "smallfile" || mode == "smallfile3") {
     // Open + read 4 KiB + close: one compound round trip ("smallfile") or three ("smallfile3").

@@ -78,8 +78,8 @@ OPTIONS
     -o, --output FILE           write to FILE instead of standard output
     --continue                  with -o: resume after the bytes FILE already has
     --window BYTES              bytes in flight (default 16M); suffixes K, M, G
-    --depth N                   requests in flight (sets the window to N x --io-size)
-    --io-size BYTES             largest single READ (default 1M)
+    --depth N                   requests in flight (instead of --window)
+    --io-size BYTES             largest single READ (default 1M; 4M on the RDMA channel)
     --stat                      print size, attributes and times instead of the data
     --list                      list the directory the URL names, one name per line
     -l                          with --list: long form (type, size, modified, name)
@@ -169,6 +169,7 @@ struct Options {
   uint64_t window = 16 << 20;
   uint64_t depth = 0;  // 0: use window
   uint64_t io_size = 1 << 20;
+  bool io_size_set = false;
   bool stat = false;
   bool list = false, long_list = false;
   std::string sha256;
@@ -338,7 +339,10 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   co.require_signing = o.sign;
   co.require_encryption = o.seal;
   co.window_bytes = o.window;
+  co.depth = static_cast<uint32_t>(o.depth);
   co.max_io = static_cast<uint32_t>(std::min<uint64_t>(o.io_size, 8 << 20));
+  // --io-size given: that size on the RDMA channel too; otherwise the library's larger default.
+  if (o.io_size_set) co.max_rdma_io = co.max_io;
   co.request_timeout = absl::Seconds(o.timeout_s);
   if (!o.cipher.empty()) {
     const std::string c = absl::AsciiStrToLower(o.cipher);
@@ -525,7 +529,10 @@ int Main(int argc, char** argv) {
       if (a == "--offset") o.offset = n;
       if (a == "--length") o.length = n;
       if (a == "--window") o.window = std::max<uint64_t>(n, 65536);
-      if (a == "--io-size") o.io_size = std::max<uint64_t>(n, 4096);
+      if (a == "--io-size") {
+        o.io_size = std::max<uint64_t>(n, 4096);
+        o.io_size_set = true;
+      }
     } else if (a == "-o" || a == "--output") {
       if (!value(&o.output)) return Fail(kExitUsage, "-o needs FILE");
     } else if (a == "--continue") {
@@ -557,7 +564,6 @@ int Main(int argc, char** argv) {
   }
   if (o.urls.empty()) return Fail(kExitUsage, "no URL given (see --help)");
   if (o.resume && o.output.empty()) return Fail(kExitUsage, "--continue needs -o FILE");
-  if (o.depth > 0) o.window = o.depth * std::min<uint64_t>(o.io_size, 8 << 20);
 
   signal(SIGPIPE, SIG_IGN);  // EPIPE from write() instead; `| head` ends quietly
   // Before any other thread exists, so that every thread inherits the mask and only the signal

@@ -136,20 +136,26 @@ ClientStats Client::stats() const {
   return s;
 }
 
-uint32_t Client::max_read() const {
-  uint32_t m = std::min(options_.max_io, negotiated_.max_read_size);
+uint32_t Client::max_read(bool rdma) const {
+  uint32_t m = std::min(rdma ? options_.max_rdma_io : options_.max_io, negotiated_.max_read_size);
   const uint32_t rdma_io = connection_->transport()->limits().max_rdma_io;
   if (rdma_io > 0) m = std::min(m, rdma_io);
   if (negotiated_.dialect == kDialect202) m = std::min<uint32_t>(m, 65536);
   return std::max<uint32_t>(m, 1);
 }
 
-uint32_t Client::max_write() const {
-  uint32_t m = std::min(options_.max_io, negotiated_.max_write_size);
+uint32_t Client::max_write(bool rdma) const {
+  uint32_t m =
+      std::min(rdma ? options_.max_rdma_io : options_.max_io, negotiated_.max_write_size);
   const uint32_t rdma_io = connection_->transport()->limits().max_rdma_io;
   if (rdma_io > 0) m = std::min(m, rdma_io);
   if (negotiated_.dialect == kDialect202) m = std::min<uint32_t>(m, 65536);
   return std::max<uint32_t>(m, 1);
+}
+
+size_t Client::Depth(uint32_t chunk) const {
+  if (options_.depth > 0) return options_.depth;
+  return std::max<size_t>(1, options_.window_bytes / std::max<uint32_t>(chunk, 1));
 }
 
 uint16_t Client::Charge(uint64_t bytes) const {
@@ -775,6 +781,11 @@ absl::StatusOr<uint32_t> File::FinishRead(const SmbMessageRef& m, absl::Span<uin
 
 uint32_t File::ChunkSize(bool write) const {
   const Client* c = tree_->session_->client_;
+  // The RDMA channel (when this session can use it at all) takes larger transfers.
+  if (UseRdma(c->options_.rdma_threshold)) {
+    const uint32_t rdma_chunk = write ? c->max_write(true) : c->max_read(true);
+    if (UseRdma(rdma_chunk)) return rdma_chunk;
+  }
   uint32_t chunk = write ? c->max_write() : c->max_read();
   if (!UseRdma(chunk)) {
     // Inline data travels in the frame: keep it inside the transport's frame limits (SMB Direct
@@ -794,7 +805,7 @@ absl::StatusOr<uint64_t> File::PipelinedRead(
     const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver) {
   Client* c = tree_->session_->client_;
   const uint32_t chunk = ChunkSize(false);
-  const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
+  const size_t depth = c->Depth(chunk);
   struct InFlight {
     SmbMessageRef m;
     absl::Span<uint8_t> dst;
@@ -854,7 +865,7 @@ absl::StatusOr<uint64_t> File::ReadTo(
     const std::function<absl::Status(absl::Span<const uint8_t>)>& sink) {
   Client* c = tree_->session_->client_;
   const uint32_t chunk = ChunkSize(false);
-  const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
+  const size_t depth = c->Depth(chunk);
   // One window of buffers for the whole call (not per request), recycled slot by slot: chunks
   // complete in order, so a slot is free again by the time it comes round.
   // Page-aligned, so that an RDMA registration of a chunk covers no more pages than it must
@@ -918,7 +929,7 @@ absl::Status File::FinishWrite(const SmbMessageRef& m, uint32_t expected) {
 absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
   Client* c = tree_->session_->client_;
   const uint32_t chunk = ChunkSize(true);
-  const size_t depth = std::max<size_t>(1, c->options_.window_bytes / chunk);
+  const size_t depth = c->Depth(chunk);
   struct InFlight {
     SmbMessageRef m;
     uint32_t len;
@@ -1169,9 +1180,10 @@ struct AsyncRead {
 absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
                              void* arg) {
   Client* c = tree_->session_->client_;
-  if (dst.size() > c->max_read()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ReadAsync of ", dst.size(), " bytes exceeds the max read size ", c->max_read()));
+  const uint32_t limit = c->max_read(UseRdma(dst.size()));
+  if (dst.size() > limit) {
+    return absl::InvalidArgumentError(absl::StrCat("ReadAsync of ", dst.size(),
+                                                   " bytes exceeds the max read size ", limit));
   }
   // Over SMB Direct large enough reads use the RDMA channel, as File::Read does.
   std::unique_ptr<RdmaRegistration> reg;

@@ -219,6 +219,13 @@ TEST_P(KsmbdBigTest, LargeWriteThenReadBack) {
   if (expect_rdma) {
     EXPECT_GT(cs.rdma_reads, 0u);
     EXPECT_GT(cs.rdma_writes, 0u);
+    // Large transfers on the RDMA channel: ClientOptions::max_rdma_io (4 MiB) per request,
+    // unless the server's limits are lower.
+    const uint64_t per_read = mt.client->max_read(true);
+    std::printf("RDMA READ size %llu (inline %u)\n", static_cast<unsigned long long>(per_read),
+                mt.client->max_read());
+    EXPECT_GT(per_read, uint64_t{mt.client->max_read()});
+    EXPECT_EQ(cs.rdma_reads, (size + per_read - 1) / per_read);
   } else {
     EXPECT_EQ(cs.rdma_reads, 0u);
     EXPECT_EQ(cs.rdma_writes, 0u);
@@ -245,6 +252,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(KsmbdTest, ManyReadsInFlight) {
   ClientOptions o;
   o.max_io = 256 << 10;       // many requests per window
+  o.max_rdma_io = 256 << 10;
   o.window_bytes = 8 << 20;   // 32 in flight
   Mounted m = Mount(TransportChoice::kRdma, o);
   ASSERT_NE(m.tree, nullptr);
@@ -315,6 +323,7 @@ TEST_F(KsmbdTest, AsyncReadsArePlacedByRdma) {
 TEST_F(KsmbdTest, CancelledRdmaReadReleasesEveryRegistration) {
   ClientOptions o;
   o.max_io = 256 << 10;
+  o.max_rdma_io = 256 << 10;
   o.window_bytes = 4 << 20;
   Mounted m = Mount(TransportChoice::kRdma, o);
   ASSERT_NE(m.tree, nullptr);
