@@ -51,8 +51,9 @@ SplitMessage::SplitMessage(absl::Span<const uint8_t> bytes,
     if (empty_slots && !queue_.AppendExternal(nullptr, 0).ok()) Fail("AppendExternal(empty)");
     const size_t n = std::min<size_t>(pattern[k++ % 4], bytes.size() - i);
     // Tiny slots each take a whole page: past a budget, the rest of a long input goes to heap
-    // slots so that the harness's own pool (64 MiB) is never what runs out.
-    constexpr size_t kPageBudget = 8192;
+    // slots so that the harness's own pool (64 MiB) is never what runs out, even with
+    // several split messages alive at once (transform round trips hold two, 8 MiB each).
+    constexpr size_t kPageBudget = 2048;
     if (!in_pages || pages_.size() >= kPageBudget) {
       heap_.emplace_back(new uint8_t[n]);
       std::memcpy(heap_.back().get(), bytes.data() + i, n);
