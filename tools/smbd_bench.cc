@@ -344,6 +344,13 @@ int Main(int argc, char** argv) {
         mode.c_str(), static_cast<unsigned long long>(bs), depth,
         static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.ops), r.seconds,
         mbps, iops, p50, p99, p999, r.cpu, gib > 0 ? r.cpu / gib : 0.0, transport.c_str());
+  } else if (mode == "meta" || mode == "smallfile" || mode == "smallfile3") {
+    // One operation at a time; block size and depth do not apply.
+    const char* what = mode == "meta"        ? "open+stat+close (compound)"
+                       : mode == "smallfile" ? "open+read 4K+close, 1 round trip"
+                                             : "open+read 4K+close, 3 round trips";
+    std::printf("%-10s %-34s %.0f ops/s  lat p50 %.0f us p99 %.0f us p99.9 %.0f us  CPU %.2f s\n",
+                mode.c_str(), what, iops, p50, p99, p999, r.cpu);
   } else {
     std::printf("%-8s bs=%llu depth=%d  %.1f MB/s  %.0f IOPS  lat p50 %.0f us p99 %.0f us "
                 "p99.9 %.0f us  CPU %.2f s (%.3f s/GiB)\n",
