@@ -87,6 +87,14 @@ struct Harness {
     ASSERT_TRUE(server->Send(q).ok());
   }
 
+  // A first round trip (NEGOTIATE) that grants `credits`.
+  void Open(uint16_t credits) {
+    SmbMessageRef n = Request(Command::kNegotiate);
+    ASSERT_TRUE(conn->Submit(n).ok());
+    Respond({Answer(ReceiveRequest()[0], credits)});
+    ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  }
+
   static Smb2Header Answer(const Smb2Header& req, uint16_t credits, uint32_t status = 0) {
     Smb2Header h = req;
     h.credits = credits;
@@ -125,10 +133,7 @@ TEST(ConnectionTest, RoundTripAssignsIdsAndGrantsCredits) {
 
 TEST(ConnectionTest, OutOfOrderResponsesWakeTheRightWaiters) {
   Harness h;
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 8)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(8);
   SmbMessageRef a = h.Request(Command::kEcho), b = h.Request(Command::kEcho),
                 c = h.Request(Command::kEcho);
   ASSERT_TRUE(h.conn->Submit(a).ok());
@@ -187,10 +192,7 @@ TEST(ConnectionTest, UnknownAndDuplicateIdsAreDropped) {
 
 TEST(ConnectionTest, PeerDeathFailsEveryWaiterPromptly) {
   Harness h;
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 16)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(16);
   std::vector<SmbMessageRef> inflight;
   for (int i = 0; i < 10; ++i) {
     inflight.push_back(h.Request(Command::kEcho));
@@ -210,10 +212,7 @@ TEST(ConnectionTest, PeerDeathFailsEveryWaiterPromptly) {
 
 TEST(ConnectionTest, ZeroCreditsWithNothingInFlightFailsInsteadOfHanging) {
   Harness h;
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 0)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(0);
   SmbMessageRef e = h.Request(Command::kEcho);
   EXPECT_EQ(h.conn->Submit(e).code(), absl::StatusCode::kResourceExhausted);
 }
@@ -275,10 +274,7 @@ TEST(ConnectionTest, SigningPolicy) {
   Harness h;
   auto sec = std::make_shared<MarkerSecurity>(false);
   h.conn->SetSessionSecurity(7, sec);
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 16)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(16);
 
   // Requests of session 7 go out signed.
   SmbMessageRef good = h.Request(Command::kEcho, 7);
@@ -325,10 +321,7 @@ TEST(ConnectionTest, PlaintextResponseOnASealedSessionIsRejected) {
   Harness h;
   auto sec = std::make_shared<MarkerSecurity>(true);
   h.conn->SetSessionSecurity(9, sec);
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 16)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(16);
   SmbMessageRef m = h.Request(Command::kEcho, 9);
   ASSERT_TRUE(h.conn->Submit(m).ok());
   EXPECT_EQ(sec->sealed_.load(), 1);
@@ -350,10 +343,7 @@ TEST(ConnectionTest, CancelNamesTheTargetAndConsumesNoCredit) {
   Harness h;
   auto sec = std::make_shared<MarkerSecurity>(false);
   h.conn->SetSessionSecurity(7, sec);
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 16)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(16);
   const uint32_t credits_before = h.conn->credits().stats().available;
 
   // Sync form: nothing but the request has been seen yet.
@@ -437,10 +427,7 @@ TEST(ConnectionTest, CancelOnASealedSessionIsSealed) {
   Harness h;
   auto sec = std::make_shared<MarkerSecurity>(true);
   h.conn->SetSessionSecurity(9, sec);
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 16)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(16);
   SmbMessageRef m = h.Request(Command::kChangeNotify, 9);
   ASSERT_TRUE(h.conn->Submit(m).ok());
   (void)h.ReceiveRequest();
@@ -454,10 +441,7 @@ TEST(ConnectionTest, CancelOnASealedSessionIsSealed) {
 
 TEST(ConnectionTest, ResponseForAnotherCommandIsRefused) {
   Harness h;
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 8)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(8);
   SmbMessageRef e = h.Request(Command::kEcho);
   ASSERT_TRUE(h.conn->Submit(e).ok());
   Smb2Header ans = Harness::Answer(h.ReceiveRequest()[0], 1);
@@ -473,10 +457,7 @@ TEST(ConnectionTest, ResponseForAnotherCommandIsRefused) {
 // is cancelled at the server, its destination released, and a late answer is harmless.
 TEST(ConnectionTest, CallbackRequestEndsAtItsDeadline) {
   Harness h;
-  SmbMessageRef n = h.Request(Command::kNegotiate);
-  ASSERT_TRUE(h.conn->Submit(n).ok());
-  h.Respond({Harness::Answer(h.ReceiveRequest()[0], 8)});
-  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+  h.Open(8);
 
   struct Done {
     std::mutex mu;

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace smbd {
 namespace testing_samba {
@@ -26,6 +28,14 @@ struct SambaEnv {
   std::string pids = Env("SAMBA_PIDS");
   bool ok() const { return port != 0 && !user.empty(); }
 };
+
+// `n` reproducible pseudo-random bytes: test file contents that no offset mix-up can pass.
+inline std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  std::mt19937 rng(seed);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
 
 }  // namespace testing_samba
 }  // namespace smbd

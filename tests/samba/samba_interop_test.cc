@@ -41,6 +41,7 @@ absl::StatusOr<std::vector<uint8_t>> QuickStart(const std::string& host, uint16_
                                                 const std::string& password);
 namespace {
 
+using testing_samba::Pattern;
 using testing_samba::SambaEnv;
 
 class SambaTest : public ::testing::Test {
@@ -62,12 +63,6 @@ class SambaTest : public ::testing::Test {
   SambaEnv env_;
 };
 
-std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
 
 TEST_F(SambaTest, NegotiatesSmb311AndLogsIn) {
   auto c = Connect();

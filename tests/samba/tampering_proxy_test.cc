@@ -27,6 +27,7 @@
 namespace smbd {
 namespace {
 
+using testing_samba::Pattern;
 using testing_samba::SambaEnv;
 
 bool ReadFull(int fd, uint8_t* p, size_t n) {
@@ -207,12 +208,6 @@ class TamperingTest : public ::testing::TestWithParam<Case> {
   SambaEnv env_;
 };
 
-std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
 
 TEST_P(TamperingTest, RefusedWithAClearErrorAndOthersUnaffected) {
   const Case c = GetParam();
