@@ -288,10 +288,10 @@ void Connection::WatchDeadlines() {
   while (!closing_) {
     watchdog_cv_.wait_for(lock, std::chrono::milliseconds(50));
     if (closing_) break;
-    const absl::Time now = absl::Now();
+    const auto now = std::chrono::steady_clock::now();
     for (auto& [id, m] : pending_) {
       if (m->deadline < now && !m->done()) {
-        m->deadline = absl::InfiniteFuture();  // once
+        m->deadline = std::chrono::steady_clock::time_point::max();  // once
         m->Ref();
         expired.push_back(m);
       }
@@ -315,7 +315,8 @@ void Connection::WatchDeadlines() {
   }
 }
 
-PlacedRange Connection::SealedReadDestination(absl::Span<const uint8_t> head) {
+PlacedRange Connection::SealedReadDestination(absl::Span<const uint8_t> head,
+                                              uint64_t session_id) {
   if (head.size() < kSealedReadPeek) return {};
   // Only a whole, successful READ response: one member ([MS-SMB2] 2.2.1.2 NextCommand 0).
   const uint32_t flags = LoadLE<uint32_t>(&head[hdr::kFlags]);
@@ -326,16 +327,23 @@ PlacedRange Connection::SealedReadDestination(absl::Span<const uint8_t> head) {
     return {};
   }
   const uint64_t message_id = LoadLE<uint64_t>(&head[hdr::kMessageId]);
+  // Only into a READ of the session whose keys sealed the frame (checked again, with the
+  // request's own session, before the response is accepted).
+  if (LoadLE<uint64_t>(&head[40]) != session_id) return {};
   const uint8_t data_offset = head[64 + 2];
   const uint32_t data_length = LoadLE<uint32_t>(&head[64 + 4]);
   if (data_length == 0 || data_offset < kSealedReadPeek) return {};
-  absl::Span<uint8_t> dst = Destination(message_id, data_length);
-  if (dst.empty()) return {};
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.sealed_bytes_placed += data_length;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(message_id);
+  if (it == pending_.end()) return {};
+  SmbMessage* m = it->second;
+  if (m->header.command != Command::kRead || m->header.session_id != session_id ||
+      m->read_destination.size() < data_length) {
+    return {};
   }
-  return PlacedRange{data_offset, dst.subspan(0, data_length)};
+  placing_ = m;  // as Destination(): Abandon() waits until this frame is handled
+  stats_.sealed_bytes_placed += data_length;
+  return PlacedRange{data_offset, m->read_destination.subspan(0, data_length)};
 }
 
 void Connection::ReceiveLoop() {
@@ -363,6 +371,7 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
   uint8_t magic[4] = {};
   frame.begin().CopyOut(magic);
   bool was_sealed = false;
+  uint64_t sealed_session = 0;  // the transform header's SessionId
   if (std::memcmp(magic, kSmb2TransformProtocolId, 4) == 0) {
     uint64_t session_id = 0;
     absl::StatusOr<BvecqIter> at = frame.Range(kTransformSessionIdOffset, 8);
@@ -377,11 +386,14 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
     }
     UnsealPlacement place;
     place.peek = kSealedReadPeek;
-    place.choose = [this](absl::Span<const uint8_t> head) { return SealedReadDestination(head); };
+    place.choose = [this, session_id](absl::Span<const uint8_t> head) {
+      return SealedReadDestination(head, session_id);
+    };
     absl::StatusOr<Bvecq> plain = security->UnsealPlaced(frame, pool_, place);
     if (!plain.ok()) return plain.status();
     frame = *std::move(plain);
     was_sealed = true;
+    sealed_session = session_id;
   } else if (std::memcmp(magic, kSmb2CompressionProtocolId, 4) == 0) {
     return absl::DataLossError("compressed frame received, but compression was not negotiated");
   }
@@ -407,19 +419,34 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
       continue;
     }
 
-    SmbMessage* m = nullptr;
+    // Our own reference for the time we use the message: Fail() (on another thread) may take
+    // the table's reference away at any moment.
+    SmbMessageRef held;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = pending_.find(h.message_id);
-      if (it != pending_.end()) m = it->second;
-      if (m == nullptr) stats_.unknown_responses++;
+      if (it != pending_.end()) {
+        it->second->Ref();
+        held = SmbMessageRef::Adopt(it->second);
+      } else {
+        stats_.unknown_responses++;
+      }
     }
-    if (m == nullptr) continue;  // a stale or bogus id: drop it, nothing is waiting for it
+    if (!held) continue;  // a stale or bogus id: drop it, nothing is waiting for it
+    SmbMessage* const m = held.get();
 
+    absl::Status verdict;
+    if (h.command != m->header.command) {
+      // A response must answer the request its MessageId names ([MS-SMB2] 3.2.5.1.2); one
+      // that does not would be decoded as the wrong structure.
+      verdict = absl::DataLossError(absl::StrCat(
+          CommandName(h.command), " response for message id ", h.message_id, ", which was a ",
+          CommandName(m->header.command), " request"));
+    }
     const uint16_t charge = std::max<uint16_t>(m->header.credit_charge, 1);
     // [MS-SMB2] 3.2.5.1.5: an interim response (async, STATUS_PENDING) grants credits and
     // carries the AsyncId; the final response comes later.
-    if (h.is_async() && h.status == ntstatus::kPending) {
+    if (verdict.ok() && h.is_async() && h.status == ntstatus::kPending) {
       credits_.Grant(charge, h.credits, /*final=*/false);
       std::lock_guard<std::mutex> lock(mu_);
       m->pending = true;
@@ -429,17 +456,16 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
     }
 
     // Signature check ([MS-SMB2] 3.2.5.1.3): sealed frames are authenticated by their tag.
-    absl::Status verdict;
-    if (h.command != m->header.command) {
-      // A response must answer the request its MessageId names ([MS-SMB2] 3.2.5.1.2); one
-      // that does not would be decoded as the wrong structure.
-      verdict = absl::DataLossError(absl::StrCat(
-          CommandName(h.command), " response for message id ", h.message_id, ", which was a ",
-          CommandName(m->header.command), " request"));
-    }
     std::shared_ptr<SessionSecurity> security = SecurityFor(m->header.session_id);
     if (!verdict.ok()) {
       // already refused
+    } else if (was_sealed && m->header.session_id != sealed_session) {
+      // Sealed with another session's keys ([MS-SMB2] 3.2.5.1.1.1 decrypts with the session the
+      // transform header names): it cannot vouch for this session's request.
+      verdict = absl::PermissionDeniedError(absl::StrCat(
+          CommandName(h.command), " response (message id ", h.message_id,
+          ") was encrypted for session 0x", absl::Hex(sealed_session), ", not 0x",
+          absl::Hex(m->header.session_id)));
     } else if (!was_sealed && security != nullptr && security->seals()) {
       // Never accept a plaintext answer on a session that must be encrypted: that would be a
       // downgrade ([MS-SMB2] 3.2.5.1.1.1).
@@ -466,7 +492,11 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
     credits_.Grant(charge, h.credits, /*final=*/true);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      pending_.erase(h.message_id);
+      auto it = pending_.find(h.message_id);
+      if (it == pending_.end() || it->second != m) {
+        continue;  // Fail() completed it meanwhile and dropped the table's reference
+      }
+      pending_.erase(it);
       stats_.responses++;
     }
     if (verdict.ok()) {

@@ -103,7 +103,7 @@ class Connection : private PlacementHook {
   absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) override;
   // For an encrypted frame: once its first bytes are decrypted, where a READ response's data
   // can be decrypted straight to (the read's destination), as Destination() does for plaintext.
-  PlacedRange SealedReadDestination(absl::Span<const uint8_t> head);
+  PlacedRange SealedReadDestination(absl::Span<const uint8_t> head, uint64_t session_id);
   std::shared_ptr<SessionSecurity> SecurityFor(uint64_t session_id);
   // Cancel(); true when a CANCEL went out.
   absl::StatusOr<bool> CancelOne(SmbMessage* message);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -477,7 +478,7 @@ TEST(ConnectionTest, CallbackRequestEndsAtItsDeadline) {
         d->cv.notify_all();
       },
       &done);
-  m->deadline = absl::Now() + absl::Milliseconds(200);
+  m->SetDeadlineIn(absl::Milliseconds(200));
   const absl::Time start = absl::Now();
   ASSERT_TRUE(h.conn->Submit(m).ok());
   Smb2Header req = h.ReceiveRequest()[0];
@@ -504,6 +505,58 @@ TEST(ConnectionTest, CallbackRequestEndsAtItsDeadline) {
   }
   EXPECT_EQ(h.conn->credits().stats().available, before + 1);
   EXPECT_EQ(done.status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(h.conn->status().ok());
+}
+
+// "Decrypts" by dropping a 52-byte transform header: enough to test which session a sealed frame
+// may answer for.
+class StripSecurity : public MarkerSecurity {
+ public:
+  StripSecurity() : MarkerSecurity(true) {}
+  absl::StatusOr<Bvecq> Unseal(const Bvecq& frame, PagePool*) override {
+    return frame.Slice(52, frame.size() - 52);
+  }
+};
+
+TEST(ConnectionTest, SealedAnswerMustBeSealedForTheRequestsSession) {
+  Harness h;
+  h.conn->SetSessionSecurity(7, std::make_shared<StripSecurity>());
+  h.conn->SetSessionSecurity(9, std::make_shared<StripSecurity>());
+  h.Open(16);
+  for (uint64_t sealed_for : {uint64_t{9}, uint64_t{7}}) {
+    SmbMessageRef m = h.Request(Command::kEcho, 7);
+    ASSERT_TRUE(h.conn->Submit(m).ok());
+    Smb2Header req = h.ReceiveRequest()[0];
+    // The answer, behind a transform header naming `sealed_for`.
+    Bvecq plain;
+    {
+      CompoundWriter cw(&plain, h.pool.get());
+      SmbMessageRef r = SmbMessage::New();
+      r->header = Harness::Answer(req, 1);
+      WireWriter* w = cw.Begin(r.get(), false);
+      w->U16(4);
+      w->U16(0);
+      cw.End();
+      ASSERT_TRUE(cw.Finish().ok());
+    }
+    std::vector<uint8_t> frame(52, 0);
+    std::memcpy(frame.data(), kSmb2TransformProtocolId, 4);
+    StoreLE<uint64_t>(&frame[44], sealed_for);
+    std::vector<uint8_t> body = Flatten(plain);
+    frame.insert(frame.end(), body.begin(), body.end());
+    Bvecq q;
+    WireWriter fw(&q, h.pool.get());
+    fw.Bytes(absl::MakeConstSpan(frame));
+    ASSERT_TRUE(fw.Finish().ok());
+    ASSERT_TRUE(h.server->Send(q).ok());
+    absl::Status s = m->Wait(absl::Seconds(5));
+    if (sealed_for == 7) {
+      EXPECT_TRUE(s.ok()) << s;
+    } else {
+      EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+      EXPECT_NE(s.message().find("encrypted for session 0x9"), absl::string_view::npos) << s;
+    }
+  }
   EXPECT_TRUE(h.conn->status().ok());
 }
 

@@ -73,11 +73,18 @@ void SmbMessage::Reset() {
   placed_bytes = 0;
   pending = false;
   async_id = 0;
-  deadline = absl::InfiniteFuture();
+  deadline = std::chrono::steady_clock::time_point::max();
   done_.store(false, std::memory_order_relaxed);
   result_ = absl::OkStatus();
   callback_ = nullptr;
   callback_arg_ = nullptr;
+}
+
+void SmbMessage::SetDeadlineIn(absl::Duration timeout) {
+  const absl::Duration bounded = std::min(timeout, absl::Hours(24 * 365));
+  deadline = std::chrono::steady_clock::now() +
+             std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                 absl::ToChronoNanoseconds(bounded));
 }
 
 void SmbMessage::Complete(absl::Status result) {

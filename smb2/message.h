@@ -13,6 +13,7 @@
 #define SMBD_SMB2_MESSAGE_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -95,7 +96,10 @@ class SmbMessage {
 
   // For requests completed by callback: if no answer has come by then, the connection cancels
   // the request and completes it with DeadlineExceeded (a blocking waiter has its own timeout).
-  absl::Time deadline = absl::InfiniteFuture();
+  // Steady clock: a wall-clock step must not expire requests.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // Sets `deadline` to now + `timeout` (clamped to a year).
+  void SetDeadlineIn(absl::Duration timeout);
 
   // Scratch space for the layer above (e.g. an async call's callback state), so that it needs
   // no allocation of its own. Trivially destructible contents only.

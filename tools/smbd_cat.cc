@@ -47,7 +47,7 @@ enum Exit : int {
   kExitNotFound = 5,
   kExitAccess = 6,
   kExitIo = 7,
-  kExitInterrupted = 130,
+  kExitInterrupted = 130,  // 128 + SIGINT; SIGTERM gives 143
 };
 
 constexpr char kUsage[] = R"(NAME
@@ -95,16 +95,18 @@ ENVIRONMENT
 EXIT STATUS
     0 success; 2 usage; 3 cannot connect; 4 authentication failed; 5 not found;
     6 access denied; 7 I/O or protocol error (including a SHA-256 mismatch); 130 interrupted
+    (SIGINT, Ctrl-C); 143 terminated (SIGTERM)
 
 SIGNALS
-    SIGINT or SIGTERM (Ctrl-C) cancels the requests in flight (SMB2 CANCEL), closes the file,
-    logs off and exits 130. A second one, or a cleanup that takes more than 5 seconds (e.g. a
-    blocked output), exits 130 at once.
+    SIGINT (Ctrl-C) or SIGTERM cancels the requests in flight (SMB2 CANCEL), closes the file,
+    logs off and exits 130 (143 for SIGTERM). A second one, or a cleanup that takes more than 5
+    seconds (e.g. a blocked output), exits at once; so does one at the password prompt.
 )";
 
 // Ctrl-C handling: SIGINT/SIGTERM are blocked in every thread and taken by one thread with
 // sigwait(), which may then do what a signal handler cannot: send SMB2 CANCELs.
 std::atomic<bool> g_interrupted{false};
+std::atomic<int> g_signal{0};  // the signal that interrupted us
 std::atomic<int> g_cancelled{0};  // CANCELs sent on interrupt
 std::mutex g_client_mu;
 Client* g_client = nullptr;  // the client in use, for the signal thread (under g_client_mu)
@@ -126,6 +128,12 @@ class PublishClient {
   }
 };
 
+// The exit status for an interrupt: 128 + the signal, as shells report it.
+int InterruptedExit() {
+  const int sig = g_signal.load();
+  return 128 + (sig != 0 ? sig : SIGINT);
+}
+
 [[noreturn]] void ExitNow() {
   {
     std::lock_guard<std::mutex> l(g_tty_mu);
@@ -133,18 +141,32 @@ class PublishClient {
   }
   static const char kMsg[] = "\nsmbd-cat: interrupted\n";
   (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
-  _exit(130);
+  _exit(InterruptedExit());
 }
 
 void SignalThread(sigset_t set) {
   int sig = 0;
   if (sigwait(&set, &sig) != 0) return;
+  g_signal = sig;
   g_interrupted = true;
+  bool prompting, connected;
+  {
+    std::lock_guard<std::mutex> l(g_tty_mu);
+    prompting = g_tty_fd >= 0;
+  }
   {
     std::lock_guard<std::mutex> l(g_client_mu);
-    if (g_client == nullptr) ExitNow();  // nothing on the wire to clean up
-    g_cancelled = g_client->Cancel();
+    connected = g_client != nullptr;
   }
+  // At the password prompt (a blocked read of the terminal), or with nothing on the wire to
+  // clean up: leave now.
+  if (prompting || !connected) ExitNow();
+  // The CANCELs go out from their own thread: a send can block (behind a stalled frame) and
+  // the grace period below must run regardless.
+  std::thread([] {
+    std::lock_guard<std::mutex> l(g_client_mu);
+    if (g_client != nullptr) g_cancelled = g_client->Cancel();
+  }).detach();
   // The main thread now drains what is in flight, closes the file and logs off. A second
   // signal, or a cleanup stuck for kGraceSeconds, ends the process at once.
   timespec grace{kGraceSeconds, 0};
@@ -204,7 +226,7 @@ int ExitFor(const absl::Status& s) {
     case absl::StatusCode::kUnauthenticated: return kExitAuth;
     case absl::StatusCode::kNotFound: return kExitNotFound;
     case absl::StatusCode::kPermissionDenied: return kExitAccess;
-    case absl::StatusCode::kCancelled: return g_interrupted ? kExitInterrupted : kExitIo;
+    case absl::StatusCode::kCancelled: return g_interrupted ? InterruptedExit() : kExitIo;
     default: return kExitIo;
   }
 }
@@ -455,7 +477,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
       return kExitOk;  // output closed (e.g. `| head`): quietly done
     }
     if (g_interrupted) {
-      return Fail(kExitInterrupted,
+      return Fail(InterruptedExit(),
                   absl::StrCat("interrupted after ", progress.done(), " bytes; ", g_cancelled.load(),
                                " requests in flight cancelled; closing ", where));
     }

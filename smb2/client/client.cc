@@ -23,7 +23,6 @@
 #include "smb2/pdu/flush.h"
 #include "smb2/pdu/ioctl.h"
 #include "smb2/pdu/logoff.h"
-#include "smb2/pdu/tree_disconnect.h"
 #include "smb2/pdu/negotiate.h"
 #include "smb2/pdu/query_directory.h"
 #include "smb2/pdu/query_info.h"
@@ -31,6 +30,7 @@
 #include "smb2/pdu/session_setup.h"
 #include "smb2/pdu/set_info.h"
 #include "smb2/pdu/tree_connect.h"
+#include "smb2/pdu/tree_disconnect.h"
 #include "smb2/pdu/write.h"
 #include "smb2/security/authenticator.h"
 #include "smb2/security/kdf.h"
@@ -145,8 +145,7 @@ uint32_t Client::max_read(bool rdma) const {
 }
 
 uint32_t Client::max_write(bool rdma) const {
-  uint32_t m =
-      std::min(rdma ? options_.max_rdma_io : options_.max_io, negotiated_.max_write_size);
+  uint32_t m = std::min(rdma ? options_.max_rdma_io : options_.max_io, negotiated_.max_write_size);
   const uint32_t rdma_io = connection_->transport()->limits().max_rdma_io;
   if (rdma_io > 0) m = std::min(m, rdma_io);
   if (negotiated_.dialect == kDialect202) m = std::min<uint32_t>(m, 65536);
@@ -154,8 +153,12 @@ uint32_t Client::max_write(bool rdma) const {
 }
 
 size_t Client::Depth(uint32_t chunk) const {
-  if (options_.depth > 0) return options_.depth;
-  return std::max<size_t>(1, options_.window_bytes / std::max<uint32_t>(chunk, 1));
+  // Whatever was asked for, at most 1 GiB in flight: ReadTo allocates its window up front.
+  constexpr uint64_t kMaxInFlight = uint64_t{1} << 30;
+  chunk = std::max<uint32_t>(chunk, 1);
+  const uint64_t wanted = options_.depth > 0 ? options_.depth : options_.window_bytes / chunk;
+  return static_cast<size_t>(
+      std::clamp<uint64_t>(wanted, 1, std::max<uint64_t>(1, kMaxInFlight / chunk)));
 }
 
 uint16_t Client::Charge(uint64_t bytes) const {
@@ -655,8 +658,8 @@ absl::Status File::Close() {
   if (!c->connection_->status().ok()) return c->connection_->status();
   CloseRequest req;
   req.file_id = id_;
-  return s->Exchange(Command::kClose, tree_->id_,
-                     [&](WireWriter* w) { EncodeCloseRequest(req, w); }, "CLOSE");
+  return s->Exchange(
+      Command::kClose, tree_->id_, [&](WireWriter* w) { EncodeCloseRequest(req, w); }, "CLOSE");
 }
 
 absl::StatusOr<FileInfo> File::Stat() {
@@ -719,8 +722,8 @@ absl::StatusOr<std::vector<FileNotification>> File::WaitForChanges(
     return waited;
   }
   if (timed_out && m->response_header.status == ntstatus::kCancelled) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "CHANGE_NOTIFY: no change within ", absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(
+        absl::StrCat("CHANGE_NOTIFY: no change within ", absl::FormatDuration(timeout)));
   }
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "CHANGE_NOTIFY"));
   if (m->response_header.status == ntstatus::kNotifyEnumDir) {
@@ -865,13 +868,16 @@ absl::StatusOr<uint64_t> File::ReadTo(
     const std::function<absl::Status(absl::Span<const uint8_t>)>& sink) {
   Client* c = tree_->session_->client_;
   const uint32_t chunk = ChunkSize(false);
-  const size_t depth = c->Depth(chunk);
+  // No more slots than the range has chunks: requests in flight never outnumber either.
+  const uint64_t chunks = length == UINT64_MAX ? UINT64_MAX : (length + chunk - 1) / chunk;
+  const size_t depth =
+      static_cast<size_t>(std::max<uint64_t>(1, std::min<uint64_t>(c->Depth(chunk), chunks)));
   // One window of buffers for the whole call (not per request), recycled slot by slot: chunks
   // complete in order, so a slot is free again by the time it comes round.
   // Page-aligned, so that an RDMA registration of a chunk covers no more pages than it must
   // (rxe: 512 pages per region, so a 2 MiB chunk fits one region only when aligned).
-  std::unique_ptr<uint8_t[], AlignedDelete> window(
-      new (std::align_val_t(kPageSize)) uint8_t[depth * chunk]);
+  std::unique_ptr<uint8_t[], AlignedDelete> window(new (std::align_val_t(kPageSize))
+                                                       uint8_t[depth * chunk]);
   size_t slot = 0;
   return PipelinedRead(
       offset, length,
@@ -1163,8 +1169,8 @@ absl::Status File::Truncate(uint64_t size) {
 absl::Status File::Flush() {
   FlushRequest req;
   req.file_id = id_;
-  return tree_->session_->Exchange(Command::kFlush, tree_->id_,
-                                   [&](WireWriter* w) { EncodeFlushRequest(req, w); }, "FLUSH");
+  return tree_->session_->Exchange(
+      Command::kFlush, tree_->id_, [&](WireWriter* w) { EncodeFlushRequest(req, w); }, "FLUSH");
 }
 
 namespace {
@@ -1182,8 +1188,8 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
   Client* c = tree_->session_->client_;
   const uint32_t limit = c->max_read(UseRdma(dst.size()));
   if (dst.size() > limit) {
-    return absl::InvalidArgumentError(absl::StrCat("ReadAsync of ", dst.size(),
-                                                   " bytes exceeds the max read size ", limit));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReadAsync of ", dst.size(), " bytes exceeds the max read size ", limit));
   }
   // Over SMB Direct large enough reads use the RDMA channel, as File::Read does.
   std::unique_ptr<RdmaRegistration> reg;
@@ -1197,9 +1203,8 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
         AsyncRead* st = reinterpret_cast<AsyncRead*>(msg->user_data);
         std::unique_ptr<RdmaRegistration> owned(st->reg);
         const bool rdma = owned != nullptr;
-        absl::StatusOr<uint32_t> r =
-            msg->result().ok() ? File::ReadResult(msg, st->dst, rdma)
-                               : absl::StatusOr<uint32_t>(msg->result());
+        absl::StatusOr<uint32_t> r = msg->result().ok() ? File::ReadResult(msg, st->dst, rdma)
+                                                        : absl::StatusOr<uint32_t>(msg->result());
         // Deregistered before the caller hears of it: the server cannot reach dst any more.
         owned.reset();
         if (r.ok()) {
@@ -1210,7 +1215,7 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
       },
       state);
   // The callback runs within the request timeout even if the server never answers.
-  m->deadline = absl::Now() + c->options_.request_timeout;
+  m->SetDeadlineIn(c->options_.request_timeout);
   absl::Status s = c->connection_->Submit(m);
   if (s.ok()) {
     (void)reg.release();  // the callback owns it now

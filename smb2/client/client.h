@@ -45,6 +45,10 @@ struct ClientOptions {
                                  Cipher::kAes256Ccm};
   // Offer AES-GMAC signing on 3.1.1 ([MS-SMB2] 2.2.3.1.7).
   bool offer_gmac = true;
+  // Every request's answer must come within this. On the RDMA channel a request that times out
+  // has its buffer deregistered at once: a server that still writes it afterwards breaks the
+  // SMB Direct connection (its queue pair fails, and the other requests in flight with it);
+  // the caller's memory comes first.
   absl::Duration request_timeout = absl::Seconds(60);
   // Largest single READ/WRITE with inline data (further capped by the server's
   // MaxReadSize/MaxWriteSize and the transport).
@@ -298,7 +302,8 @@ class File {
   // the request is sent; `callback(arg, bytes read or error)` runs later on the connection's
   // receive thread, or, if no answer came within the request timeout, with DeadlineExceeded on
   // its watchdog thread (the request is then cancelled at the server and dst is no longer
-  // written). dst must stay valid until the callback has run.
+  // written). Callbacks of different reads may run concurrently on those two threads; a
+  // callback must not destroy the Client. dst must stay valid until the callback has run.
   using ReadCallback = void (*)(void* arg, absl::StatusOr<uint32_t> result);
   absl::Status ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
                          void* arg);
