@@ -8,6 +8,7 @@ REPS=${BENCH_REPS:-3}
 URL="smb://$SMBD_USER@$SMBD_SERVER/$SMBD_SHARE"
 export SMBD_PASSWORD
 dd if=/dev/urandom of="$SMBD_SHARE_PATH/ours.bin" bs=4M count=$((MIB / 4)) status=none
+dd if=/dev/urandom of="$SMBD_SHARE_PATH/small.bin" bs=4096 count=1 status=none
 sync
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rate() { awk -v m="$MIB" -v s="$1" 'BEGIN {printf "%.1f", m/s}'; }
@@ -47,9 +48,13 @@ for t in rdma tcp; do
               "--mode randread --bs 4K --depth 32" "--mode meta"; do
     /bundle/smbd-bench --transport "$t" $args --seconds 5 "$URL/ours.bin" | sed "s/^/$t /"
   done
+  # Open + read 4 KiB + close: one compound round trip vs three.
+  for m in smallfile smallfile3; do
+    /bundle/smbd-bench --transport "$t" --mode "$m" --seconds 5 "$URL/small.bin" | sed "s/^/$t /"
+  done
   [ "$t" = rdma ] && /bundle/smbd-bench --transport rdma --busy-poll --mode randread --bs 4K \
     --depth 1 --seconds 5 "$URL/ours.bin" | sed "s/^/rdma busy-poll /"
 done
-rm -f "$SMBD_SHARE_PATH/ours.bin" "$SMBD_SHARE_PATH/ours-w.bin"
+rm -f "$SMBD_SHARE_PATH/ours.bin" "$SMBD_SHARE_PATH/ours-w.bin" "$SMBD_SHARE_PATH/small.bin"
 echo
 bash /bundle/bench-baseline.sh
