@@ -53,7 +53,7 @@ bool WriteFull(int fd, const uint8_t* p, size_t n) {
 // frames ([MS-SMB2] 2.1: a zero byte and a 24-bit length) so that a whole frame can be changed.
 class TamperingProxy {
  public:
-  // Changes `frame`; `previous` is the frame the server sent before it.
+  // Changes `frame`; `previous` is the last frame of at least kMinTampered bytes before it.
   using Tamper =
       std::function<void(std::vector<uint8_t>* frame, const std::vector<uint8_t>& previous)>;
 
@@ -82,7 +82,10 @@ class TamperingProxy {
   }
 
   uint16_t port() const { return listen_port_; }
-  // The next frame from the server goes through `tamper` first.
+  // The next frame from the server of at least kMinTampered bytes goes through `tamper` first.
+  // Smaller ones pass untouched: Samba may send an interim STATUS_PENDING answer before a slow
+  // READ's data ([MS-SMB2] 3.3.4.2), and the test means the READ response itself.
+  static constexpr size_t kMinTampered = 1024;
   void Arm(Tamper tamper) {
     std::lock_guard<std::mutex> l(mu_);
     tamper_ = std::move(tamper);
@@ -123,7 +126,7 @@ class TamperingProxy {
       frame.resize(len);
       if (!ReadFull(from, frame.data(), len)) break;
       Tamper t;
-      {
+      if (len >= kMinTampered) {
         std::lock_guard<std::mutex> l(mu_);
         t = std::move(tamper_);
         tamper_ = nullptr;
@@ -136,7 +139,7 @@ class TamperingProxy {
         word[1] = static_cast<uint8_t>(n >> 16), word[2] = static_cast<uint8_t>(n >> 8);
         word[3] = static_cast<uint8_t>(n);
       }
-      previous = std::move(original);
+      if (original.size() >= kMinTampered) previous = std::move(original);
       if (!WriteFull(to, word, 4) || !WriteFull(to, frame.data(), frame.size())) break;
     }
     shutdown(to, SHUT_RDWR);
