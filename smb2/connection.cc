@@ -342,7 +342,6 @@ PlacedRange Connection::SealedReadDestination(absl::Span<const uint8_t> head,
     return {};
   }
   placing_ = m;  // as Destination(): Abandon() waits until this frame is handled
-  stats_.sealed_bytes_placed += data_length;
   return PlacedRange{data_offset, m->read_destination.subspan(0, data_length)};
 }
 
@@ -386,12 +385,22 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
     }
     UnsealPlacement place;
     place.peek = kSealedReadPeek;
-    place.choose = [this, session_id](absl::Span<const uint8_t> head) {
-      return SealedReadDestination(head, session_id);
+    PlacedRange offered;
+    place.choose = [this, session_id, &offered](absl::Span<const uint8_t> head) {
+      offered = SealedReadDestination(head, session_id);
+      return offered;
     };
     absl::StatusOr<Bvecq> plain = security->UnsealPlaced(frame, pool_, place);
     if (!plain.ok()) return plain.status();
     frame = *std::move(plain);
+    if (!offered.dst.empty()) {
+      // Count it only if the unsealer took the range (it ignores one outside the message).
+      absl::StatusOr<BvecqIter> at = frame.Range(offered.offset, 1);
+      if (at.ok() && at->Peek().data() == offered.dst.data()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.sealed_bytes_placed += offered.dst.size();
+      }
+    }
     was_sealed = true;
     sealed_session = session_id;
   } else if (std::memcmp(magic, kSmb2CompressionProtocolId, 4) == 0) {
