@@ -706,7 +706,8 @@ struct TtyRun {
   absl::Time exited_at;
 };
 TtyRun RunOnATerminal(const std::vector<std::string>& args,
-                      const std::function<void(int master, const std::string& seen)>& during) {
+                      const std::function<void(int master, const std::string& seen, pid_t pid)>&
+                          during) {
   TtyRun r;
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -726,7 +727,7 @@ TtyRun RunOnATerminal(const std::vector<std::string>& args,
     char buf[4096];
     const ssize_t n = read(master, buf, sizeof(buf));
     if (n > 0) r.terminal.append(buf, n);
-    if (during) during(master, r.terminal);
+    if (during) during(master, r.terminal, pid);
     if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
       exited = true;
       r.exited_at = absl::Now();
@@ -774,7 +775,7 @@ TEST_F(SambaTest, SmbdCatOnATerminalShowsProgressAndCtrlCCancelsCleanly) {
   TtyRun intr = RunOnATerminal(
       {cat, "--transport", "tcp", "--depth", "1", "--io-size", "4K", "-o", "/dev/null",
        url + "tty-big.bin"},
-      [&](int master, const std::string& seen) {
+      [&](int master, const std::string& seen, pid_t) {
         if (!sent && seen.find("MiB/s") != std::string::npos) {
           absl::SleepFor(absl::Milliseconds(300));
           (void)!write(master, "\x03", 1);
@@ -792,6 +793,22 @@ TEST_F(SambaTest, SmbdCatOnATerminalShowsProgressAndCtrlCCancelsCleanly) {
       << intr.terminal;
   // Not the 5-second forced exit: the cleanup (drain, close, logoff) finished by itself.
   EXPECT_EQ(intr.terminal.find("\nsmbd-cat: interrupted\n"), std::string::npos) << intr.terminal;
+
+  // SIGTERM (a job scheduler stopping us): the same clean path, exit 128 + 15.
+  bool termed = false;
+  TtyRun term = RunOnATerminal(
+      {cat, "--transport", "tcp", "--depth", "1", "--io-size", "4K", "-o", "/dev/null",
+       url + "tty-big.bin"},
+      [&](int, const std::string& seen, pid_t pid) {
+        if (!termed && seen.find("MiB/s") != std::string::npos) {
+          kill(pid, SIGTERM);
+          termed = true;
+        }
+      });
+  ASSERT_TRUE(termed) << term.terminal;
+  EXPECT_EQ(term.exit_code, 143) << term.terminal;
+  EXPECT_NE(term.terminal.find("smbd-cat: interrupted after "), std::string::npos)
+      << term.terminal;
   unsetenv("SMBD_PASSWORD");
 }
 
