@@ -269,17 +269,25 @@ absl::Status Connection::SendCancel(const Smb2Header& target) {
 }
 
 absl::Span<uint8_t> Connection::Destination(uint64_t message_id, uint32_t data_length) {
+  // Signed sessions place too: the signature is then checked over the placed bytes before the
+  // message completes, and a bad one fails the request (the destination's contents are then
+  // unspecified, as after any failed read). Sealed frames never reach the hook: they start with
+  // the transform header (see SealedReadDestination).
+  return ClaimReadDestination(message_id, data_length, std::nullopt);
+}
+
+absl::Span<uint8_t> Connection::ClaimReadDestination(uint64_t message_id, uint32_t data_length,
+                                                     std::optional<uint64_t> session_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = pending_.find(message_id);
   if (it == pending_.end()) return {};
   SmbMessage* m = it->second;
-  if (m->header.command != Command::kRead || m->read_destination.size() < data_length) return {};
-  // Signed sessions place too: the signature is then checked over the placed bytes before the
-  // message completes, and a bad one fails the request (the destination's contents are then
-  // unspecified, as after any failed read). Sealed frames never reach the hook: they start with
-  // the transform header.
-  placing_ = m;
-  return m->read_destination;
+  if (m->header.command != Command::kRead || m->read_destination.size() < data_length ||
+      (session_id.has_value() && m->header.session_id != *session_id)) {
+    return {};
+  }
+  placing_ = m;  // Abandon() waits until the frame being received is handled
+  return m->read_destination.subspan(0, data_length);
 }
 
 void Connection::WatchDeadlines() {
@@ -333,16 +341,9 @@ PlacedRange Connection::SealedReadDestination(absl::Span<const uint8_t> head,
   const uint8_t data_offset = head[64 + 2];
   const uint32_t data_length = LoadLE<uint32_t>(&head[64 + 4]);
   if (data_length == 0 || data_offset < kSealedReadPeek) return {};
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = pending_.find(message_id);
-  if (it == pending_.end()) return {};
-  SmbMessage* m = it->second;
-  if (m->header.command != Command::kRead || m->header.session_id != session_id ||
-      m->read_destination.size() < data_length) {
-    return {};
-  }
-  placing_ = m;  // as Destination(): Abandon() waits until this frame is handled
-  return PlacedRange{data_offset, m->read_destination.subspan(0, data_length)};
+  absl::Span<uint8_t> dst = ClaimReadDestination(message_id, data_length, session_id);
+  if (dst.empty()) return {};
+  return PlacedRange{data_offset, dst};
 }
 
 void Connection::ReceiveLoop() {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -104,6 +105,10 @@ class Connection : private PlacementHook {
   // For an encrypted frame: once its first bytes are decrypted, where a READ response's data
   // can be decrypted straight to (the read's destination), as Destination() does for plaintext.
   PlacedRange SealedReadDestination(absl::Span<const uint8_t> head, uint64_t session_id);
+  // The destination of READ `message_id` if it can take `data_length` bytes (and belongs to
+  // `session_id`, when given); marks it as being placed into.
+  absl::Span<uint8_t> ClaimReadDestination(uint64_t message_id, uint32_t data_length,
+                                           std::optional<uint64_t> session_id);
   std::shared_ptr<SessionSecurity> SecurityFor(uint64_t session_id);
   // Cancel(); true when a CANCEL went out.
   absl::StatusOr<bool> CancelOne(SmbMessage* message);

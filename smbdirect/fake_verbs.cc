@@ -710,29 +710,22 @@ absl::Status FakeRdmaEndpoint::PostRecv(uint64_t wr_id, absl::Span<const Sge> sg
 
 absl::Status FakeRdmaEndpoint::PostRdmaWrite(uint64_t wr_id, absl::Span<const Sge> local,
                                              uint64_t remote_addr, uint32_t rkey, bool signaled) {
-  SMBD_FAKE_POST_PROLOGUE(FakeOp::kPostRdmaWrite);
-  SMBD_RETURN_IF_ERROR(CheckSges(local, sizes_.send_sge, "RDMA write"));
-  SMBD_RETURN_IF_ERROR(CheckSendSlotLocked(*s));
-  SendWr wr;
-  wr.kind = SendWr::kWrite;
-  wr.wr_id = wr_id;
-  wr.signaled = signaled;
-  wr.seq = s->next_seq++;
-  wr.sges.assign(local.begin(), local.end());
-  wr.remote_addr = remote_addr;
-  wr.rkey = rkey;
-  s->sq.push_back(std::move(wr));
-  fake_verbs_internal::SettleLocked(*net_);
-  return absl::OkStatus();
+  return PostOneSided(/*write=*/true, wr_id, local, remote_addr, rkey, signaled);
 }
 
 absl::Status FakeRdmaEndpoint::PostRdmaRead(uint64_t wr_id, absl::Span<const Sge> local,
                                             uint64_t remote_addr, uint32_t rkey, bool signaled) {
-  SMBD_FAKE_POST_PROLOGUE(FakeOp::kPostRdmaRead);
-  SMBD_RETURN_IF_ERROR(CheckSges(local, sizes_.send_sge, "RDMA read"));
+  return PostOneSided(/*write=*/false, wr_id, local, remote_addr, rkey, signaled);
+}
+
+absl::Status FakeRdmaEndpoint::PostOneSided(bool write, uint64_t wr_id,
+                                            absl::Span<const Sge> local, uint64_t remote_addr,
+                                            uint32_t rkey, bool signaled) {
+  SMBD_FAKE_POST_PROLOGUE(write ? FakeOp::kPostRdmaWrite : FakeOp::kPostRdmaRead);
+  SMBD_RETURN_IF_ERROR(CheckSges(local, sizes_.send_sge, write ? "RDMA write" : "RDMA read"));
   SMBD_RETURN_IF_ERROR(CheckSendSlotLocked(*s));
   SendWr wr;
-  wr.kind = SendWr::kRead;
+  wr.kind = write ? SendWr::kWrite : SendWr::kRead;
   wr.wr_id = wr_id;
   wr.signaled = signaled;
   wr.seq = s->next_seq++;

@@ -125,6 +125,9 @@ class FakeRdmaEndpoint : public RdmaEndpoint {
   FakeRdmaEndpoint(std::shared_ptr<fake_verbs_internal::NetState> net, int side,
                    const RdmaDeviceLimits& limits, const QueueSizes& sizes, bool is_client,
                    std::string peer_address);
+  // PostRdmaWrite / PostRdmaRead: one-sided work requests differ only in direction.
+  absl::Status PostOneSided(bool write, uint64_t wr_id, absl::Span<const Sge> local,
+                            uint64_t remote_addr, uint32_t rkey, bool signaled);
 
   const std::shared_ptr<fake_verbs_internal::NetState> net_;
   const int side_;
