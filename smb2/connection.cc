@@ -1,5 +1,8 @@
 #include "smb2/connection.h"
 
+#include <string.h>
+
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -109,7 +112,7 @@ std::shared_ptr<SessionSecurity> Connection::SecurityFor(uint64_t session_id) {
   return it == security_.end() ? nullptr : it->second;
 }
 
-absl::Status Connection::Submit(const SmbMessageRef& chain) {
+absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline) {
   if (!chain) return absl::InvalidArgumentError("Submit: empty chain");
   uint32_t total_charge = 0;
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
@@ -120,13 +123,22 @@ absl::Status Connection::Submit(const SmbMessageRef& chain) {
     absl::Status s = status();
     if (!s.ok()) return s;
   }
+  if (deadline == absl::InfiniteFuture()) deadline = absl::Now() + options_.credit_timeout;
   // All credits of a chain are taken at once: partial acquisitions by two chains could
   // otherwise deadlock each other.
-  SMBD_RETURN_IF_ERROR(
-      credits_.Acquire(static_cast<uint16_t>(total_charge), options_.credit_timeout));
+  SMBD_RETURN_IF_ERROR(credits_.Acquire(static_cast<uint16_t>(total_charge),
+                                        std::max(deadline - absl::Now(), absl::ZeroDuration())));
 
   std::shared_ptr<SessionSecurity> security = SecurityFor(chain->header.session_id);
-  std::lock_guard<std::mutex> send_lock(send_mu_);
+  // The send lock, within the request's deadline: a frame stuck behind a slow peer must not
+  // hold every other request past its own (issue 13).
+  std::unique_lock<std::timed_mutex> send_lock(send_mu_, std::defer_lock);
+  if (!send_lock.try_lock_until(absl::ToChronoTime(deadline))) {
+    credits_.Release(static_cast<uint16_t>(total_charge));
+    return absl::DeadlineExceededError(absl::StrCat(
+        CommandName(chain->header.command),
+        ": not sent by its deadline (another frame is still being sent)"));
+  }
   {
     absl::Status s = status();
     if (!s.ok()) {
@@ -163,13 +175,15 @@ absl::Status Connection::Submit(const SmbMessageRef& chain) {
   absl::Status s;
   if (security != nullptr && security->seals()) {
     absl::StatusOr<Bvecq> sealed = security->Seal(wire, pool_);
-    s = sealed.ok() ? transport_->Send(*sealed) : sealed.status();
+    s = sealed.ok() ? transport_->Send(*sealed, deadline) : sealed.status();
   } else {
-    s = transport_->Send(wire);
+    s = transport_->Send(wire, deadline);
   }
   if (!s.ok()) {
-    // The frame may be partly on the wire: the connection is unusable. Every member (ours
-    // included) completes with the error through Fail().
+    // The frame may be partly on the wire, and its ids are spent: the connection is unusable.
+    // Every member (ours included) completes with the error through Fail(), which also shuts
+    // the transport down.
+    send_lock.unlock();
     Fail(s);
     return absl::OkStatus();
   }
@@ -181,9 +195,17 @@ absl::Status Connection::Submit(const SmbMessageRef& chain) {
 void Connection::Abandon(SmbMessage* message) {
   std::unique_lock<std::mutex> lock(mu_);
   // If the transport is receiving this message's data right now, wait until it is done: the
-  // caller's buffer must not be written after we return. The transport's stall timeout bounds
-  // this wait.
-  placed_cv_.wait(lock, [&] { return placing_ != message; });
+  // caller's buffer must not be written after we return. A peer that dribbles the frame for
+  // longer than the grace period loses the connection, which stops the receive at once.
+  auto placed = [&] { return placing_ != message; };
+  if (!placed_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.placement_grace), placed)) {
+    lock.unlock();
+    transport_->Shutdown(absl::DeadlineExceededError(absl::StrCat(
+        "the server took longer than ", absl::FormatDuration(options_.placement_grace),
+        " to finish a READ response its caller had given up on")));
+    lock.lock();
+    placed_cv_.wait(lock, placed);
+  }
   message->read_destination = {};
 }
 
@@ -244,8 +266,17 @@ absl::Status Connection::SendCancel(const Smb2Header& target) {
   EncodeHeader(h, &w);
   EncodeCancelRequest(&w);
   SMBD_RETURN_IF_ERROR(w.Finish());
-  std::lock_guard<std::mutex> send_lock(send_mu_);
+  // A CANCEL never queues for long behind a frame that is stuck on the wire: if the send lock
+  // is not free within cancel_send_wait, the CANCEL is skipped (the request is abandoned or
+  // ends with the connection anyway).
+  std::unique_lock<std::timed_mutex> send_lock(send_mu_, std::defer_lock);
+  if (!send_lock.try_lock_for(absl::ToChronoNanoseconds(options_.cancel_send_wait))) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.cancels_skipped++;
+    return absl::DeadlineExceededError("CANCEL not sent: another frame is stuck on the wire");
+  }
   SMBD_RETURN_IF_ERROR(status());
+  const absl::Time cancel_deadline = absl::Now() + options_.cancel_send_wait;
   absl::Status s;
   if (sign) {
     absl::StatusOr<BvecqIter> it = frame.Range(0, frame.size());
@@ -254,11 +285,12 @@ absl::Status Connection::SendCancel(const Smb2Header& target) {
   }
   if (seal) {
     absl::StatusOr<Bvecq> sealed = security->Seal(frame, pool_);
-    s = sealed.ok() ? transport_->Send(*sealed) : sealed.status();
+    s = sealed.ok() ? transport_->Send(*sealed, cancel_deadline) : sealed.status();
   } else {
-    s = transport_->Send(frame);
+    s = transport_->Send(frame, cancel_deadline);
   }
   if (!s.ok()) {
+    send_lock.unlock();
     Fail(s);  // part of a frame may be on the wire
     return s;
   }
@@ -286,7 +318,8 @@ absl::Span<uint8_t> Connection::ClaimReadDestination(uint64_t message_id, uint32
       (session_id.has_value() && m->header.session_id != *session_id)) {
     return {};
   }
-  placing_ = m;  // Abandon() waits until the frame being received is handled
+  placing_ = m;  // Abandon() and Fail() leave it to the receive thread until EndPlacement()
+  placing_length_ = data_length;
   return m->read_destination.subspan(0, data_length);
 }
 
@@ -307,15 +340,19 @@ void Connection::WatchDeadlines() {
     if (expired.empty()) continue;
     stats_.expired += expired.size();
     lock.unlock();
+    // First make sure no buffer is written any more and report (Abandon is bounded), then ask
+    // the server to drop the requests: a CANCEL stuck behind a frame on the wire must not delay
+    // the callbacks. The messages stay in the table until an answer (if any) returns their
+    // credits.
     for (SmbMessage* m : expired) {
-      // As a blocking waiter does on its timeout: ask the server to drop the request, make sure
-      // its buffer is not written any more, then report. The message stays in the table until
-      // an answer (if any) returns its credits.
-      (void)Cancel(m);
       Abandon(m);
       m->Complete(absl::DeadlineExceededError(absl::StrCat(
           CommandName(m->header.command), " (message id ", m->header.message_id,
           "): no response by its deadline")));
+    }
+    bool cancels = true;
+    for (SmbMessage* m : expired) {
+      if (cancels && !Cancel(m).ok()) cancels = false;  // the connection or its sender is stuck
       m->Unref();
     }
     expired.clear();
@@ -346,15 +383,45 @@ PlacedRange Connection::SealedReadDestination(absl::Span<const uint8_t> head,
   return PlacedRange{data_offset, dst};
 }
 
+void Connection::WipePlaced(SmbMessage* m, uint32_t length) {
+  // Bytes the transport placed for a READ that then failed (refused answer, lost connection)
+  // are not authenticated: wipe them rather than leave them for a caller that ignores errors.
+  absl::Span<uint8_t> dst = m->read_destination;
+  if (length > 0 && !dst.empty()) explicit_bzero(dst.data(), std::min<size_t>(length, dst.size()));
+}
+
+void Connection::EndPlacement(const absl::Status& refused, const SmbMessage* completing) {
+  SmbMessage* orphan = nullptr;
+  SmbMessage* placed = nullptr;
+  uint32_t length = 0;
+  absl::Status orphan_status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (placing_ == nullptr) return;
+    placed = placing_;
+    length = placing_length_;
+    placing_ = nullptr;
+    placing_length_ = 0;
+    std::swap(orphan, placing_orphan_);
+    orphan_status = orphan_status_;
+  }
+  if (orphan != nullptr || (!refused.ok() && (completing == nullptr || completing == placed))) {
+    WipePlaced(placed, length);
+  }
+  placed_cv_.notify_all();
+  if (orphan != nullptr) {
+    // Fail() took it from the table while its data was arriving and left the completion to us:
+    // only now is its buffer no longer written.
+    orphan->Complete(orphan_status);
+    orphan->Unref();
+  }
+}
+
 void Connection::ReceiveLoop() {
   while (true) {
     absl::StatusOr<Bvecq> frame = transport_->Receive(absl::InfiniteDuration());
     absl::Status s = frame.ok() ? HandleFrame(*std::move(frame)) : frame.status();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      placing_ = nullptr;
-    }
-    placed_cv_.notify_all();
+    EndPlacement(s);  // a frame that broke off mid-data leaves nothing unauthenticated behind
     if (!s.ok()) {
       transport_->Shutdown(s);
       Fail(s);
@@ -445,6 +512,30 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
     if (!held) continue;  // a stale or bogus id: drop it, nothing is waiting for it
     SmbMessage* const m = held.get();
 
+    const uint16_t charge = std::max<uint16_t>(m->header.credit_charge, 1);
+    // [MS-SMB2] 3.2.5.1.5: an interim response (async, STATUS_PENDING) grants credits and
+    // carries the AsyncId; the final response comes later. Interim answers are not signed
+    // (3.2.5.1.3), so anyone on the path can forge one: it grants at most what the request
+    // asked for, and a malformed one (another command, AsyncId 0, a second one) is dropped
+    // rather than allowed to fail the request (issue 13).
+    if (h.is_async() && h.status == ntstatus::kPending) {
+      bool accepted = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (h.command != m->header.command || h.async_id == 0 || m->pending) {
+          stats_.dropped_interims++;
+        } else {
+          m->pending = true;
+          m->async_id = h.async_id;
+          stats_.interim_responses++;
+          accepted = true;
+        }
+      }
+      if (accepted) {
+        credits_.Grant(charge, std::min(h.credits, m->header.credits), /*final=*/false);
+      }
+      continue;
+    }
     absl::Status verdict;
     if (h.command != m->header.command) {
       // A response must answer the request its MessageId names ([MS-SMB2] 3.2.5.1.2); one
@@ -452,17 +543,6 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
       verdict = absl::DataLossError(absl::StrCat(
           CommandName(h.command), " response for message id ", h.message_id, ", which was a ",
           CommandName(m->header.command), " request"));
-    }
-    const uint16_t charge = std::max<uint16_t>(m->header.credit_charge, 1);
-    // [MS-SMB2] 3.2.5.1.5: an interim response (async, STATUS_PENDING) grants credits and
-    // carries the AsyncId; the final response comes later.
-    if (verdict.ok() && h.is_async() && h.status == ntstatus::kPending) {
-      credits_.Grant(charge, h.credits, /*final=*/false);
-      std::lock_guard<std::mutex> lock(mu_);
-      m->pending = true;
-      m->async_id = h.async_id;
-      stats_.interim_responses++;
-      continue;
     }
 
     // Signature check ([MS-SMB2] 3.2.5.1.3): sealed frames are authenticated by their tag.
@@ -483,11 +563,15 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
           CommandName(h.command), " response (message id ", h.message_id,
           ") arrived unencrypted on a session that requires encryption"));
     } else if (!was_sealed) {
-      if (security != nullptr && (security->signs() || h.is_signed())) {
+      // An answer to a request we signed must be signed too, even on a session that does not
+      // sign everything: 3.1.1 signs TREE_CONNECT ([MS-SMB2] 3.2.4.1.1) precisely so that a man
+      // in the middle cannot clear SHAREFLAG_ENCRYPT_DATA in the answer (issue 13).
+      const bool we_signed = (m->header.flags & kFlagSigned) != 0;
+      if (security != nullptr && (security->signs() || we_signed || h.is_signed())) {
         if (!h.is_signed()) {
           verdict = absl::PermissionDeniedError(absl::StrCat(
-              CommandName(h.command), " response (message id ", h.message_id,
-              ") is not signed on a session that requires signing"));
+              CommandName(h.command), " response (message id ", h.message_id, ") is not signed ",
+              we_signed ? "although its request was" : "on a session that requires signing"));
         } else {
           absl::StatusOr<BvecqIter> it = frame.Range(member.offset, member.length);
           verdict = it.ok() ? security->Verify(*it) : it.status();
@@ -518,6 +602,9 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
         verdict = bytes.status();
       }
     }
+    // The receive path is done with the destination before anyone hears of the result (a
+    // refused answer's placed bytes are wiped first).
+    EndPlacement(verdict, m);
     // A bad signature fails this request only: the message is dropped and its waiter told
     // ([MS-SMB2] 3.2.5.1.3 says discard it).
     m->Complete(verdict);
@@ -527,12 +614,24 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
 }
 
 void Connection::Fail(absl::Status status) {
+  // Stop the transport first: a receive in progress into a caller's buffer ends promptly, and a
+  // send that failed half way leaves nothing more to go out (issue 13).
+  transport_->Shutdown(status);
   std::vector<SmbMessage*> failed;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (status_.ok()) status_ = status;
     failed.reserve(pending_.size());
-    for (auto& [id, m] : pending_) failed.push_back(m);
+    for (auto& [id, m] : pending_) {
+      if (m == placing_ && placing_orphan_ == nullptr) {
+        // Its data is being received into the caller's buffer right now: the receive thread
+        // completes it once that stops (EndPlacement), never before.
+        placing_orphan_ = m;
+        orphan_status_ = status;
+      } else {
+        failed.push_back(m);
+      }
+    }
     pending_.clear();
   }
   credits_.Close(status);

@@ -32,8 +32,13 @@ namespace smbd {
 
 struct ConnectionOptions {
   CreditOptions credits;
-  // How long Submit waits for credits.
+  // How long Submit waits for credits and the send when the caller gives no deadline.
   absl::Duration credit_timeout = absl::Seconds(60);
+  // How long Abandon() lets a READ response that is arriving into the abandoned buffer finish
+  // before it shuts the transport down to stop it.
+  absl::Duration placement_grace = absl::Seconds(5);
+  // How long a CANCEL waits for a frame being sent to finish; then it is skipped.
+  absl::Duration cancel_send_wait = absl::Seconds(1);
 };
 
 struct ConnectionStats {
@@ -41,10 +46,12 @@ struct ConnectionStats {
   uint64_t frames_received = 0;
   uint64_t responses = 0;
   uint64_t interim_responses = 0;
+  uint64_t dropped_interims = 0;   // malformed or repeated STATUS_PENDING answers (ignored)
   uint64_t unknown_responses = 0;  // responses for no request in flight (dropped)
   uint64_t bad_signatures = 0;
   uint64_t notifications = 0;      // oplock/lease breaks
   uint64_t cancels_sent = 0;       // SMB2 CANCEL requests
+  uint64_t cancels_skipped = 0;    // CANCELs not sent: the sender was stuck behind a frame
   uint64_t expired = 0;            // callback requests ended by their deadline
   uint64_t sealed_bytes_placed = 0;  // encrypted READ data decrypted straight into destinations
 };
@@ -62,11 +69,14 @@ class Connection : private PlacementHook {
 
   // Sends `chain` (the head's `request` holds every member, encoded with CompoundWriter; each
   // member's header.credit_charge set). On success each member completes later; on failure
-  // nothing was sent and the error is returned (members are not completed).
-  absl::Status Submit(const SmbMessageRef& chain);
+  // nothing was sent and the error is returned (members are not completed). Waiting for
+  // credits, for the send lock and for the transport all end by `deadline` (InfiniteFuture:
+  // credit_timeout from now); a frame that cannot be sent whole by then fails the connection.
+  absl::Status Submit(const SmbMessageRef& chain, absl::Time deadline = absl::InfiniteFuture());
 
   // The waiter of `message` gives up (timeout, cancellation): its read_destination is no longer
-  // written to once this returns. The message stays in flight for credit accounting.
+  // written to once this returns (within placement_grace, or the connection is shut down to
+  // make it so). The message stays in flight for credit accounting.
   void Abandon(SmbMessage* message);
 
   // Asks the server to cancel `message` (submitted earlier, not yet answered) with an SMB2 CANCEL
@@ -100,7 +110,15 @@ class Connection : private PlacementHook {
   // Ends requests whose SmbMessage::deadline has passed (checked every 50 ms).
   void WatchDeadlines();
   absl::Status HandleFrame(Bvecq frame);
+  // Shuts the transport down and completes every request in flight with `status`, except one
+  // whose data is being placed now: EndPlacement() completes that one.
   void Fail(absl::Status status);
+  // The receive thread no longer writes or reads the destination it claimed: wakes Abandon(),
+  // completes a request Fail() left to it, and wipes the placed bytes when the request failed
+  // meanwhile or `refused` is an error (for `completing`, if given: the placed request). Called
+  // before any completion of the frame.
+  void EndPlacement(const absl::Status& refused, const SmbMessage* completing = nullptr);
+  static void WipePlaced(SmbMessage* m, uint32_t length);
   absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) override;
   // For an encrypted frame: once its first bytes are decrypted, where a READ response's data
   // can be decrypted straight to (the read's destination), as Destination() does for plaintext.
@@ -120,7 +138,7 @@ class Connection : private PlacementHook {
   const ConnectionOptions options_;
   CreditWindow credits_;
 
-  std::mutex send_mu_;  // orders message ids with frames on the wire
+  std::timed_mutex send_mu_;  // orders message ids with frames on the wire
 
   mutable std::mutex mu_;
   // Requests in flight by message id; the map holds a reference on each.
@@ -128,6 +146,9 @@ class Connection : private PlacementHook {
   absl::flat_hash_map<uint64_t, std::shared_ptr<SessionSecurity>> security_;
   NotificationHandler notify_;
   SmbMessage* placing_ = nullptr;  // message whose data the transport is receiving now
+  uint32_t placing_length_ = 0;    // bytes of its destination claimed
+  SmbMessage* placing_orphan_ = nullptr;  // placing_, failed by Fail(): EndPlacement completes it
+  absl::Status orphan_status_;
   std::condition_variable placed_cv_;
   absl::Status status_;
   ConnectionStats stats_;

@@ -560,5 +560,47 @@ TEST(ConnectionTest, SealedAnswerMustBeSealedForTheRequestsSession) {
   EXPECT_TRUE(h.conn->status().ok());
 }
 
+// Signs TREE_CONNECT only, as a 3.1.1 session that does not sign everything ([MS-SMB2] 3.2.4.1.1).
+class TreeConnectOnlySecurity : public MarkerSecurity {
+ public:
+  TreeConnectOnlySecurity() : MarkerSecurity(false) {}
+  bool signs() const override { return false; }
+  bool SignsRequest(Command c) const override { return c == Command::kTreeConnect; }
+};
+
+// Issue 13, item 6: the answer to a request we signed must be signed, or a man in the middle
+// clears SHAREFLAG_ENCRYPT_DATA in an unsigned TREE_CONNECT answer and strips share encryption.
+TEST(ConnectionTest, AnswerToASignedRequestMustBeSigned) {
+  Harness h;
+  h.conn->SetSessionSecurity(7, std::make_shared<TreeConnectOnlySecurity>());
+  h.Open(16);
+  SmbMessageRef tc = h.Request(Command::kTreeConnect, 7);
+  ASSERT_TRUE(h.conn->Submit(tc).ok());
+  Smb2Header req = h.ReceiveRequest()[0];
+  EXPECT_NE(req.flags & kFlagSigned, 0u);
+  h.Respond({Harness::Answer(req, 1)});  // unsigned
+  absl::Status s = tc->Wait(absl::Seconds(5));
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  EXPECT_NE(s.message().find("although its request was"), absl::string_view::npos) << s;
+
+  // Requests the session does not sign may be answered unsigned.
+  SmbMessageRef e = h.Request(Command::kEcho, 7);
+  ASSERT_TRUE(h.conn->Submit(e).ok());
+  Smb2Header ereq = h.ReceiveRequest()[0];
+  EXPECT_EQ(ereq.flags & kFlagSigned, 0u);
+  h.Respond({Harness::Answer(ereq, 1)});
+  EXPECT_TRUE(e->Wait(absl::Seconds(5)).ok());
+
+  // A signed answer to the signed request passes.
+  SmbMessageRef tc2 = h.Request(Command::kTreeConnect, 7);
+  ASSERT_TRUE(h.conn->Submit(tc2).ok());
+  Smb2Header ans = Harness::Answer(h.ReceiveRequest()[0], 1);
+  ans.flags |= kFlagSigned;
+  std::fill(std::begin(ans.signature), std::end(ans.signature), 0x5A);
+  h.Respond({ans});
+  EXPECT_TRUE(tc2->Wait(absl::Seconds(5)).ok());
+  EXPECT_TRUE(h.conn->status().ok());
+}
+
 }  // namespace
 }  // namespace smbd

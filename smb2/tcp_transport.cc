@@ -204,7 +204,7 @@ absl::Status TcpTransport::WaitFor(short events, absl::Time deadline, const char
   }
 }
 
-absl::Status TcpTransport::Send(const Bvecq& frame) {
+absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
   if (frame.size() == 0 || frame.size() > 0xFFFFFF) {
     return absl::InvalidArgumentError(
         absl::StrCat("TCP frame of ", frame.size(), " bytes (1..16 MiB - 1 allowed)"));
@@ -219,9 +219,18 @@ absl::Status TcpTransport::Send(const Bvecq& frame) {
   iov[0] = {length_word, sizeof(length_word)};
   int count = 1;
   count += it.GatherIovec(iov + 1, kMaxIov - 1, UINT64_MAX).entries;
-  absl::Time deadline = absl::Now() + options_.stall_timeout;
+  // The stall timeout restarts with progress, the caller's deadline does not: a peer that
+  // drains a byte at a time cannot hold a send (and every request behind it) for longer than
+  // the request's own deadline (issue 13).
+  absl::Time stall = absl::Now() + options_.stall_timeout;
+  bool started = false;
   while (count > 0) {
-    SMBD_RETURN_IF_ERROR(Fault("sendmsg"));
+    if (is_shut_.load()) return Closed();
+    absl::Status fault = Fault("sendmsg");
+    if (!fault.ok()) {
+      if (started) Shutdown(fault);
+      return fault;
+    }
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
@@ -230,14 +239,20 @@ absl::Status TcpTransport::Send(const Bvecq& frame) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        SMBD_RETURN_IF_ERROR(WaitFor(POLLOUT, deadline, "send"));
+        absl::Status w = WaitFor(POLLOUT, std::min(stall, deadline), "send");
+        if (!w.ok()) {
+          // Part of the frame may be on the wire: the stream cannot carry another frame.
+          Shutdown(w);
+          return w;
+        }
         continue;
       }
       const absl::Status s = Errno(absl::StrCat("send to ", peer_), errno);
       Shutdown(s);
       return s;
     }
-    deadline = absl::Now() + options_.stall_timeout;  // progress
+    started = true;
+    stall = absl::Now() + options_.stall_timeout;  // progress
     // Drop what was sent; resume a partial send inside an iovec.
     size_t left = static_cast<size_t>(n);
     int first = 0;
@@ -264,6 +279,9 @@ absl::Status TcpTransport::Send(const Bvecq& frame) {
 
 absl::Status TcpTransport::ReadExact(uint8_t* dst, size_t len, absl::Time deadline) {
   while (len > 0) {
+    // After Shutdown not another byte: `dst` may be a caller's buffer whose request has just
+    // been failed (bytes still queued in the socket would otherwise keep arriving into it).
+    if (is_shut_.load()) return Closed();
     SMBD_RETURN_IF_ERROR(Fault("recv"));
     const ssize_t n = recv(fd_, dst, len, 0);
     if (n > 0) {
@@ -305,6 +323,7 @@ absl::Status TcpTransport::ReadIntoPages(Bvecq* frame, uint64_t len, absl::Time 
     int first = 0;
     uint64_t left = batch_bytes;
     while (left > 0) {
+      if (is_shut_.load()) return Closed();
       SMBD_RETURN_IF_ERROR(Fault("readv"));
       const ssize_t got = readv(fd_, iov + first, n - first);
       if (got == 0) {

@@ -54,7 +54,8 @@ class TcpTransport : public Transport {
                                                   const TcpOptions& options = {});
   ~TcpTransport() override;
 
-  absl::Status Send(const Bvecq& frame) override;
+  using Transport::Send;
+  absl::Status Send(const Bvecq& frame, absl::Time deadline) override;
   absl::StatusOr<Bvecq> Receive(absl::Duration idle_timeout) override;
   void Shutdown(absl::Status reason) override;
   void SetPlacementHook(PlacementHook* hook) override { hook_ = hook; }

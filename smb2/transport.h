@@ -49,8 +49,11 @@ class Transport {
   virtual ~Transport() = default;
 
   // Sends one frame (an SMB2 message, a compound chain, or a transform) as one unit. Thread
-  // safe; frames from concurrent callers are not interleaved.
-  virtual absl::Status Send(const Bvecq& frame) = 0;
+  // safe; frames from concurrent callers are not interleaved. Gives up at `deadline` (and,
+  // before that, when the peer makes no progress for the transport's stall timeout); a frame
+  // given up part way leaves the transport shut down, since the stream is then unusable.
+  virtual absl::Status Send(const Bvecq& frame, absl::Time deadline) = 0;
+  absl::Status Send(const Bvecq& frame) { return Send(frame, absl::InfiniteFuture()); }
 
   // Blocks until one complete frame arrives. `idle_timeout` bounds the wait for a frame to
   // start (InfiniteDuration: wait until Shutdown); once a frame has started, the transport's own

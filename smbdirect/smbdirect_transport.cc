@@ -68,6 +68,8 @@ SmbDirectTransport::SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, P
       std::min<uint32_t>(options.receive_credit_max, endpoint_->queue_sizes().recv_wr));
   credits_ = std::make_unique<CreditGate>(co);
   receives_.resize(co.receive_credit_max);
+  max_undelivered_ = options.max_undelivered_receives > 0 ? options.max_undelivered_receives
+                                                          : co.receive_credit_max;
   const uint32_t slots = std::max<uint32_t>(endpoint_->queue_sizes().send_wr, 2);
   send_slots_.resize(slots);
   for (uint32_t i = 0; i < slots; ++i) free_slots_.push_back(slots - 1 - i);
@@ -76,7 +78,10 @@ SmbDirectTransport::SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, P
 SmbDirectTransport::~SmbDirectTransport() {
   Shutdown(absl::CancelledError("SMB Direct transport closed"));
   if (completion_thread_.joinable()) completion_thread_.join();
-  // The endpoint drains and flushes on destruction; then slots and receives drop their pages.
+  // Destroying the endpoint drains the queue pair (every posted receive and send flushed):
+  // only then may the pages they point into go back to the pool, where the next user could
+  // otherwise see the device write into them (members would go first in declaration order).
+  endpoint_.reset();
 }
 
 absl::Status SmbDirectTransport::status() const {
@@ -186,13 +191,15 @@ absl::Status SmbDirectTransport::Negotiate() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> SmbDirectTransport::TakeSendSlot(absl::Duration timeout) {
+absl::StatusOr<uint32_t> SmbDirectTransport::TakeSendSlot(absl::Time deadline) {
   std::unique_lock<std::mutex> lock(slots_mu_);
-  const auto deadline =
-      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(std::min(timeout, absl::Hours(1)));
-  while (free_slots_.empty()) {
+  const absl::Time until = std::min(deadline, absl::Now() + options_.send_timeout);
+  // Data messages leave kReservedSlots free: a credit-only message from the completion thread
+  // (which alone frees slots) must never have to wait for one (issue 13).
+  while (free_slots_.size() <= kReservedSlots) {
     SMBD_RETURN_IF_ERROR(status());
-    if (slots_cv_.wait_until(lock, deadline) == std::cv_status::timeout && free_slots_.empty()) {
+    if (slots_cv_.wait_until(lock, absl::ToChronoTime(until)) == std::cv_status::timeout &&
+        free_slots_.size() <= kReservedSlots) {
       return absl::DeadlineExceededError("SMB Direct: no send completion within the timeout");
     }
   }
@@ -202,34 +209,50 @@ absl::StatusOr<uint32_t> SmbDirectTransport::TakeSendSlot(absl::Duration timeout
   return slot;
 }
 
-absl::Status SmbDirectTransport::PostMessage(const DataTransferHeader& h,
+std::optional<uint32_t> SmbDirectTransport::TryTakeSendSlot() {
+  std::lock_guard<std::mutex> lock(slots_mu_);
+  if (free_slots_.empty()) return std::nullopt;
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  send_slots_[slot].in_use = true;
+  return slot;
+}
+
+void SmbDirectTransport::ReturnSlot(uint32_t slot) {
+  std::lock_guard<std::mutex> lock(slots_mu_);
+  SendSlot& s = send_slots_[slot];
+  s.header.reset();
+  s.hold.Clear();
+  s.in_use = false;
+  free_slots_.push_back(slot);
+  slots_cv_.notify_one();
+}
+
+absl::Status SmbDirectTransport::PostMessage(uint32_t slot, const DataTransferHeader& h,
                                              absl::Span<const Sge> payload, Bvecq hold,
                                              bool empty) {
-  SMBD_ASSIGN_OR_RETURN(uint32_t slot, TakeSendSlot(options_.send_timeout));
   SendSlot& s = send_slots_[slot];
   absl::StatusOr<PageRef> page = pool_->TryAlloc();
   if (!page.ok()) {
-    std::lock_guard<std::mutex> lock(slots_mu_);
-    s.in_use = false;
-    free_slots_.push_back(slot);
+    ReturnSlot(slot);
     return page.status();
   }
   s.header = *std::move(page);
   s.hold = std::move(hold);
-  SMBD_ASSIGN_OR_RETURN(size_t hlen,
-                        EncodeDataTransferHeader(h, absl::MakeSpan(s.header.data(), kHeaderBytes)));
+  absl::StatusOr<size_t> hlen =
+      EncodeDataTransferHeader(h, absl::MakeSpan(s.header.data(), kHeaderBytes));
+  if (!hlen.ok()) {
+    ReturnSlot(slot);
+    return hlen.status();
+  }
   Sge sges[kMaxSge];
-  sges[0] = Sge{reinterpret_cast<uintptr_t>(s.header.data()), static_cast<uint32_t>(hlen),
+  sges[0] = Sge{reinterpret_cast<uintptr_t>(s.header.data()), static_cast<uint32_t>(*hlen),
                 s.header->lkey()};
   for (size_t i = 0; i < payload.size(); ++i) sges[i + 1] = payload[i];
   absl::Status st =
       endpoint_->PostSend(kSendTag | slot, absl::MakeConstSpan(sges, payload.size() + 1), true);
   if (!st.ok()) {
-    std::lock_guard<std::mutex> lock(slots_mu_);
-    s.header.reset();
-    s.hold.Clear();
-    s.in_use = false;
-    free_slots_.push_back(slot);
+    ReturnSlot(slot);
     return st;
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -240,17 +263,41 @@ absl::Status SmbDirectTransport::PostMessage(const DataTransferHeader& h,
 }
 
 absl::Status SmbDirectTransport::SendEmpty(uint16_t flags) {
-  SMBD_ASSIGN_OR_RETURN(std::optional<SendTicket> ticket, credits_->TryAcquireEmpty(flags));
-  if (!ticket.has_value()) {
+  // Runs on the completion thread, which must never wait: without a free slot the message is
+  // deferred until a send completion frees one (RetryDeferredEmpty).
+  std::optional<uint32_t> slot = TryTakeSendSlot();
+  if (!slot.has_value()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    deferred_empty_ = true;
+    deferred_empty_flags_ |= flags;
+    stats_.empty_messages_deferred++;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<SendTicket>> ticket = credits_->TryAcquireEmpty(flags);
+  if (ticket.ok() && !ticket->has_value() && (flags & kSmbdResponseRequested) != 0) {
     // Keepalive probes may go whenever a credit allows (TryAcquireSend), not only when the
     // credit rules want an empty message.
-    if ((flags & kSmbdResponseRequested) == 0) return absl::OkStatus();
-    SMBD_ASSIGN_OR_RETURN(ticket, credits_->TryAcquireSend(flags));
-    if (!ticket.has_value()) return absl::OkStatus();
+    ticket = credits_->TryAcquireSend(flags);
   }
-  DataTransferHeader h =
-      MakeDataTransferHeader(ticket->credits_requested, ticket->credits_granted, ticket->flags, 0, 0);
-  return PostMessage(h, {}, Bvecq(), true);
+  if (!ticket.ok() || !ticket->has_value()) {
+    ReturnSlot(*slot);
+    return ticket.status();
+  }
+  const SendTicket& t = **ticket;
+  DataTransferHeader h = MakeDataTransferHeader(t.credits_requested, t.credits_granted, t.flags, 0, 0);
+  return PostMessage(*slot, h, {}, Bvecq(), true);
+}
+
+absl::Status SmbDirectTransport::RetryDeferredEmpty() {
+  uint16_t flags = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!deferred_empty_) return absl::OkStatus();
+    deferred_empty_ = false;
+    flags = deferred_empty_flags_;
+    deferred_empty_flags_ = 0;
+  }
+  return SendEmpty(flags);
 }
 
 absl::StatusOr<Bvecq> SmbDirectTransport::MakeSendable(const Bvecq& frame) {
@@ -291,7 +338,7 @@ absl::StatusOr<Bvecq> SmbDirectTransport::MakeSendable(const Bvecq& frame) {
   return out;
 }
 
-absl::Status SmbDirectTransport::Send(const Bvecq& frame) {
+absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
   SMBD_RETURN_IF_ERROR(status());
   if (frame.size() == 0) return absl::InvalidArgumentError("SMB Direct: empty frame");
   if (frame.size() > params_.max_fragmented_send_size) {
@@ -312,26 +359,35 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame) {
   while (!planner.done()) {
     SMBD_ASSIGN_OR_RETURN(PlannedMessage m,
                           planner.Next(absl::MakeSpan(payload, planner.max_payload_sges())));
-    // [MS-SMBD] 3.1.5.1: a send credit per message; wait (bounded) when the peer has granted
-    // none, never spin.
-    absl::StatusOr<SendTicket> ticket = credits_->AcquireSend(options_.send_timeout);
+    // [MS-SMBD] 3.1.5.1: a send credit per message; wait (bounded by send_timeout and by the
+    // caller's deadline, for the whole frame) when the peer has granted none, never spin.
+    const absl::Duration wait =
+        std::max(std::min(options_.send_timeout, deadline - absl::Now()), absl::ZeroDuration());
+    absl::StatusOr<SendTicket> ticket = credits_->AcquireSend(wait);
     if (!ticket.ok()) {
       absl::Status s = ticket.status();
       if (s.code() == absl::StatusCode::kDeadlineExceeded) {
         s = absl::DeadlineExceededError(absl::StrCat(
-            "SMB Direct: the peer granted no send credit within ",
-            absl::FormatDuration(options_.send_timeout), " (", s.message(), ")"));
-        Fail(s);
+            "SMB Direct: the peer granted no send credit within ", absl::FormatDuration(wait),
+            " (", s.message(), ")"));
       }
+      // A frame cut short (or never started after its SMB2 message ids were spent) leaves the
+      // connection unusable.
+      Fail(s);
       return s;
     }
     DataTransferHeader h = m.Header(*ticket);
+    absl::StatusOr<uint32_t> slot = TakeSendSlot(deadline);
+    if (!slot.ok()) {
+      Fail(slot.status());
+      return slot.status();
+    }
     // The last message of the frame holds the frame's pages until its send completes (an RC
     // QP completes sends in order, so earlier messages are done by then).
     Bvecq hold;
     if (planner.done()) hold = std::move(sendable);
-    absl::Status s = PostMessage(h, absl::MakeConstSpan(payload, m.sge_count), std::move(hold),
-                                 false);
+    absl::Status s =
+        PostMessage(*slot, h, absl::MakeConstSpan(payload, m.sge_count), std::move(hold), false);
     if (!s.ok()) {
       Fail(s);
       return s;
@@ -353,9 +409,24 @@ absl::StatusOr<Bvecq> SmbDirectTransport::Receive(absl::Duration idle_timeout) {
       return absl::DeadlineExceededError("SMB Direct: no message within the idle timeout");
     }
   }
-  Bvecq m = std::move(delivered_.front());
+  Delivered d = std::move(delivered_.front());
   delivered_.pop_front();
-  return m;
+  undelivered_receives_ -= d.receives;
+  std::vector<uint32_t> repost;
+  // Resume once the backlog is half gone, not at the first frame taken (no flapping).
+  if (!parked_.empty() && undelivered_receives_ <= max_undelivered_ / 2) std::swap(repost, parked_);
+  lock.unlock();
+  if (!repost.empty()) {
+    // [MS-SMBD] 3.1.5.9: the receives the peer may now fill, and credits for them.
+    absl::Status s;
+    for (uint32_t slot : repost) {
+      if (s.ok()) s = PostReceive(slot);
+      if (s.ok()) s = credits_->OnReceivePosted(1);
+    }
+    if (s.ok() && credits_->EmptyMessageWanted()) s = SendEmpty(0);
+    if (!s.ok()) Fail(s);
+  }
+  return std::move(d.frame);
 }
 
 absl::Status SmbDirectTransport::HandleReceive(uint32_t slot, uint32_t byte_len) {
@@ -377,21 +448,34 @@ absl::Status SmbDirectTransport::HandleReceive(uint32_t slot, uint32_t byte_len)
     stats_.messages_received++;
     keepalive_.OnMessageReceived(absl::Now());
   }
+  bool park = false;
   if (h->data_length > 0) {
     // The payload stays in the receive page; the reassembled message holds a reference to it.
     Bvecq received;
     SMBD_RETURN_IF_ERROR(received.Append(page, 0, byte_len));
     SMBD_ASSIGN_OR_RETURN(std::optional<Bvecq> complete, reassembler_->Add(*h, received));
+    std::lock_guard<std::mutex> lock(mu_);
+    frame_receives_++;
     if (complete.has_value()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      delivered_.push_back(*std::move(complete));
+      delivered_.push_back(Delivered{*std::move(complete), frame_receives_});
+      undelivered_receives_ += frame_receives_;
+      frame_receives_ = 0;
       stats_.frames_received++;
       delivered_cv_.notify_one();
+    }
+    // Frames wait for the consumer and hold their receive pages: past the limit, the receive
+    // is not posted again (so not granted) until Receive() catches up. Only delivered frames
+    // count, so a frame being reassembled always gets the receives it needs to complete.
+    if (undelivered_receives_ > max_undelivered_) {
+      parked_.push_back(slot);
+      stats_.receives_parked++;
+      park = true;
     }
   } else if (h->remaining_data_length != 0) {
     return absl::DataLossError("SMB Direct: empty message with RemainingDataLength");
   }
   page.reset();
+  if (park) return absl::OkStatus();
   // [MS-SMBD] 3.1.5.9: post the receive again at once and grant it promptly.
   SMBD_RETURN_IF_ERROR(PostReceive(slot));
   SMBD_RETURN_IF_ERROR(credits_->OnReceivePosted(1));
@@ -439,12 +523,13 @@ void SmbDirectTransport::CompletionLoop() {
   WorkCompletion wcs[32];
   while (status().ok()) {
     const int n = endpoint_->PollCompletions(absl::MakeSpan(wcs));
-    for (int i = 0; i < n; ++i) {
-      absl::Status s = HandleCompletion(wcs[i]);
-      if (!s.ok()) {
-        Fail(s);
-        break;
-      }
+    absl::Status s;
+    for (int i = 0; i < n && s.ok(); ++i) s = HandleCompletion(wcs[i]);
+    // A credit-only message that found no free slot goes now, if a send completion freed one.
+    if (s.ok()) s = RetryDeferredEmpty();
+    if (!s.ok()) {
+      Fail(s);
+      break;
     }
     if (n > 0) continue;
     // Keepalive ([MS-SMBD] 3.1.6): probe an idle peer, give up on a silent one.
@@ -460,7 +545,7 @@ void SmbDirectTransport::CompletionLoop() {
       break;
     }
     if (action == KeepaliveTimer::Action::kSendKeepalive) {
-      absl::Status s = SendEmpty(kSmbdResponseRequested);
+      s = SendEmpty(kSmbdResponseRequested);
       {
         std::lock_guard<std::mutex> lock(mu_);
         stats_.keepalives_sent++;
@@ -477,9 +562,9 @@ void SmbDirectTransport::CompletionLoop() {
       wait = std::clamp(keepalive_.NextDeadline() - absl::Now(), absl::Milliseconds(1),
                         absl::Seconds(1));
     }
-    absl::Status s = endpoint_->WaitForCompletions(wait);
-    if (!s.ok() && s.code() != absl::StatusCode::kDeadlineExceeded) {
-      Fail(s);
+    absl::Status waited = endpoint_->WaitForCompletions(wait);
+    if (!waited.ok() && waited.code() != absl::StatusCode::kDeadlineExceeded) {
+      Fail(waited);
       break;
     }
   }

@@ -24,6 +24,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -56,11 +57,16 @@ struct SmbDirectOptions {
   KeepaliveOptions keepalive;
   // Spin on the CQ instead of sleeping on the completion channel (lowest latency, one core).
   bool busy_poll = false;
+  // Receive buffers held by frames delivered but not yet taken by Receive() before the
+  // transport stops reposting (and so granting) receives: a peer cannot make a slow consumer
+  // fill the pool (issue 13). 0: receive_credit_max.
+  uint32_t max_undelivered_receives = 0;
 };
 
 struct SmbDirectStats {
   uint64_t messages_sent = 0;
   uint64_t empty_messages_sent = 0;
+  uint64_t empty_messages_deferred = 0;  // found no free send slot; sent after a completion
   uint64_t messages_received = 0;
   uint64_t frames_sent = 0;
   uint64_t frames_received = 0;
@@ -68,6 +74,7 @@ struct SmbDirectStats {
   uint64_t registrations = 0;      // RDMA channel registrations made
   uint64_t live_registrations = 0;
   uint64_t keepalives_sent = 0;
+  uint64_t receives_parked = 0;    // receives not reposted while the consumer lagged
 };
 
 class SmbDirectTransport : public Transport {
@@ -78,7 +85,8 @@ class SmbDirectTransport : public Transport {
       std::unique_ptr<RdmaEndpoint> endpoint, PagePool* pool, const SmbDirectOptions& options);
   ~SmbDirectTransport() override;
 
-  absl::Status Send(const Bvecq& frame) override;
+  using Transport::Send;
+  absl::Status Send(const Bvecq& frame, absl::Time deadline) override;
   absl::StatusOr<Bvecq> Receive(absl::Duration idle_timeout) override;
   void Shutdown(absl::Status reason) override;
   void SetPlacementHook(PlacementHook* hook) override {}
@@ -109,16 +117,28 @@ class SmbDirectTransport : public Transport {
   void CompletionLoop();
   absl::Status HandleCompletion(const WorkCompletion& wc);
   absl::Status HandleReceive(uint32_t slot, uint32_t byte_len);
-  // Posts one message (header + payload SGEs); takes `hold` into the send slot.
-  absl::Status PostMessage(const DataTransferHeader& h, absl::Span<const Sge> payload, Bvecq hold,
-                           bool empty);
+  // Posts one message (header + payload SGEs) in `slot`; takes `hold` into the slot. The slot
+  // is returned on failure.
+  absl::Status PostMessage(uint32_t slot, const DataTransferHeader& h,
+                           absl::Span<const Sge> payload, Bvecq hold, bool empty);
+  // An empty message (credits, RESPONSE_REQUESTED) from the completion thread: never waits;
+  // deferred when no send slot is free.
   absl::Status SendEmpty(uint16_t flags);
-  absl::StatusOr<uint32_t> TakeSendSlot(absl::Duration timeout);
+  absl::Status RetryDeferredEmpty();
+  // A slot for a data message, leaving kReservedSlots free; waits until `deadline` (at most
+  // send_timeout).
+  absl::StatusOr<uint32_t> TakeSendSlot(absl::Time deadline);
+  // Any free slot, or none, at once (empty messages).
+  std::optional<uint32_t> TryTakeSendSlot();
+  void ReturnSlot(uint32_t slot);
+  static constexpr size_t kReservedSlots = 1;
   void Fail(absl::Status status);
   // Copies the frame's bytes that live in unregistered memory into pool pages.
   absl::StatusOr<Bvecq> MakeSendable(const Bvecq& frame);
 
-  const std::unique_ptr<RdmaEndpoint> endpoint_;
+  // Not const: the destructor destroys it (draining the queue pair) before the pages that its
+  // posted receives and sends point into go back to the pool.
+  std::unique_ptr<RdmaEndpoint> endpoint_;
   PagePool* const pool_;
   const SmbDirectOptions options_;
   NegotiatedParams params_;
@@ -136,7 +156,17 @@ class SmbDirectTransport : public Transport {
 
   mutable std::mutex mu_;
   std::condition_variable delivered_cv_;
-  std::deque<Bvecq> delivered_;
+  struct Delivered {
+    Bvecq frame;
+    uint32_t receives = 0;  // receive buffers it holds
+  };
+  std::deque<Delivered> delivered_;
+  uint32_t frame_receives_ = 0;         // receives in the frame being reassembled
+  uint32_t undelivered_receives_ = 0;   // receives held by delivered_
+  uint32_t max_undelivered_ = 0;
+  std::vector<uint32_t> parked_;        // receive slots not reposted (consumer behind)
+  bool deferred_empty_ = false;         // an empty message waits for a send slot
+  uint16_t deferred_empty_flags_ = 0;
   absl::Status error_;
   KeepaliveTimer keepalive_;
   SmbDirectStats stats_;

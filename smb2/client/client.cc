@@ -345,27 +345,58 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
       if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->response.begin()));
       continue;
     }
-    // Success. Let the mechanism check the server's final token (mechListMIC) if any.
-    if (!server_token.empty() && !step.done) {
-      SMBD_ASSIGN_OR_RETURN(Authenticator::Step last, auth.Next(server_token));
-      (void)last;
+    // Success. Credentials given: accept it only once the mechanism ran to its end and produced
+    // a session key, so that the final answer is signed with it and checked below ([MS-SMB2]
+    // 3.2.5.3.1). A server that says SUCCESS on the first leg, or hands out a guest or null
+    // session, never proved it knows the password: without this it could serve any bytes it
+    // likes on an unsigned session (issue 13). Guest and anonymous are accepted only when the
+    // caller asked for them.
+    const bool asked_unauthenticated = creds.anonymous || creds.guest;
+    if (auth.sent_final_token()) {
+      if (!step.done) {
+        // Let the mechanism check the server's final token (mechListMIC), if any.
+        SMBD_ASSIGN_OR_RETURN(Authenticator::Step last, auth.Next(server_token));
+        (void)last;
+      }
+    } else if (!asked_unauthenticated) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "SESSION_SETUP as '", creds.user,
+          "': the server accepted the session before authentication finished (STATUS_SUCCESS "
+          "on round ",
+          round + 1, "); refusing an unauthenticated session"));
     }
     session->guest_ = (resp.session_flags & kSessionFlagIsGuest) != 0;
     session->anonymous_ = (resp.session_flags & kSessionFlagIsNull) != 0 || creds.anonymous;
     const bool server_wants_encryption = (resp.session_flags & kSessionFlagEncryptData) != 0;
     final_response = m;
 
+    if (!asked_unauthenticated) {
+      if (session->guest_ || session->anonymous_) {
+        return absl::UnauthenticatedError(absl::StrCat(
+            "SESSION_SETUP as '", creds.user, "': the server logged us in as ",
+            session->guest_ ? "guest" : "an anonymous (null) user",
+            ", not as the user given; refusing (ask for a guest or anonymous session to accept "
+            "one)"));
+      }
+      if (auth.session_key().empty()) {
+        return absl::UnauthenticatedError(absl::StrCat(
+            "SESSION_SETUP as '", creds.user, "': authentication produced no session key"));
+      }
+    }
     const bool has_keys = !session->guest_ && !session->anonymous_ && !auth.session_key().empty();
-    const bool sign =
-        options_.require_signing || (negotiated_.server_security_mode & kSigningRequired) != 0;
+    const bool server_requires_signing =
+        (negotiated_.server_security_mode & kSigningRequired) != 0;
+    const bool sign = options_.require_signing || server_requires_signing;
     const bool seal = options_.require_encryption || server_wants_encryption;
-    if (!has_keys && (options_.require_signing || options_.require_encryption)) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("SESSION_SETUP: the server gave a ", session->guest_ ? "guest" : "anonymous",
-                       " session, which cannot be signed or encrypted as required"));
+    if (!has_keys && (sign || options_.require_encryption)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "SESSION_SETUP: the server gave a ", session->guest_ ? "guest" : "anonymous",
+          " session, which cannot be signed or encrypted as ",
+          options_.require_signing || options_.require_encryption ? "required"
+                                                                   : "the server requires"));
     }
     if (!has_keys) {
-      // Guest/anonymous: nothing can be signed; a server requiring signing would refuse.
+      // Guest/anonymous, as asked: nothing can be signed, and nothing is (the caller chose it).
       break;
     }
     if (seal && !negotiated_.can_encrypt) {

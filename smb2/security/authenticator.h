@@ -39,6 +39,9 @@ class Authenticator {
 
   // The GSS session key (Session.FullSessionKey); empty for anonymous logons.
   virtual const SecretBytes& session_key() const = 0;
+  // The client has sent its last token (NTLM: the AUTHENTICATE_MESSAGE), so session_key() is
+  // known. A server that says STATUS_SUCCESS before this never checked who we are.
+  virtual bool sent_final_token() const = 0;
   virtual bool anonymous() const = 0;
 };
 
@@ -56,6 +59,9 @@ class NtlmAuthenticator : public Authenticator {
 
   absl::StatusOr<Step> Next(absl::Span<const uint8_t> server_token) override;
   const SecretBytes& session_key() const override { return ntlm_.session_key(); }
+  bool sent_final_token() const override {
+    return state_ == State::kSentAuthenticate || state_ == State::kDone;
+  }
   bool anonymous() const override { return ntlm_.anonymous(); }
 
  private:

@@ -298,7 +298,7 @@ void ScriptedSmb2Server::Negotiate(const Smb2Header& req, FrameSink* sink) {
   Reply(req, 0,
         Body(65)
             .U16(0, 65)
-            .U16(2, 1)
+            .U16(2, options_.signing_required ? 3 : 1)
             .U16(4, options_.dialect)
             .U32(24, kCapLargeMtu)
             .U32(28, options_.max_io)
@@ -310,7 +310,13 @@ void ScriptedSmb2Server::Negotiate(const Smb2Header& req, FrameSink* sink) {
 }
 
 void ScriptedSmb2Server::SessionSetup(const Smb2Header& req, FrameSink* sink) {
-  if (++setup_round_ == 1) {
+  ++setup_round_;
+  if (options_.login == LoginTrick::kSuccessFirstLeg) {
+    // No challenge, no flags: "you are whoever you say".
+    Reply(req, 0, Body(9).U16(0, 9).Take(), sink, 32, 0, kSessionId);
+    return;
+  }
+  if (setup_round_ == 1) {
     const std::vector<uint8_t> token = ChallengeToken();
     Reply(req, ntstatus::kMoreProcessingRequired,
           Body(8)
@@ -321,8 +327,9 @@ void ScriptedSmb2Server::SessionSetup(const Smb2Header& req, FrameSink* sink) {
               .Take(),
           sink, 32, 0, kSessionId);
   } else {
-    // SessionFlags IS_NULL: anonymous, no keys, nothing signed.
-    Reply(req, 0, Body(9).U16(0, 9).U16(2, 2).Take(), sink, 32, 0, kSessionId);
+    // SessionFlags IS_NULL (anonymous) or IS_GUEST: no keys, nothing signed.
+    const uint16_t flags = options_.login == LoginTrick::kGuestSession ? 1 : 2;
+    Reply(req, 0, Body(9).U16(0, 9).U16(2, flags).Take(), sink, 32, 0, kSessionId);
   }
 }
 

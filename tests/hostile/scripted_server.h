@@ -56,6 +56,13 @@ enum class Misbehavior {
 };
 const char* MisbehaviorName(Misbehavior m);
 
+// How the server ends SESSION_SETUP (issue 13: a server that never checked the password).
+enum class LoginTrick {
+  kNullSession,      // NTLM challenge, then SUCCESS with SessionFlags IS_NULL (anonymous)
+  kSuccessFirstLeg,  // STATUS_SUCCESS to the first SESSION_SETUP (no challenge at all)
+  kGuestSession,     // NTLM challenge, then SUCCESS with SessionFlags IS_GUEST, unsigned
+};
+
 // Where the scripted server's answers go. Called only from the thread running Handle().
 class FrameSink {
  public:
@@ -93,6 +100,9 @@ class ScriptedSmb2Server {
     uint16_t dialect = kDialect210;
     // MaxTransactSize / MaxReadSize / MaxWriteSize.
     uint32_t max_io = 1 << 20;
+    LoginTrick login = LoginTrick::kNullSession;
+    // NEGOTIATE answers SecurityMode SIGNING_REQUIRED too.
+    bool signing_required = false;
   };
   // The share starts with one file, "file": 1 MiB of kFileByte.
   static constexpr uint8_t kFileByte = 0xAB;
