@@ -123,7 +123,10 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
     absl::Status s = status();
     if (!s.ok()) return s;
   }
-  if (deadline == absl::InfiniteFuture()) deadline = absl::Now() + options_.credit_timeout;
+  if (deadline == absl::InfiniteFuture()) {
+    const absl::Duration left = chain->TimeLeft();
+    deadline = absl::Now() + (left == absl::InfiniteDuration() ? options_.credit_timeout : left);
+  }
   // All credits of a chain are taken at once: partial acquisitions by two chains could
   // otherwise deadlock each other.
   SMBD_RETURN_IF_ERROR(credits_.Acquire(static_cast<uint16_t>(total_charge),
@@ -331,7 +334,7 @@ void Connection::WatchDeadlines() {
     if (closing_) break;
     const auto now = std::chrono::steady_clock::now();
     for (auto& [id, m] : pending_) {
-      if (m->deadline < now && !m->done()) {
+      if (m->has_callback() && m->deadline < now && !m->done()) {
         m->deadline = std::chrono::steady_clock::time_point::max();  // once
         m->Ref();
         expired.push_back(m);

@@ -70,8 +70,9 @@ class Connection : private PlacementHook {
   // Sends `chain` (the head's `request` holds every member, encoded with CompoundWriter; each
   // member's header.credit_charge set). On success each member completes later; on failure
   // nothing was sent and the error is returned (members are not completed). Waiting for
-  // credits, for the send lock and for the transport all end by `deadline` (InfiniteFuture:
-  // credit_timeout from now); a frame that cannot be sent whole by then fails the connection.
+  // credits, for the send lock and for the transport all end by `deadline` (InfiniteFuture: the
+  // head's SmbMessage::deadline if set, else credit_timeout from now); a frame that cannot be
+  // sent whole by then fails the connection.
   absl::Status Submit(const SmbMessageRef& chain, absl::Time deadline = absl::InfiniteFuture());
 
   // The waiter of `message` gives up (timeout, cancellation): its read_destination is no longer
@@ -107,7 +108,7 @@ class Connection : private PlacementHook {
   Connection(std::unique_ptr<Transport> transport, PagePool* pool,
              const ConnectionOptions& options);
   void ReceiveLoop();
-  // Ends requests whose SmbMessage::deadline has passed (checked every 50 ms).
+  // Ends callback requests whose SmbMessage::deadline has passed (checked every 50 ms).
   void WatchDeadlines();
   absl::Status HandleFrame(Bvecq frame);
   // Shuts the transport down and completes every request in flight with `status`, except one

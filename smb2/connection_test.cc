@@ -3,10 +3,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -172,6 +174,46 @@ TEST(ConnectionTest, InterimPendingThenFinal) {
   EXPECT_TRUE(m->pending);
   EXPECT_EQ(m->async_id, 0xABCDu);
   EXPECT_EQ(h.conn->stats().interim_responses, 1u);
+}
+
+// Issue 13: interim answers are unauthenticated ([MS-SMB2] 3.2.5.1.3), so a forged one may
+// neither grant more credits than the request asked for nor fail the request: a malformed one
+// (another command, AsyncId 0) or a second one is dropped.
+TEST(ConnectionTest, ForgedInterimAnswersCannotInflateCreditsOrFailTheRequest) {
+  Harness h;
+  SmbMessageRef m = h.Request(Command::kNegotiate);
+  ASSERT_TRUE(h.conn->Submit(m).ok());
+  Smb2Header req = h.ReceiveRequest()[0];
+  ASSERT_LT(req.credits, 1000);
+  Smb2Header wrong = Harness::Answer(req, 60000, ntstatus::kPending);
+  wrong.flags |= kFlagAsyncCommand;
+  wrong.async_id = 0x1;
+  wrong.command = Command::kRead;
+  Smb2Header no_id = Harness::Answer(req, 60000, ntstatus::kPending);
+  no_id.flags |= kFlagAsyncCommand;
+  Smb2Header greedy = Harness::Answer(req, 60000, ntstatus::kPending);
+  greedy.flags |= kFlagAsyncCommand;
+  greedy.async_id = 0xABCD;
+  Smb2Header again = greedy;
+  again.async_id = 0xEEEE;
+  h.Respond({wrong});
+  h.Respond({no_id});
+  h.Respond({greedy});
+  h.Respond({again});
+  for (int i = 0; i < 200 && h.conn->stats().dropped_interims < 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(h.conn->stats().dropped_interims, 3u);
+  EXPECT_EQ(h.conn->stats().interim_responses, 1u);
+  EXPECT_FALSE(m->done());  // none of them failed the request
+  EXPECT_LE(h.conn->credits().stats().available, req.credits);
+  EXPECT_EQ(m->async_id, 0xABCDu);
+  Smb2Header final_h = Harness::Answer(req, 1);
+  final_h.flags |= kFlagAsyncCommand;
+  final_h.async_id = 0xABCD;
+  h.Respond({final_h});
+  ASSERT_TRUE(m->Wait(absl::Seconds(5)).ok());
+  EXPECT_TRUE(h.conn->status().ok());
 }
 
 TEST(ConnectionTest, UnknownAndDuplicateIdsAreDropped) {
@@ -601,6 +643,206 @@ TEST(ConnectionTest, AnswerToASignedRequestMustBeSigned) {
   EXPECT_TRUE(tc2->Wait(absl::Seconds(5)).ok());
   EXPECT_TRUE(h.conn->status().ok());
 }
+
+
+// A transport whose receive of a READ response the test controls step by step: it claims the
+// READ's destination through the placement hook, writes the first half, then waits for the test
+// before writing the rest, as a TCP receive does when the rest of the data is already queued in
+// the socket (it arrives even after a shutdown has been asked for).
+class GatedTransport : public Transport {
+ public:
+  explicit GatedTransport(PagePool* pool) : pool_(pool) {}
+  using Transport::Send;
+  absl::Status Send(const Bvecq& frame, absl::Time) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (fail_sends_) return absl::UnavailableError("gated: send failed");
+    sent_.push_back(Flatten(frame));
+    cv_.notify_all();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Bvecq> Receive(absl::Duration) override {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return shut_ || !replies_.empty() || place_id_.has_value(); });
+    if (!replies_.empty()) {
+      std::vector<uint8_t> r = std::move(replies_.front());
+      replies_.erase(replies_.begin());
+      l.unlock();
+      Bvecq q;
+      WireWriter w(&q, pool_);
+      w.Bytes(absl::MakeConstSpan(r));
+      if (absl::Status s = w.Finish(); !s.ok()) return s;
+      return q;
+    }
+    if (!place_id_.has_value()) return absl::UnavailableError("gated: shut down");
+    const uint64_t id = *place_id_;
+    place_id_.reset();
+    l.unlock();
+    absl::Span<uint8_t> dst = hook_->Destination(id, place_len_);
+    if (dst.size() < place_len_) return absl::InternalError("gated: no destination");
+    std::memset(dst.data(), 0xD1, place_len_ / 2);
+    l.lock();
+    half_written_ = true;
+    cv_.notify_all();
+    cv_.wait(l, [&] { return released_; });
+    std::memset(dst.data() + place_len_ / 2, 0xD2, place_len_ - place_len_ / 2);
+    all_written_ = true;
+    return absl::UnavailableError("gated: connection closed mid-frame");
+  }
+  void Shutdown(absl::Status) override {
+    std::lock_guard<std::mutex> l(mu_);
+    shut_ = true;
+    cv_.notify_all();
+  }
+  void SetPlacementHook(PlacementHook* hook) override { hook_ = hook; }
+  TransportLimits limits() const override { return TransportLimits(); }
+  const char* name() const override { return "gated"; }
+
+  // Test side.
+  std::vector<uint8_t> WaitSent(size_t i) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return sent_.size() > i; });
+    return sent_[i];
+  }
+  void Reply(std::vector<uint8_t> frame) {
+    std::lock_guard<std::mutex> l(mu_);
+    replies_.push_back(std::move(frame));
+    cv_.notify_all();
+  }
+  void PlaceRead(uint64_t id, uint32_t len) {
+    std::unique_lock<std::mutex> l(mu_);
+    place_id_ = id;
+    place_len_ = len;
+    cv_.notify_all();
+    cv_.wait(l, [&] { return half_written_; });
+  }
+  void FailSends() {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_sends_ = true;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  bool all_written() {
+    std::lock_guard<std::mutex> l(mu_);
+    return all_written_;
+  }
+
+ private:
+  PagePool* const pool_;
+  PlacementHook* hook_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::vector<uint8_t>> sent_, replies_;
+  std::optional<uint64_t> place_id_;
+  uint32_t place_len_ = 0;
+  bool shut_ = false, fail_sends_ = false, half_written_ = false, released_ = false;
+  bool all_written_ = false;
+};
+
+struct ReadCallbackProbe {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool all_written_then = false;
+  absl::Status status;
+  GatedTransport* transport = nullptr;
+};
+
+// Issue 13, item 2: no callback while any thread can still write the caller's buffer, when the
+// connection fails from another thread (a send failure, or destruction) during the receive of
+// that READ's data.
+class PlacementRaceTest : public ::testing::TestWithParam<bool /*destroy*/> {};
+
+TEST_P(PlacementRaceTest, CallbackWaitsUntilTheReceiveStopsWritingAndWipesWhatItWrote) {
+  const bool destroy = GetParam();
+  std::unique_ptr<PagePool> pool = testing_util::TestPool();
+  auto owned = std::make_unique<GatedTransport>(pool.get());
+  GatedTransport* t = owned.get();
+  std::unique_ptr<Connection> conn =
+      Connection::Create(std::move(owned), pool.get(), ConnectionOptions()).value();
+
+  // NEGOTIATE, answered with 16 credits.
+  auto request = [&](Command c) {
+    SmbMessageRef m = SmbMessage::New();
+    m->header.command = c;
+    m->header.credit_charge = 1;
+    CompoundWriter cw(&m->request, pool.get());
+    WireWriter* w = cw.Begin(m.get(), false);
+    w->U16(4);
+    w->U16(0);
+    cw.End();
+    EXPECT_TRUE(cw.Finish().ok());
+    return m;
+  };
+  SmbMessageRef n = request(Command::kNegotiate);
+  ASSERT_TRUE(conn->Submit(n).ok());
+  {
+    std::vector<uint8_t> req = t->WaitSent(0);
+    WireReader r(absl::MakeConstSpan(req));
+    Smb2Header h = DecodeHeader(&r).value();
+    h.flags = kFlagServerToRedir;
+    h.credits = 16;
+    std::vector<uint8_t> frame(68);
+    WireWriter w(absl::MakeSpan(frame));
+    EncodeHeader(h, &w);
+    w.U16(4);
+    w.U16(0);
+    ASSERT_TRUE(w.Finish().ok());
+    t->Reply(frame);
+  }
+  ASSERT_TRUE(n->Wait(absl::Seconds(5)).ok());
+
+  // An async READ of 8 KiB into `dst`.
+  std::vector<uint8_t> dst(8192, 0x00);
+  ReadCallbackProbe probe;
+  probe.transport = t;
+  SmbMessageRef rd = request(Command::kRead);
+  rd->read_destination = absl::MakeSpan(dst);
+  rd->SetCallback(
+      [](SmbMessage* m, void* arg) {
+        auto* p = static_cast<ReadCallbackProbe*>(arg);
+        std::lock_guard<std::mutex> l(p->mu);
+        p->done = true;
+        p->all_written_then = p->transport->all_written();
+        p->status = m->result();
+        p->cv.notify_all();
+      },
+      &probe);
+  ASSERT_TRUE(conn->Submit(rd).ok());
+  t->PlaceRead(rd->header.message_id, 8192);  // half of the data is in dst now
+
+  // The connection fails on another thread while the receive still writes into dst.
+  std::thread failer;
+  if (destroy) {
+    failer = std::thread([&] { conn.reset(); });
+  } else {
+    t->FailSends();
+    failer = std::thread([&] { (void)conn->Submit(request(Command::kEcho)); });
+  }
+  {
+    std::unique_lock<std::mutex> l(probe.mu);
+    EXPECT_FALSE(probe.cv.wait_for(l, std::chrono::milliseconds(300), [&] { return probe.done; }))
+        << "the callback ran while the receive was still writing the buffer";
+  }
+  t->Release();  // the rest of the data lands; then the receive ends
+  {
+    std::unique_lock<std::mutex> l(probe.mu);
+    ASSERT_TRUE(probe.cv.wait_for(l, std::chrono::seconds(5), [&] { return probe.done; }));
+  }
+  failer.join();
+  EXPECT_TRUE(probe.all_written_then) << "callback before the last write into the buffer";
+  EXPECT_FALSE(probe.status.ok());
+  // What arrived for the failed READ is unauthenticated: wiped, not left for the caller.
+  EXPECT_EQ(std::count(dst.begin(), dst.end(), 0), static_cast<long>(dst.size()));
+  conn.reset();
+}
+
+INSTANTIATE_TEST_SUITE_P(FailFromAnotherThread, PlacementRaceTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return std::string(i.param ? "Destruction" : "SendFailure");
+                         });
 
 }  // namespace
 }  // namespace smbd

@@ -80,6 +80,12 @@ void SmbMessage::Reset() {
   callback_arg_ = nullptr;
 }
 
+absl::Duration SmbMessage::TimeLeft() const {
+  if (deadline == std::chrono::steady_clock::time_point::max()) return absl::InfiniteDuration();
+  return std::max(absl::FromChrono(deadline - std::chrono::steady_clock::now()),
+                  absl::ZeroDuration());
+}
+
 void SmbMessage::SetDeadlineIn(absl::Duration timeout) {
   const absl::Duration bounded = std::min(timeout, absl::Hours(24 * 365));
   deadline = std::chrono::steady_clock::now() +

@@ -94,9 +94,10 @@ class SmbMessage {
   bool pending = false;
   uint64_t async_id = 0;
 
-  // For requests completed by callback: if no answer has come by then, the connection cancels
-  // the request and completes it with DeadlineExceeded (a blocking waiter has its own timeout).
-  // Steady clock: a wall-clock step must not expire requests.
+  // The request's deadline, from its submission: sending it (credits, the send lock, the
+  // transport) ends by then, and a blocking waiter waits until then. For requests completed by
+  // callback, if no answer has come by then, the connection cancels the request and completes
+  // it with DeadlineExceeded. Steady clock: a wall-clock step must not expire requests.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // Sets `deadline` to now + `timeout` (clamped to a year).
   void SetDeadlineIn(absl::Duration timeout);
@@ -117,6 +118,9 @@ class SmbMessage {
   // Waits for completion up to `timeout`; DeadlineExceeded if it did not complete.
   absl::Status Wait(absl::Duration timeout);
   bool done() const { return done_.load(std::memory_order_acquire); }
+  bool has_callback() const { return callback_ != nullptr; }
+  // Time left until `deadline` (InfiniteDuration when none is set).
+  absl::Duration TimeLeft() const;
   // The transport or protocol result (not the NTSTATUS). Valid once done().
   const absl::Status& result() const { return result_; }
 

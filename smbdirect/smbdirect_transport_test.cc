@@ -1,7 +1,9 @@
 #include "smbdirect/smbdirect_transport.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <iostream>
 #include <mutex>
 #include <numeric>
 #include <thread>
@@ -29,8 +31,8 @@ std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
 class Harness {
  public:
   explicit Harness(FakeSmbdServerOptions so = {}, SmbDirectOptions co = {},
-                   FakeSmbdServer::Handler handler = nullptr) {
-    auto pair = net_.CreatePair(255, 8);
+                   FakeSmbdServer::Handler handler = nullptr, uint32_t queue_credits = 255) {
+    auto pair = net_.CreatePair(queue_credits, 8);
     client_ep_ = pair.client.get();
     PagePoolOptions po;
     po.max_bytes = 64 << 20;
@@ -196,6 +198,110 @@ TEST(SmbDirectTransportTest, AnswersResponseRequestedWithAnEmptyMessage) {
   }
   EXPECT_GE(h.server_->empty_messages_received(), 1);
   EXPECT_GE((*h.transport_)->stats().empty_messages_sent, 1u);
+}
+
+// Issue 13, item 3: the completion thread (the only one that frees send slots) must never wait
+// for a send slot. A peer that grants more credits than the client has send slots, and sets
+// RESPONSE_REQUESTED on every message while the client streams fragmented frames, used to make
+// the completion thread wait for a slot only it could free (the connection died after
+// send_timeout).
+TEST(SmbDirectTransportTest, ResponseRequestedWhileEverySendSlotIsBusyNeverStallsCompletions) {
+  FakeSmbdServerOptions so;
+  so.request_responses = true;  // every message of the peer asks for an answer
+  so.receive_buffers = 4;       // few receives: the client's sends wait for them (RNR)...
+  so.response.credits_granted = 255;  // ...but far more credits than the client has send slots
+  SmbDirectOptions co;
+  co.send_timeout = absl::Seconds(3);
+  std::atomic<int> frames{0};
+  Harness h(
+      so, co,
+      [&](const std::vector<uint8_t>&, FakeSmbdServer::Context&) {
+        // The peer is busy with the first frame for a while and reposts no receive meanwhile.
+        if (frames++ == 0) absl::SleepFor(absl::Milliseconds(500));
+        return std::vector<std::vector<uint8_t>>{};
+      },
+      /*queue_credits=*/16);
+  ASSERT_TRUE(h.transport_.ok());
+  const std::vector<uint8_t> data = Pattern(40 * 1340, 9);  // 41 messages a frame
+  auto send = [&] {
+    Bvecq q;
+    WireWriter w(&q, h.pool_.get());
+    w.Bytes(absl::MakeConstSpan(data));
+    absl::Status s = w.Finish();
+    return s.ok() ? (*h.transport_)->Send(q) : s;
+  };
+  ASSERT_TRUE(send().ok());
+  // The second frame fills every send slot the data path may use: its messages wait for the
+  // peer's receives.
+  absl::Status second;
+  std::thread sender([&] { second = send(); });
+  absl::SleepFor(absl::Milliseconds(150));
+  // Now the peer sends a message with RESPONSE_REQUESTED: the completion thread must answer it
+  // (or defer the answer) without waiting for a slot only it can free.
+  ASSERT_TRUE(h.server_->SendFrame(Pattern(64, 1)).ok()) << h.server_->status();
+  const absl::Time start = absl::Now();
+  sender.join();
+  EXPECT_TRUE(second.ok()) << second;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  auto r = (*h.transport_)->Receive(absl::Seconds(2));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Flatten(*r), Pattern(64, 1));
+  for (int i = 0; i < 200 && h.server_->empty_messages_received() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GE(h.server_->empty_messages_received(), 1) << "RESPONSE_REQUESTED never answered";
+  EXPECT_TRUE((*h.transport_)->status().ok()) << (*h.transport_)->status();
+  std::cout << "empty messages " << (*h.transport_)->stats().empty_messages_sent
+            << " (deferred for a send slot " << (*h.transport_)->stats().empty_messages_deferred
+            << ")\n";
+}
+
+// Issue 13: receives are reposted (and so granted to the peer) only while the consumer keeps
+// up. A peer that keeps sending to a client whose consumer does not call Receive() runs out of
+// credits once max_undelivered_receives frames wait, instead of filling the pool.
+TEST(SmbDirectTransportTest, SlowConsumerStopsTheGrantsInsteadOfFillingThePool) {
+  SmbDirectOptions co;
+  co.max_undelivered_receives = 32;
+  Harness h({}, co);
+  ASSERT_TRUE(h.transport_.ok());
+  std::vector<uint8_t> back;
+  ASSERT_TRUE(h.Echo(Pattern(10, 2), &back).ok());  // the peer's first credits
+  const std::vector<uint8_t> frame = Pattern(100, 4);
+  int sent = 0;
+  absl::Time last_progress = absl::Now();
+  while (absl::Now() - last_progress < absl::Milliseconds(500) && sent < 2000) {
+    absl::Status s = h.server_->SendFrame(frame);
+    if (s.ok()) {
+      ++sent;
+      last_progress = absl::Now();
+    } else {
+      ASSERT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+  const uint64_t pages = h.pool_->stats().pages_in_use;
+  std::cout << "a peer sending to a consumer that does not read: " << sent
+            << " frames, then no credit; pool pages in use " << pages << ", receives parked "
+            << (*h.transport_)->stats().receives_parked << "\n";
+  EXPECT_LT(sent, 2000) << "the client kept granting credits to a consumer that reads nothing";
+  EXPECT_LE(sent, 32 + 255 + 16);
+  EXPECT_GT((*h.transport_)->stats().receives_parked, 0u);
+  // Every frame is still there, in order; reading them resumes the grants.
+  for (int i = 0; i < sent; ++i) {
+    auto r = (*h.transport_)->Receive(absl::Seconds(5));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status();
+    ASSERT_EQ(Flatten(*r), frame);
+  }
+  absl::Status more;
+  for (int i = 0; i < 400; ++i) {
+    more = h.server_->SendFrame(frame);
+    if (more.ok()) break;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(more.ok()) << more;
+  auto r = (*h.transport_)->Receive(absl::Seconds(5));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE((*h.transport_)->status().ok());
 }
 
 TEST(SmbDirectTransportTest, KeepaliveProbesAndGivesUpOnASilentPeer) {

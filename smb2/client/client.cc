@@ -175,8 +175,18 @@ int Client::Cancel() {
   return connection_->CancelAll();
 }
 
+absl::Status Client::Submit(const SmbMessageRef& chain) {
+  // One absolute deadline per request, from now: the send and the wait for the answer both
+  // end by it (issue 13).
+  for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
+    m->SetDeadlineIn(options_.request_timeout);
+  }
+  return connection_->Submit(chain);
+}
+
 absl::Status Client::Await(SmbMessage* m) {
-  absl::Status s = m->Wait(options_.request_timeout);
+  const absl::Duration left = m->TimeLeft();
+  absl::Status s = m->Wait(left == absl::InfiniteDuration() ? options_.request_timeout : left);
   if (s.ok()) return s;
   if (s.code() == absl::StatusCode::kDeadlineExceeded) {
     // Ask the server to drop it ([MS-SMB2] 3.2.4.24): one that does answers STATUS_CANCELLED
@@ -188,7 +198,7 @@ absl::Status Client::Await(SmbMessage* m) {
 }
 
 absl::Status Client::RoundTrip(const SmbMessageRef& chain) {
-  SMBD_RETURN_IF_ERROR(connection_->Submit(chain));
+  SMBD_RETURN_IF_ERROR(Submit(chain));
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
     SMBD_RETURN_IF_ERROR(Await(m));
   }
@@ -773,7 +783,7 @@ bool File::UseRdma(uint64_t bytes) const {
 absl::StatusOr<SmbMessageRef> File::SubmitRead(uint64_t offset, absl::Span<uint8_t> dst,
                                                std::unique_ptr<RdmaRegistration>* reg) {
   SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, reg));
-  SMBD_RETURN_IF_ERROR(tree_->session_->client_->connection_->Submit(m));
+  SMBD_RETURN_IF_ERROR(tree_->session_->client_->Submit(m));
   return m;
 }
 
@@ -944,7 +954,7 @@ absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<cons
   }
   SMBD_RETURN_IF_ERROR(EncodeOne(
       m.get(), c->pool(), [&](WireWriter* w) { return EncodeWriteRequest(req, &payload, w); }));
-  SMBD_RETURN_IF_ERROR(c->connection_->Submit(m));
+  SMBD_RETURN_IF_ERROR(c->Submit(m));
   return m;
 }
 
@@ -1077,12 +1087,13 @@ absl::Status Tree::OpenDoClose(const CreateRequest& create, Command middle_comma
   return ResponseStatus(*close, absl::StrCat("CLOSE ", what));
 }
 
-absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
+absl::Status Tree::ListEach(absl::string_view dir,
+                            const std::function<absl::Status(const FileInfo&)>& visit) {
   Client* c = session_->client_;
   OpenOptions oo;
   oo.directory = true;
   SMBD_ASSIGN_OR_RETURN(std::unique_ptr<File> d, Open(dir, oo));
-  std::vector<FileInfo> out;
+  int empty_rounds = 0;
   for (int round = 0;; ++round) {
     SmbMessageRef m = session_->NewMessage(Command::kQueryDirectory, id_, 65536);
     QueryDirectoryRequest q;
@@ -1098,12 +1109,14 @@ absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
     SMBD_ASSIGN_OR_RETURN(DirectoryEntryIterator it,
                           DirectoryEntryIterator::Create(Reader(*m), resp));
     DirectoryEntry e;
+    int entries = 0;
     while (true) {
       SMBD_ASSIGN_OR_RETURN(bool more, it.Next(&e));
       if (!more) break;
+      ++entries;
       if (e.name == "." || e.name == "..") continue;
       FileInfo fi;
-      fi.name = e.name;
+      fi.name = std::move(e.name);
       fi.size = e.end_of_file;
       fi.allocation_size = e.allocation_size;
       fi.attributes = e.file_attributes;
@@ -1111,11 +1124,33 @@ absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
       fi.last_access_time = e.last_access_time;
       fi.last_write_time = e.last_write_time;
       fi.change_time = e.change_time;
-      out.push_back(std::move(fi));
+      SMBD_RETURN_IF_ERROR(visit(fi));
     }
-    if (round > 100000) return absl::DataLossError("QUERY_DIRECTORY never ends");
+    // A server answering SUCCESS with nothing in it, again and again, never ends the listing.
+    empty_rounds = entries == 0 ? empty_rounds + 1 : 0;
+    if (empty_rounds > 16) {
+      return absl::DataLossError(
+          absl::StrCat("QUERY_DIRECTORY ", dir, ": the server keeps answering with no entries"));
+    }
   }
-  SMBD_RETURN_IF_ERROR(d->Close());
+  return d->Close();
+}
+
+absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
+  const ClientOptions& o = session_->client_->options_;
+  std::vector<FileInfo> out;
+  uint64_t bytes = 0;
+  SMBD_RETURN_IF_ERROR(ListEach(dir, [&](const FileInfo& fi) {
+    bytes += sizeof(FileInfo) + fi.name.size();
+    if (out.size() >= o.max_list_entries || bytes > o.max_list_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "listing ", dir, ": more than ", out.size(), " entries (", bytes,
+          " bytes; ClientOptions::max_list_entries ", o.max_list_entries, ", max_list_bytes ",
+          o.max_list_bytes, "); use Tree::ListEach to stream a directory this large"));
+    }
+    out.push_back(fi);
+    return absl::OkStatus();
+  }));
   return out;
 }
 

@@ -67,6 +67,11 @@ struct ClientOptions {
   // signed or sealed sessions: RDMA-placed bytes are covered by neither the signature nor the
   // encryption, so such sessions keep their data inline (as the Linux client does).
   uint32_t rdma_threshold = 4096;
+  // Tree::List refuses a directory with more entries than this, or whose entries (names and
+  // FileInfo records) take more bytes: a server can stream names forever (issue 13). Tree::
+  // ListEach has no such limit; its visitor decides.
+  uint64_t max_list_entries = uint64_t{1} << 20;
+  uint64_t max_list_bytes = uint64_t{256} << 20;
   // Page pool for a client made by ConnectTcp.
   size_t pool_bytes = size_t{256} << 20;
   // Name sent in the 3.1.1 NETNAME context (the server's name as the user wrote it).
@@ -180,10 +185,12 @@ class Client {
   friend class File;
   Client(std::shared_ptr<PagePool> pool, const ClientOptions& options);
   absl::Status Negotiate();
+  // Submits a chain with each member's deadline request_timeout from now.
+  absl::Status Submit(const SmbMessageRef& chain);
   // Sends a chain and waits for every member; times out per options.
   absl::Status RoundTrip(const SmbMessageRef& chain);
-  // Waits for one submitted message up to request_timeout; on timeout cancels it at the server
-  // and abandons it.
+  // Waits for one submitted message until its deadline (request_timeout after it was
+  // submitted); on timeout cancels it at the server and abandons it.
   absl::Status Await(SmbMessage* m);
   uint16_t Charge(uint64_t bytes) const;
   // Requests in flight for pipelined I/O of `chunk`-byte requests.
@@ -248,6 +255,10 @@ class Tree {
   absl::StatusOr<std::string> ReadSmallFile(absl::string_view path, uint32_t max_bytes);
   // Directory entries of `dir` ("" for the share's root), without "." and "..".
   absl::StatusOr<std::vector<FileInfo>> List(absl::string_view dir);
+  // Streams the entries of `dir` ("." and ".." left out) to `visit` as they arrive, one
+  // QUERY_DIRECTORY answer at a time; a visitor error stops the listing and is returned.
+  absl::Status ListEach(absl::string_view dir,
+                        const std::function<absl::Status(const FileInfo&)>& visit);
   absl::Status Mkdir(absl::string_view path);
   absl::Status Rmdir(absl::string_view path);
   absl::Status Delete(absl::string_view path);

@@ -361,5 +361,43 @@ TEST(HostileSmbDirectTest, ServerCannotWriteIntoAWritesSource) {
 }
 
 }  // namespace
+// Issue 13, item 5: a server that streams directory entries forever. Tree::List stops at
+// ClientOptions::max_list_entries with a clear error (before: 100,001 rounds of whatever the
+// server sent, all kept in memory); Tree::ListEach hands entries over as they come and stops
+// when the visitor says so.
+TEST(HostileListTest, EndlessDirectoryIsCutOffWithAClearError) {
+  FakeRdmaNetwork net;
+  RigOptions options;
+  options.script.directory_ends = false;
+  options.script.directory_batch = 500;
+  options.client.max_list_entries = 2000;
+  Opened conn;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(TransportKind::kTcp, &net, options, &conn));
+  const absl::Time start = absl::Now();
+  auto list = conn.tree->List("dir");
+  EXPECT_LT(absl::Now() - start, kBound);
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().code(), absl::StatusCode::kResourceExhausted) << list.status();
+  EXPECT_NE(list.status().message().find("max_list_entries"), absl::string_view::npos);
+
+  int seen = 0;
+  absl::Status s = conn.tree->ListEach("dir", [&](const FileInfo& fi) {
+    EXPECT_EQ(fi.name, absl::StrCat("f", seen));
+    return ++seen == 1234 ? absl::CancelledError("enough") : absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_EQ(seen, 1234);
+
+  // A directory that ends is listed whole.
+  RigOptions finite;
+  finite.script.directory_batch = 300;
+  Opened ok;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(TransportKind::kTcp, &net, finite, &ok));
+  auto all = ok.tree->List("dir");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->size(), 300u);
+  EXPECT_EQ((*all)[299].name, "f299");
+}
+
 }  // namespace hostile
 }  // namespace smbd

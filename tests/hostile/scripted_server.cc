@@ -191,6 +191,41 @@ absl::Status FrameSink::RdmaRead(uint64_t, uint32_t, absl::Span<uint8_t>) {
 
 ScriptedSmb2Server::ScriptedSmb2Server(Options options) : options_(options) {
   files_["file"] = std::make_shared<std::vector<uint8_t>>(1 << 20, kFileByte);
+  files_["dir"] = std::make_shared<std::vector<uint8_t>>();  // opened as a directory too
+}
+
+void ScriptedSmb2Server::QueryDirectory(const Smb2Header& req, const std::vector<uint8_t>& frame,
+                                        FrameSink* sink) {
+  // [MS-SMB2] 2.2.33: Flags at 3 (RESTART_SCANS 0x01).
+  Request q(frame);
+  uint16_t word;
+  if (!q.U16(2, &word)) return ReplyError(req, ntstatus::kInvalidParameter, sink);
+  if ((word >> 8) & 0x01) listed_ = 0;
+  if (options_.directory_ends && listed_ >= options_.directory_batch) {
+    return ReplyError(req, ntstatus::kNoMoreFiles, sink);
+  }
+  // [MS-FSCC] 2.4.17 FILE_ID_BOTH_DIR_INFORMATION entries, 8-byte aligned, chained by
+  // NextEntryOffset; FileName (UTF-16LE) at 104.
+  std::vector<uint8_t> buffer;
+  for (uint32_t i = 0; i < options_.directory_batch; ++i) {
+    const std::string name = absl::StrCat("f", listed_++);
+    Body e(104);
+    e.U64(40, 1).U32(56, 0x80).U32(60, static_cast<uint32_t>(2 * name.size()));
+    std::vector<uint8_t> entry = e.Take();
+    for (char ch : name) {
+      entry.push_back(static_cast<uint8_t>(ch));
+      entry.push_back(0);
+    }
+    while (entry.size() % 8 != 0) entry.push_back(0);
+    if (i + 1 < options_.directory_batch) StoreLE<uint32_t>(entry.data(), entry.size());
+    buffer.insert(buffer.end(), entry.begin(), entry.end());
+  }
+  // [MS-SMB2] 2.2.34: StructureSize 9, OutputBufferOffset (72: right after the fixed part),
+  // OutputBufferLength.
+  Reply(req, 0,
+        Body(8).U16(0, 9).U16(2, 72).U32(4, static_cast<uint32_t>(buffer.size())).Append(buffer)
+            .Take(),
+        sink);
 }
 
 std::vector<RdmaOp> ScriptedSmb2Server::rdma_ops() const {
@@ -275,6 +310,9 @@ void ScriptedSmb2Server::Handle(const std::vector<uint8_t>& frame, FrameSink* si
       return;
     case Command::kRead:
       Read(*h, frame, sink);
+      return;
+    case Command::kQueryDirectory:
+      QueryDirectory(*h, frame, sink);
       return;
     case Command::kWrite:
       Write(*h, frame, sink);

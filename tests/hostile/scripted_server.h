@@ -103,6 +103,10 @@ class ScriptedSmb2Server {
     LoginTrick login = LoginTrick::kNullSession;
     // NEGOTIATE answers SecurityMode SIGNING_REQUIRED too.
     bool signing_required = false;
+    // QUERY_DIRECTORY: entries per answer, and whether the listing ever ends (false: a server
+    // that streams new names forever).
+    uint32_t directory_batch = 100;
+    bool directory_ends = true;
   };
   // The share starts with one file, "file": 1 MiB of kFileByte.
   static constexpr uint8_t kFileByte = 0xAB;
@@ -145,6 +149,7 @@ class ScriptedSmb2Server {
   void Flush(const Smb2Header& req, const std::vector<uint8_t>& frame, FrameSink* sink);
   void Write(const Smb2Header& req, const std::vector<uint8_t>& frame, FrameSink* sink);
   void Read(const Smb2Header& req, const std::vector<uint8_t>& frame, FrameSink* sink);
+  void QueryDirectory(const Smb2Header& req, const std::vector<uint8_t>& frame, FrameSink* sink);
   Open* FindOpen(const FileId& id);
 
   const Options options_;
@@ -152,6 +157,7 @@ class ScriptedSmb2Server {
   std::map<std::string, std::shared_ptr<std::vector<uint8_t>>> files_;
   std::map<uint64_t, Open> opens_;  // by volatile FileId
   uint64_t next_file_id_ = 1;
+  uint64_t listed_ = 0;  // directory entries sent so far
   std::vector<BufferDescriptorV1> first_read_descriptors_;  // kRdmaStaleToken
   std::atomic<int> reads_{0};
   std::atomic<int> writes_{0};
