@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <iostream>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -843,6 +844,70 @@ INSTANTIATE_TEST_SUITE_P(FailFromAnotherThread, PlacementRaceTest, ::testing::Bo
                          [](const ::testing::TestParamInfo<bool>& i) {
                            return std::string(i.param ? "Destruction" : "SendFailure");
                          });
+
+// Issue 13, item 4: a frame stuck on the wire (a peer that stops reading) bounds everything by
+// deadlines: the stuck send itself ends at its request's deadline and fails the connection; a
+// request queued behind it gives up at its own deadline without sending; a callback request's
+// deadline fires on time, its CANCEL not waiting behind the stuck frame.
+TEST(ConnectionTest, AFrameStuckOnTheWireHoldsNothingPastItsDeadline) {
+  Harness h;
+  h.Open(64);
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status status;
+  } done;
+  uint8_t dst[64];
+  SmbMessageRef rd = h.Request(Command::kRead);
+  rd->read_destination = absl::MakeSpan(dst);
+  rd->SetCallback(
+      [](SmbMessage* msg, void* arg) {
+        auto* d = static_cast<Done*>(arg);
+        std::lock_guard<std::mutex> l(d->mu);
+        d->done = true;
+        d->status = msg->result();
+        d->cv.notify_all();
+      },
+      &done);
+  rd->SetDeadlineIn(absl::Milliseconds(400));
+  ASSERT_TRUE(h.conn->Submit(rd).ok());
+  (void)h.ReceiveRequest();  // the READ went out; from now on the peer reads nothing
+
+  // 8 MiB that the peer never reads: the send blocks until its deadline.
+  const absl::Time start = absl::Now();
+  absl::Status big_status;
+  absl::Time big_done;
+  std::thread big([&] {
+    SmbMessageRef w = h.Request(Command::kWrite, 0, 8 << 20);
+    big_status = h.conn->Submit(w, absl::Now() + absl::Milliseconds(1500));
+    big_done = absl::Now();
+    if (big_status.ok()) big_status = w->Wait(absl::Seconds(5));
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  // A request behind it gives up at its own deadline, having sent nothing.
+  SmbMessageRef echo = h.Request(Command::kEcho);
+  const absl::Time echo_start = absl::Now();
+  absl::Status es = h.conn->Submit(echo, absl::Now() + absl::Milliseconds(300));
+  const absl::Duration echo_took = absl::Now() - echo_start;
+  EXPECT_EQ(es.code(), absl::StatusCode::kDeadlineExceeded) << es;
+  EXPECT_LT(echo_took, absl::Milliseconds(900));
+  // The callback request ends at its deadline, not when the stuck frame lets go.
+  {
+    std::unique_lock<std::mutex> l(done.mu);
+    ASSERT_TRUE(done.cv.wait_for(l, std::chrono::seconds(5), [&] { return done.done; }));
+  }
+  const absl::Duration cb_after = absl::Now() - start;
+  EXPECT_LT(cb_after, absl::Milliseconds(1200)) << "the watchdog waited behind the stuck frame";
+  EXPECT_EQ(done.status.code(), absl::StatusCode::kDeadlineExceeded) << done.status;
+  big.join();
+  EXPECT_LT(big_done - start, absl::Seconds(3)) << "the stuck send outlived its deadline";
+  EXPECT_FALSE(big_status.ok());
+  EXPECT_FALSE(h.conn->status().ok());  // part of a frame went out: the connection is over
+  std::cout << "stuck frame: queued request gave up after " << absl::FormatDuration(echo_took)
+            << ", callback after " << absl::FormatDuration(cb_after) << ", the send after "
+            << absl::FormatDuration(big_done - start) << ": " << big_status << "\n";
+}
 
 }  // namespace
 }  // namespace smbd

@@ -240,6 +240,11 @@ absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         absl::Status w = WaitFor(POLLOUT, std::min(stall, deadline), "send");
+        if (w.code() == absl::StatusCode::kDeadlineExceeded && deadline < stall) {
+          w = absl::DeadlineExceededError(absl::StrCat(
+              "send to ", peer_, ": a ", frame.size() + 4,
+              "-byte frame was not sent by its request's deadline (the peer reads too slowly)"));
+        }
         if (!w.ok()) {
           // Part of the frame may be on the wire: the stream cannot carry another frame.
           Shutdown(w);

@@ -4,6 +4,7 @@
 //
 // See --help (kUsage below) for options and exit codes.
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -232,6 +234,49 @@ int ExitFor(const absl::Status& s) {
 }
 
 // Reads smbclient's authentication file: "username = x", "password = y", "domain = z".
+// Overwrites a secret's bytes (OPENSSL_cleanse cannot be optimized away) and empties it.
+void Wipe(std::string* s) {
+  if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
+  s->clear();
+}
+
+// Masks, in the process's own argv, a password given on the command line, so that ps and
+// /proc/PID/cmdline stop showing it once we have read it (issue 13; other users could read it
+// in the moment before, which is why the help text discourages it).
+void MaskArgvSecrets(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    char* a = argv[i];
+    const bool user_value =
+        i > 1 && (std::strcmp(argv[i - 1], "-U") == 0 || std::strcmp(argv[i - 1], "--user") == 0);
+    if (user_value) {
+      if (char* pct = std::strchr(a, '%')) {
+        for (char* p = pct + 1; *p != '\0'; ++p) *p = '*';
+      }
+      continue;
+    }
+    char* scheme = std::strstr(a, "://");
+    if (scheme == nullptr) continue;
+    char* start = scheme + 3;
+    char* end = std::strchr(start, '/');
+    if (end == nullptr) end = start + std::strlen(start);
+    char* at = nullptr;
+    for (char* p = start; p < end; ++p) {
+      if (*p == '@') at = p;
+    }
+    char* colon = static_cast<char*>(std::memchr(start, ':', (at != nullptr ? at : end) - start));
+    if (at != nullptr && colon != nullptr) {
+      for (char* p = colon + 1; p < at; ++p) *p = '*';
+    } else if (at == nullptr && colon != nullptr && *start != '[') {
+      // "user:password" with the '@' forgotten: mask anything after ':' that is not a port.
+      bool numeric = true;
+      for (char* p = colon + 1; p < end; ++p) numeric = numeric && std::isdigit(*p);
+      if (!numeric) {
+        for (char* p = colon + 1; p < end; ++p) *p = '*';
+      }
+    }
+  }
+}
+
 absl::Status ReadCredentialsFile(const std::string& path, Options* o) {
   struct stat st;
   if (stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
@@ -247,11 +292,16 @@ absl::Status ReadCredentialsFile(const std::string& path, Options* o) {
     if (key == "username") {
       o->user = value;
     } else if (key == "password") {
+      Wipe(&o->password);
       o->password = value;
       o->has_password = true;
     } else if (key == "domain") {
       o->domain = value;
     }
+    // The line and the value may hold the password: leave no copy behind.
+    OPENSSL_cleanse(const_cast<char*>(value.data()), value.size());
+    Wipe(&kv.second);
+    Wipe(&line);
   }
   return absl::OkStatus();
 }
@@ -350,7 +400,9 @@ std::string FileTimeString(uint64_t ft) {
 int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX* sha,
            uint64_t resume_at) {
   absl::StatusOr<SmbUrl> url = ParseSmbUrl(url_text);
-  if (!url.ok()) return Fail(kExitUsage, absl::StrCat(url_text, ": ", url.status().message()));
+  if (!url.ok()) {
+    return Fail(kExitUsage, absl::StrCat(RedactUrlText(url_text), ": ", url.status().message()));
+  }
   if (url->has_password && !o.quiet) {
     std::fprintf(stderr, "smbd-cat: warning: a password in the URL is visible to other users\n");
   }
@@ -410,7 +462,8 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   if (cred.user.empty() && !o.guest) cred.anonymous = true;
   if (o.guest && cred.user.empty()) cred.user = "guest";
   cred.password = SecretBytes::FromString(password);
-  OPENSSL_cleanse(password.data(), password.size());
+  Wipe(&password);
+  Wipe(&url->password);
   absl::StatusOr<std::unique_ptr<Session>> session = (*client)->Login(cred);
   if (!session.ok()) {
     return Fail(ExitFor(session.status()) == kExitIo ? kExitAuth : ExitFor(session.status()),
@@ -431,10 +484,11 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     std::string text;
     for (const FileInfo& e : *entries) {
       if (o.long_list) {
+        // Names come from the server: escaped, so that none can drive the terminal.
         absl::StrAppendFormat(&text, "%s %14d  %s  %s\n", e.is_directory() ? "d" : "-", e.size,
-                              FileTimeString(e.last_write_time), e.name);
+                              FileTimeString(e.last_write_time), EscapeForTerminal(e.name));
       } else {
-        absl::StrAppend(&text, e.name, e.is_directory() ? "/" : "", "\n");
+        absl::StrAppend(&text, EscapeForTerminal(e.name), e.is_directory() ? "/" : "", "\n");
       }
     }
     absl::Status w = WriteAll(out_fd, absl::MakeConstSpan(
@@ -489,6 +543,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
 int Main(int argc, char** argv) {
   Options o;
   std::vector<std::string> args(argv + 1, argv + argc);
+  MaskArgvSecrets(argc, argv);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](std::string* out) -> bool {
@@ -584,6 +639,7 @@ int Main(int argc, char** argv) {
       o.urls.push_back(a);
     }
   }
+  for (std::string& a : args) Wipe(&a);  // o holds what it needs; these copy passwords too
   if (o.urls.empty()) return Fail(kExitUsage, "no URL given (see --help)");
   if (o.resume && o.output.empty()) return Fail(kExitUsage, "--continue needs -o FILE");
 
@@ -619,6 +675,8 @@ int Main(int argc, char** argv) {
     resume_at = 0;
     if (rc != kExitOk) break;
   }
+  Wipe(&o.password);
+  for (std::string& u : o.urls) Wipe(&u);
   if (out_fd != STDOUT_FILENO && close(out_fd) != 0 && rc == kExitOk) {
     rc = Fail(kExitIo, absl::StrCat(o.output, ": ", strerror(errno)));
   }

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
@@ -115,7 +116,8 @@ absl::StatusOr<SmbUrl> ParseSmbUrl(absl::string_view url) {
   if (!port.empty() || (authority.size() > 0 && authority.back() == ':')) {
     uint32_t p = 0;
     if (port.empty() || port.size() > 5 || !absl::SimpleAtoi(port, &p) || p == 0 || p > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("bad port '", port, "'"));
+      // Not quoted: a "user:password" typed without its '@' lands here.
+      return absl::InvalidArgumentError("bad port (a number from 1 to 65535 after the host's ':')");
     }
     out.port = static_cast<uint16_t>(p);
   }
@@ -140,6 +142,54 @@ absl::StatusOr<SmbUrl> ParseSmbUrl(absl::string_view url) {
       absl::StrAppend(&clean, seg);
     }
     out.path = clean;
+  }
+  return out;
+}
+
+std::string RedactUrlText(absl::string_view text) {
+  const size_t scheme = text.find("://");
+  const size_t start = scheme == absl::string_view::npos ? 0 : scheme + 3;
+  size_t end = text.find('/', start);
+  if (end == absl::string_view::npos) end = text.size();
+  absl::string_view authority = text.substr(start, end - start);
+  std::string out(text.substr(0, start));
+  const size_t at = authority.rfind('@');
+  if (at != absl::string_view::npos) {
+    absl::string_view userinfo = authority.substr(0, at);
+    const size_t colon = userinfo.find(':');
+    absl::StrAppend(&out, colon == absl::string_view::npos ? userinfo : userinfo.substr(0, colon),
+                    colon == absl::string_view::npos ? "" : ":***", authority.substr(at));
+  } else {
+    const size_t colon = authority.find(':');
+    absl::string_view after =
+        colon == absl::string_view::npos ? absl::string_view() : authority.substr(colon + 1);
+    const bool numeric = std::all_of(after.begin(), after.end(), absl::ascii_isdigit);
+    const bool bracketed = !authority.empty() && authority.front() == '[';
+    if (colon != absl::string_view::npos && !numeric && !bracketed) {
+      absl::StrAppend(&out, authority.substr(0, colon), ":***");
+    } else {
+      absl::StrAppend(&out, authority);
+    }
+  }
+  absl::StrAppend(&out, text.substr(end));
+  return out;
+}
+
+std::string EscapeForTerminal(absl::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (size_t i = 0; i < name.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    const unsigned char next = i + 1 < name.size() ? static_cast<unsigned char>(name[i + 1]) : 0;
+    if (c < 0x20 || c == 0x7F || c == '\\') {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+    } else if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {
+      // U+0080..U+009F in UTF-8: the C1 controls (CSI is U+009B), as dangerous as ESC.
+      absl::StrAppendFormat(&out, "\\xc2\\x%02x", next);
+      ++i;
+    } else {
+      out.push_back(name[i]);
+    }
   }
   return out;
 }

@@ -30,6 +30,16 @@ struct SmbUrl {
 
 absl::StatusOr<SmbUrl> ParseSmbUrl(absl::string_view url);
 
+// `text` (an smb:// URL as typed, perhaps malformed) with anything that may be a password
+// replaced by "***": the part after ':' in the user information, and the part after a ':' in
+// an authority that is not a numeric port (a "user:password" whose '@' is missing). For error
+// messages about text that did not parse.
+std::string RedactUrlText(absl::string_view text);
+
+// `name` (from a server) safe to print on a terminal: control characters, DEL and '\' are
+// written as \xNN (so a hostile name cannot move the cursor, clear the screen or fake lines).
+std::string EscapeForTerminal(absl::string_view name);
+
 }  // namespace smbd
 
 #endif  // SMBD_SMB2_CLIENT_URL_H_

@@ -46,5 +46,31 @@ TEST(SmbUrlTest, RejectsBadUrls) {
   }
 }
 
+// Issue 13: smbd-cat echoed a URL that did not parse, password and all.
+TEST(SmbUrlTest, UnparsedUrlTextIsRedactedAndErrorsDoNotQuoteIt) {
+  EXPECT_EQ(RedactUrlText("smb://alice:s3cret@host:99999/s"), "smb://alice:***@host:99999/s");
+  EXPECT_EQ(RedactUrlText("smb://W;alice:p@ss:w@host/s/p"), "smb://W;alice:***@host/s/p");
+  // "user:password" with the '@' forgotten parses as host "alice", port "s3cret".
+  EXPECT_EQ(RedactUrlText("smb://alice:s3cret/share"), "smb://alice:***/share");
+  absl::StatusOr<SmbUrl> u = ParseSmbUrl("smb://alice:s3cret/share");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.status().message().find("s3cret"), absl::string_view::npos) << u.status();
+  // Nothing to hide: unchanged.
+  EXPECT_EQ(RedactUrlText("smb://host:445/share/a:b"), "smb://host:445/share/a:b");
+  EXPECT_EQ(RedactUrlText("smb://[fe80::1]:445/s"), "smb://[fe80::1]:445/s");
+  EXPECT_EQ(RedactUrlText("not a url"), "not a url");
+}
+
+// Issue 13: smbd-cat --list printed server-supplied names raw (a name can carry ESC sequences).
+TEST(SmbUrlTest, ServerNamesAreEscapedForTheTerminal) {
+  EXPECT_EQ(EscapeForTerminal("plain-name.txt"), "plain-name.txt");
+  EXPECT_EQ(EscapeForTerminal("caf\xc3\xa9"), "caf\xc3\xa9");  // UTF-8 kept
+  EXPECT_EQ(EscapeForTerminal("a\x1b[2Jb"), "a\\x1b[2Jb");
+  EXPECT_EQ(EscapeForTerminal("line\nfake"), "line\\x0afake");
+  EXPECT_EQ(EscapeForTerminal("x\x7fy"), "x\\x7fy");
+  EXPECT_EQ(EscapeForTerminal("csi\xc2\x9b" "31m"), "csi\\xc2\\x9b31m");
+  EXPECT_EQ(EscapeForTerminal(absl::string_view("nul\0z", 5)), "nul\\x00z");
+}
+
 }  // namespace
 }  // namespace smbd

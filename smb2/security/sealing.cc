@@ -403,10 +403,15 @@ absl::StatusOr<std::array<uint8_t, 16>> Sealer::NextNonce() {
       return n;
     }
   }
-  const uint64_t count = counter_.fetch_add(1, std::memory_order_relaxed);
-  if (count == UINT64_MAX) {
-    return absl::ResourceExhaustedError("SMB2 encryption nonce space exhausted: re-key the session");
-  }
+  // Never wraps: once the last counter value is used, every later Seal is refused (a plain
+  // fetch_add would wrap to 0 after one refusal and repeat nonces, fatal for GCM).
+  uint64_t count = counter_.load(std::memory_order_relaxed);
+  do {
+    if (count == UINT64_MAX) {
+      return absl::ResourceExhaustedError(
+          "SMB2 encryption nonce space exhausted: re-key the session");
+    }
+  } while (!counter_.compare_exchange_weak(count, count + 1, std::memory_order_relaxed));
   std::array<uint8_t, 16> n{};
   StoreLE<uint64_t>(n.data(), count);
   const size_t salt_bytes = NonceSize(cipher_) - 8;

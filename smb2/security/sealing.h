@@ -81,6 +81,8 @@ class Sealer {
   // random per-Sealer salt (4 bytes for GCM, 3 for CCM), the rest of the 16-byte field zero.
   // Test hook: the next Seal uses exactly these 16 Nonce bytes (to reproduce published vectors).
   void SetNextNonceForTesting(absl::Span<const uint8_t> nonce16);
+  // Test hook: the message counter of the next Seal (to reach the end of the nonce space).
+  void SetCounterForTesting(uint64_t next) { counter_.store(next); }
 
   Cipher cipher() const { return cipher_; }
   uint64_t session_id() const { return session_id_; }

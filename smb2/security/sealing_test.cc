@@ -631,5 +631,29 @@ TEST(SealingPoolTest, ExhaustedPool) {
   EXPECT_EQ((*pool)->stats().pages_in_use, before);
 }
 
+// Issue 13: the nonce counter never wraps. Once its last value is used, every later Seal is
+// refused (a fetch_add refused one Seal, then wrapped to counter 0 and repeated nonces).
+TEST_F(SealingTest, NonceCounterIsRefusedForeverOnceExhausted) {
+  std::unique_ptr<Sealer> s = MakeSealer(Cipher::kAes128Gcm, Pattern(16, 3), 0x11);
+  ASSERT_NE(s, nullptr);
+  Bvecq plain;
+  {
+    WireWriter w(&plain, pool_.get());
+    w.Bytes(absl::MakeConstSpan(Pattern(100, 5)));
+    ASSERT_TRUE(w.Finish().ok());
+  }
+  s->SetCounterForTesting(UINT64_MAX - 1);
+  auto last = s->Seal(plain, pool_.get());
+  ASSERT_TRUE(last.ok()) << last.status();
+  std::vector<uint8_t> bytes(last->size());
+  last->begin().CopyOut(absl::MakeSpan(bytes));
+  EXPECT_EQ(LoadLE<uint64_t>(&bytes[kTransformNonceOffset]), UINT64_MAX - 1);
+  for (int i = 0; i < 3; ++i) {
+    auto more = s->Seal(plain, pool_.get());
+    ASSERT_FALSE(more.ok()) << "Seal " << i << " after the last nonce went through";
+    EXPECT_EQ(more.status().code(), absl::StatusCode::kResourceExhausted) << more.status();
+  }
+}
+
 }  // namespace
 }  // namespace smbd

@@ -172,6 +172,10 @@ const char* TransportName(TransportKind kind) {
   return kind == TransportKind::kTcp ? "Tcp" : "SmbDirect";
 }
 
+std::unique_ptr<ServerEnd> ServeTcpSocket(int fd, const ScriptedSmb2Server::Options& options) {
+  return std::make_unique<TcpServerEnd>(fd, options);
+}
+
 absl::Status ConnectRig(TransportKind kind, FakeRdmaNetwork* net, RigOptions options, Rig* rig) {
   if (kind == TransportKind::kTcp) return ConnectTcp(std::move(options), rig);
   if (net == nullptr) return absl::InvalidArgumentError("SMB Direct needs a fake network");

@@ -64,6 +64,10 @@ struct Rig {
 // outlive the rig. On error, `rig` holds what was made so far (destroy it as usual).
 absl::Status ConnectRig(TransportKind kind, FakeRdmaNetwork* net, RigOptions options, Rig* rig);
 
+// Serves the script on a connected Direct TCP socket (taking `fd`): for tests that run a
+// client in another process (smbd-cat) against it.
+std::unique_ptr<ServerEnd> ServeTcpSocket(int fd, const ScriptedSmb2Server::Options& options);
+
 }  // namespace hostile
 }  // namespace smbd
 

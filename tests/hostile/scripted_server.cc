@@ -208,7 +208,7 @@ void ScriptedSmb2Server::QueryDirectory(const Smb2Header& req, const std::vector
   // NextEntryOffset; FileName (UTF-16LE) at 104.
   std::vector<uint8_t> buffer;
   for (uint32_t i = 0; i < options_.directory_batch; ++i) {
-    const std::string name = absl::StrCat("f", listed_++);
+    const std::string name = absl::StrCat(options_.directory_prefix, listed_++);
     Body e(104);
     e.U64(40, 1).U32(56, 0x80).U32(60, static_cast<uint32_t>(2 * name.size()));
     std::vector<uint8_t> entry = e.Take();

@@ -107,6 +107,7 @@ class ScriptedSmb2Server {
     // that streams new names forever).
     uint32_t directory_batch = 100;
     bool directory_ends = true;
+    std::string directory_prefix = "f";  // entry i is named prefix + i
   };
   // The share starts with one file, "file": 1 MiB of kFileByte.
   static constexpr uint8_t kFileByte = 0xAB;
