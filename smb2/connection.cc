@@ -46,6 +46,24 @@ void PatchU64(Bvecq* q, uint64_t at, uint64_t v) {
 
 }  // namespace
 
+bool Connection::SendLock::LockUntil(absl::Time deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto until = absl::ToChronoTime(deadline);
+  while (held_) {
+    if (cv_.wait_until(lock, until) == std::cv_status::timeout && held_) return false;
+  }
+  held_ = true;
+  return true;
+}
+
+void Connection::SendLock::Unlock() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_ = false;
+  }
+  cv_.notify_one();
+}
+
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(
     std::unique_ptr<Transport> transport, PagePool* pool, const ConnectionOptions& options) {
   if (transport == nullptr || pool == nullptr) {
@@ -135,8 +153,8 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
   std::shared_ptr<SessionSecurity> security = SecurityFor(chain->header.session_id);
   // The send lock, within the request's deadline: a frame stuck behind a slow peer must not
   // hold every other request past its own (issue 13).
-  std::unique_lock<std::timed_mutex> send_lock(send_mu_, std::defer_lock);
-  if (!send_lock.try_lock_until(absl::ToChronoTime(deadline))) {
+  SendLockHolder send_lock(&send_mu_);
+  if (!send_lock.LockUntil(deadline)) {
     credits_.Release(static_cast<uint16_t>(total_charge));
     return absl::DeadlineExceededError(absl::StrCat(
         CommandName(chain->header.command),
@@ -186,7 +204,7 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
     // The frame may be partly on the wire, and its ids are spent: the connection is unusable.
     // Every member (ours included) completes with the error through Fail(), which also shuts
     // the transport down.
-    send_lock.unlock();
+    send_lock.Unlock();
     Fail(s);
     return absl::OkStatus();
   }
@@ -272,8 +290,8 @@ absl::Status Connection::SendCancel(const Smb2Header& target) {
   // A CANCEL never queues for long behind a frame that is stuck on the wire: if the send lock
   // is not free within cancel_send_wait, the CANCEL is skipped (the request is abandoned or
   // ends with the connection anyway).
-  std::unique_lock<std::timed_mutex> send_lock(send_mu_, std::defer_lock);
-  if (!send_lock.try_lock_for(absl::ToChronoNanoseconds(options_.cancel_send_wait))) {
+  SendLockHolder send_lock(&send_mu_);
+  if (!send_lock.LockUntil(absl::Now() + options_.cancel_send_wait)) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.cancels_skipped++;
     return absl::DeadlineExceededError("CANCEL not sent: another frame is stuck on the wire");
@@ -293,7 +311,7 @@ absl::Status Connection::SendCancel(const Smb2Header& target) {
     s = transport_->Send(frame, cancel_deadline);
   }
   if (!s.ok()) {
-    send_lock.unlock();
+    send_lock.Unlock();
     Fail(s);  // part of a frame may be on the wire
     return s;
   }

@@ -139,7 +139,35 @@ class Connection : private PlacementHook {
   const ConnectionOptions options_;
   CreditWindow credits_;
 
-  std::timed_mutex send_mu_;  // orders message ids with frames on the wire
+  // Orders message ids with frames on the wire. A lock with a deadline, made of a mutex and a
+  // condition variable (std::timed_mutex's try_lock_for uses pthread_mutex_clocklock, which
+  // ThreadSanitizer does not model).
+  class SendLock {
+   public:
+    bool LockUntil(absl::Time deadline);
+    void Unlock();
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool held_ = false;
+  };
+  // Holds a SendLock until destroyed or Unlock()ed.
+  class SendLockHolder {
+   public:
+    explicit SendLockHolder(SendLock* lock) : lock_(lock) {}
+    ~SendLockHolder() { Unlock(); }
+    bool LockUntil(absl::Time deadline) { return held_ = lock_->LockUntil(deadline); }
+    void Unlock() {
+      if (held_) lock_->Unlock();
+      held_ = false;
+    }
+
+   private:
+    SendLock* const lock_;
+    bool held_ = false;
+  };
+  SendLock send_mu_;
 
   mutable std::mutex mu_;
   // Requests in flight by message id; the map holds a reference on each.

@@ -909,5 +909,41 @@ TEST(ConnectionTest, AFrameStuckOnTheWireHoldsNothingPastItsDeadline) {
             << absl::FormatDuration(big_done - start) << ": " << big_status << "\n";
 }
 
+// Issue 13: a plaintext READ answer on a session that must be encrypted is refused (a
+// downgrade), and the bytes the transport already placed into the caller's buffer are wiped,
+// as the sealed path wipes data whose tag fails.
+TEST(ConnectionTest, RefusedPlaintextReadDataIsWipedFromTheBuffer) {
+  Harness h;
+  h.conn->SetSessionSecurity(9, std::make_shared<MarkerSecurity>(/*seal=*/true));
+  h.Open(16);
+  std::vector<uint8_t> dst(4096, 0x11);
+  SmbMessageRef rd = h.Request(Command::kRead, 9);
+  rd->read_destination = absl::MakeSpan(dst);
+  ASSERT_TRUE(h.conn->Submit(rd).ok());
+  Smb2Header ans = Harness::Answer(h.ReceiveRequest()[0], 1);
+  // [MS-SMB2] 2.2.20 READ response: StructureSize 17, DataOffset 80, DataLength 4096.
+  std::vector<uint8_t> frame(80 + 4096, 0xCC);
+  WireWriter w(absl::MakeSpan(frame).subspan(0, 80));
+  EncodeHeader(ans, &w);
+  w.U16(17);
+  w.U8(80);
+  w.U8(0);
+  w.U32(4096);
+  w.U32(0);
+  w.U32(0);
+  ASSERT_TRUE(w.Finish().ok());
+  Bvecq q;
+  WireWriter fw(&q, h.pool.get());
+  fw.Bytes(absl::MakeConstSpan(frame));
+  ASSERT_TRUE(fw.Finish().ok());
+  ASSERT_TRUE(h.server->Send(q).ok());
+  absl::Status s = rd->Wait(absl::Seconds(5));
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  auto* tcp = static_cast<TcpTransport*>(h.conn->transport());
+  EXPECT_EQ(tcp->stats().bytes_placed, 4096u);  // it was placed straight into dst...
+  EXPECT_EQ(std::count(dst.begin(), dst.end(), 0xCC), 0) << "unauthenticated bytes left";
+  EXPECT_EQ(std::count(dst.begin(), dst.end(), 0), 4096);  // ...and wiped
+}
+
 }  // namespace
 }  // namespace smbd

@@ -51,6 +51,7 @@ void FakeSmbdServer::Run() {
 absl::Status FakeSmbdServer::PostReceive(uint32_t slot) {
   Sge sge = region_->SgeFor(memory_.data() + slot * options_.receive_size, options_.receive_size);
   SMBD_RETURN_IF_ERROR(endpoint_->PostRecv(slot, absl::MakeConstSpan(&sge, 1)));
+  std::lock_guard<std::mutex> l(send_mu_);  // SendMessage (any thread) reads it
   ++posted_;
   return absl::OkStatus();
 }
@@ -160,7 +161,10 @@ absl::Status FakeSmbdServer::Loop() {
   WorkCompletion wc;
   SMBD_RETURN_IF_ERROR(WaitFor(UINT64_MAX, &wc));
   if (wc.status != WcStatus::kSuccess) return CompletionError(wc);
-  --posted_;
+  {
+    std::lock_guard<std::mutex> l(send_mu_);
+    --posted_;
+  }
   SMBD_ASSIGN_OR_RETURN(SmbdNegotiateRequest req,
                         DecodeSmbdNegotiateRequest(absl::MakeConstSpan(
                             memory_.data() + wc.wr_id * options_.receive_size, wc.byte_len)));
