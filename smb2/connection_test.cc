@@ -877,14 +877,20 @@ TEST(ConnectionTest, AFrameStuckOnTheWireHoldsNothingPastItsDeadline) {
   // 8 MiB that the peer never reads: the send blocks until its deadline.
   const absl::Time start = absl::Now();
   absl::Status big_status;
-  absl::Time big_done;
+  absl::Time big_start, big_done;
+  const uint64_t ids_before = h.conn->credits().stats().next_message_id;
   std::thread big([&] {
     SmbMessageRef w = h.Request(Command::kWrite, 0, 8 << 20);
-    big_status = h.conn->Submit(w, absl::Now() + absl::Milliseconds(1500));
+    big_start = absl::Now();
+    big_status = h.conn->Submit(w, big_start + absl::Milliseconds(1500));
     big_done = absl::Now();
     if (big_status.ok()) big_status = w->Wait(absl::Seconds(5));
   });
-  absl::SleepFor(absl::Milliseconds(100));
+  // Wait until the big frame holds the send lock (it has taken its message ids).
+  for (int i = 0; i < 1000 && h.conn->credits().stats().next_message_id == ids_before; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  absl::SleepFor(absl::Milliseconds(50));
   // A request behind it gives up at its own deadline, having sent nothing.
   SmbMessageRef echo = h.Request(Command::kEcho);
   const absl::Time echo_start = absl::Now();
@@ -901,12 +907,12 @@ TEST(ConnectionTest, AFrameStuckOnTheWireHoldsNothingPastItsDeadline) {
   EXPECT_LT(cb_after, absl::Milliseconds(1200)) << "the watchdog waited behind the stuck frame";
   EXPECT_EQ(done.status.code(), absl::StatusCode::kDeadlineExceeded) << done.status;
   big.join();
-  EXPECT_LT(big_done - start, absl::Seconds(3)) << "the stuck send outlived its deadline";
+  EXPECT_LT(big_done - big_start, absl::Seconds(3)) << "the stuck send outlived its deadline";
   EXPECT_FALSE(big_status.ok());
   EXPECT_FALSE(h.conn->status().ok());  // part of a frame went out: the connection is over
   std::cout << "stuck frame: queued request gave up after " << absl::FormatDuration(echo_took)
             << ", callback after " << absl::FormatDuration(cb_after) << ", the send after "
-            << absl::FormatDuration(big_done - start) << ": " << big_status << "\n";
+            << absl::FormatDuration(big_done - big_start) << ": " << big_status << "\n";
 }
 
 // Issue 13: a plaintext READ answer on a session that must be encrypted is refused (a
