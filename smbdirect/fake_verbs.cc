@@ -125,6 +125,7 @@ struct NetState {
   std::deque<std::unique_ptr<FakeRdmaEndpoint>> accepted;
   std::condition_variable accept_cv;
   std::function<void(std::unique_ptr<FakeRdmaEndpoint>)> accept_handler;
+  std::function<void(bool)> destroyed_hook;
 
   uint32_t NewKey() {
     uint32_t key = next_key;
@@ -633,6 +634,12 @@ FakeRdmaEndpoint::FakeRdmaEndpoint(std::shared_ptr<NetState> net, int side,
       peer_address_(std::move(peer_address)) {}
 
 FakeRdmaEndpoint::~FakeRdmaEndpoint() {
+  std::function<void(bool)> hook;
+  {
+    std::lock_guard<std::mutex> lock(net_->mu);
+    hook = net_->destroyed_hook;
+  }
+  if (hook) hook(is_client_);
   std::lock_guard<std::mutex> lock(net_->mu);
   Side* s = net_->Find(side_);
   if (s == nullptr) return;
@@ -1067,6 +1074,11 @@ int FakeRdmaNetwork::live_memory_regions() const {
 int FakeRdmaNetwork::live_memory_windows() const {
   std::lock_guard<std::mutex> lock(net_->mu);
   return static_cast<int>(net_->windows.size());
+}
+
+void FakeRdmaNetwork::SetEndpointDestroyedHook(std::function<void(bool is_client)> hook) {
+  std::lock_guard<std::mutex> lock(net_->mu);
+  net_->destroyed_hook = std::move(hook);
 }
 
 int FakeRdmaNetwork::live_endpoints() const {

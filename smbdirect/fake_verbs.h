@@ -163,6 +163,9 @@ class FakeRdmaNetwork : public RdmaConnector {
   std::unique_ptr<FakeRdmaEndpoint> WaitForPeer(absl::Duration timeout);
   // Called (outside the network's lock, on the connecting thread) with each new peer end.
   void SetAcceptHandler(std::function<void(std::unique_ptr<FakeRdmaEndpoint>)> handler);
+  // Called at the start of each endpoint's destruction (before it drains), with is_client():
+  // lets a test see what still exists when the queue pair goes away.
+  void SetEndpointDestroyedHook(std::function<void(bool is_client)> hook);
 
   // --- Fault injection ---
   // The `n`th (1-based, counted from this call) operation on the fault side — of kind `only`

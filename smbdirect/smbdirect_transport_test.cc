@@ -304,6 +304,27 @@ TEST(SmbDirectTransportTest, SlowConsumerStopsTheGrantsInsteadOfFillingThePool) 
   EXPECT_TRUE((*h.transport_)->status().ok());
 }
 
+// Issue 13: teardown drains the queue pair (destroys the endpoint) before the pages its posted
+// receives point into go back to the pool, where the next user could see the device write
+// into them. The members used to go first (the endpoint is declared first, so it died last).
+TEST(SmbDirectTransportTest, TeardownDrainsTheQueuePairBeforeReturningPages) {
+  Harness h;
+  ASSERT_TRUE(h.transport_.ok());
+  std::vector<uint8_t> back;
+  ASSERT_TRUE(h.Echo(Pattern(100, 7), &back).ok());
+  std::atomic<int64_t> pages_when_destroyed{-1};
+  PagePool* pool = h.pool_.get();
+  h.net_.SetEndpointDestroyedHook([&](bool is_client) {
+    if (is_client) pages_when_destroyed = static_cast<int64_t>(pool->stats().pages_in_use);
+  });
+  h.transport_->reset();
+  // When the client's queue pair went away, its receive buffers were still held...
+  EXPECT_GE(pages_when_destroyed.load(), 1) << "pages went back before the drain";
+  // ...and now they are back.
+  EXPECT_EQ(pool->stats().pages_in_use, 0u);
+  h.net_.SetEndpointDestroyedHook(nullptr);
+}
+
 TEST(SmbDirectTransportTest, KeepaliveProbesAndGivesUpOnASilentPeer) {
   FakeSmbdServerOptions so;
   so.ignore_response_requested = true;
