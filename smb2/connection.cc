@@ -413,21 +413,20 @@ void Connection::WipePlaced(SmbMessage* m, uint32_t length) {
 
 void Connection::EndPlacement(const absl::Status& refused, const SmbMessage* completing) {
   SmbMessage* orphan = nullptr;
-  SmbMessage* placed = nullptr;
-  uint32_t length = 0;
   absl::Status orphan_status;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (placing_ == nullptr) return;
-    placed = placing_;
-    length = placing_length_;
-    placing_ = nullptr;
-    placing_length_ = 0;
+    SmbMessage* const placed = placing_;
     std::swap(orphan, placing_orphan_);
     orphan_status = orphan_status_;
-  }
-  if (orphan != nullptr || (!refused.ok() && (completing == nullptr || completing == placed))) {
-    WipePlaced(placed, length);
+    // Wiped under mu_, before placing_ is cleared: Abandon() cannot return (and its caller free
+    // the buffer) while this still writes it.
+    if (orphan != nullptr || (!refused.ok() && (completing == nullptr || completing == placed))) {
+      WipePlaced(placed, placing_length_);
+    }
+    placing_ = nullptr;
+    placing_length_ = 0;
   }
   placed_cv_.notify_all();
   if (orphan != nullptr) {

@@ -684,7 +684,8 @@ class GatedTransport : public Transport {
     l.lock();
     half_written_ = true;
     cv_.notify_all();
-    cv_.wait(l, [&] { return released_; });
+    cv_.wait(l, [&] { return released_ || (stop_on_shutdown_ && shut_); });
+    if (!released_) return absl::UnavailableError("gated: shut down mid-frame");
     std::memset(dst.data() + place_len_ / 2, 0xD2, place_len_ - place_len_ / 2);
     all_written_ = true;
     return absl::UnavailableError("gated: connection closed mid-frame");
@@ -729,6 +730,15 @@ class GatedTransport : public Transport {
     std::lock_guard<std::mutex> l(mu_);
     return all_written_;
   }
+  // A transport that stops receiving at once when shut down (TCP checks before every recv).
+  void StopOnShutdown() {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_on_shutdown_ = true;
+  }
+  bool shut() {
+    std::lock_guard<std::mutex> l(mu_);
+    return shut_;
+  }
 
  private:
   PagePool* const pool_;
@@ -740,6 +750,7 @@ class GatedTransport : public Transport {
   uint32_t place_len_ = 0;
   bool shut_ = false, fail_sends_ = false, half_written_ = false, released_ = false;
   bool all_written_ = false;
+  bool stop_on_shutdown_ = false;
 };
 
 struct ReadCallbackProbe {
@@ -844,6 +855,46 @@ INSTANTIATE_TEST_SUITE_P(FailFromAnotherThread, PlacementRaceTest, ::testing::Bo
                          [](const ::testing::TestParamInfo<bool>& i) {
                            return std::string(i.param ? "Destruction" : "SendFailure");
                          });
+
+// Issue 13, item 4: Abandon() is bounded. A waiter that gives up while the peer dribbles its
+// READ data waits at most placement_grace; then the transport is shut down, which stops the
+// receive, and Abandon returns with the buffer no longer written.
+TEST(ConnectionTest, AbandonIsBoundedWhenThePeerStallsMidData) {
+  std::unique_ptr<PagePool> pool = testing_util::TestPool();
+  auto owned = std::make_unique<GatedTransport>(pool.get());
+  GatedTransport* t = owned.get();
+  t->StopOnShutdown();
+  ConnectionOptions co;
+  co.placement_grace = absl::Milliseconds(300);
+  std::unique_ptr<Connection> conn = Connection::Create(std::move(owned), pool.get(), co).value();
+  SmbMessageRef rd = SmbMessage::New();
+  rd->header.command = Command::kRead;
+  rd->header.credit_charge = 1;
+  {
+    CompoundWriter cw(&rd->request, pool.get());
+    WireWriter* w = cw.Begin(rd.get(), false);
+    w->U16(4);
+    w->U16(0);
+    cw.End();
+    ASSERT_TRUE(cw.Finish().ok());
+  }
+  std::vector<uint8_t> dst(8192, 0);
+  rd->read_destination = absl::MakeSpan(dst);
+  ASSERT_TRUE(conn->Submit(rd).ok());
+  t->PlaceRead(rd->header.message_id, 8192);  // half written; the rest never comes
+  const absl::Time start = absl::Now();
+  conn->Abandon(rd.get());
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(3));
+  EXPECT_TRUE(t->shut());
+  EXPECT_FALSE(t->all_written());
+  EXPECT_TRUE(rd->read_destination.empty());
+  // The READ ends with the connection's error, and the half that arrived is wiped.
+  EXPECT_FALSE(rd->Wait(absl::Seconds(5)).ok());
+  EXPECT_EQ(std::count(dst.begin(), dst.end(), 0), static_cast<long>(dst.size()));
+  conn.reset();
+}
 
 // Issue 13, item 4: a frame stuck on the wire (a peer that stops reading) bounds everything by
 // deadlines: the stuck send itself ends at its request's deadline and fails the connection; a

@@ -64,15 +64,18 @@ DESCRIPTION
 
 OPTIONS
     -U, --user USER[%PASSWORD]  user name (default: from the URL); a password here is visible
-                                to other users of the machine: prefer SMBD_PASSWORD
+                                to other users of the machine until smbd-cat masks it at
+                                start: prefer SMBD_PASSWORD
     --credentials FILE          smbclient authentication file (username=, password=, domain=)
     --anonymous                 anonymous (null) session
-    --guest                     guest session
+    --guest                     guest session (without it, a server that logs a user in as
+                                guest or anonymous is refused: exit 4)
     --transport auto|rdma|tcp   auto (default): SMB Direct, else TCP with one line on stderr
                                 saying why; rdma: SMB Direct or fail; tcp: never touches RDMA
     --rdma-device NAME          RDMA device to use (default: chosen by the server's address)
     --dialect D                 highest dialect: 2.0.2 2.1 3.0 3.0.2 3.1.1 (default 3.1.1)
-    --sign                      require signing
+    --sign                      require signing (default: only if the server requires it;
+                                a signed session keeps data inline, off the RDMA channel)
     --seal                      require encryption
     --cipher C                  aes-128-gcm aes-128-ccm aes-256-gcm aes-256-ccm (prefer C)
     --offset N                  start at byte N

@@ -333,6 +333,19 @@ TEST_F(SambaApiTest, GuestAndAnonymousSessions) {
   ASSERT_TRUE(c3.ok());
   auto g3 = (*c3)->Login(guest);
   EXPECT_EQ(g3.status().code(), absl::StatusCode::kPermissionDenied) << g3.status();
+
+  // Issue 13: the same logon without asking for guest. Samba maps the unknown user to guest
+  // ("map to guest = bad user"); a client that gave a password must not take that session as
+  // the user's.
+  Credentials not_guest;
+  not_guest.user = "no-such-user";
+  not_guest.password = SecretBytes::FromString("whatever");
+  auto c4 = Connect();
+  ASSERT_TRUE(c4.ok());
+  auto g4 = (*c4)->Login(not_guest);
+  ASSERT_FALSE(g4.ok()) << "a guest session was taken for a user with a password";
+  EXPECT_EQ(g4.status().code(), absl::StatusCode::kUnauthenticated) << g4.status();
+  EXPECT_NE(g4.status().message().find("guest"), absl::string_view::npos) << g4.status();
 }
 
 TEST_F(SambaApiTest, SealedShareForcesEncryption) {
