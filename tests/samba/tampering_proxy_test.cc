@@ -90,6 +90,12 @@ class TamperingProxy {
     std::lock_guard<std::mutex> l(mu_);
     tamper_ = std::move(tamper);
   }
+  // The next frame from the server that answers `command` (any size) goes through `tamper`.
+  void ArmForCommand(uint16_t command, Tamper tamper) {
+    std::lock_guard<std::mutex> l(mu_);
+    command_tamper_ = std::move(tamper);
+    command_ = command;
+  }
   int tampered() const { return tampered_.load(); }
 
  private:
@@ -126,10 +132,16 @@ class TamperingProxy {
       frame.resize(len);
       if (!ReadFull(from, frame.data(), len)) break;
       Tamper t;
-      if (len >= kMinTampered) {
+      {
         std::lock_guard<std::mutex> l(mu_);
-        t = std::move(tamper_);
-        tamper_ = nullptr;
+        if (command_tamper_ && len >= 64 && frame[0] == 0xFE &&
+            (frame[12] | (frame[13] << 8)) == command_) {
+          t = std::move(command_tamper_);
+          command_tamper_ = nullptr;
+        } else if (len >= kMinTampered) {
+          t = std::move(tamper_);
+          tamper_ = nullptr;
+        }
       }
       std::vector<uint8_t> original = frame;
       if (t) {
@@ -146,6 +158,8 @@ class TamperingProxy {
     shutdown(from, SHUT_RDWR);
   }
 
+  Tamper command_tamper_;
+  uint16_t command_ = 0;
   const std::string host_;
   const uint16_t port_;
   int listen_fd_ = -1;
@@ -281,6 +295,42 @@ INSTANTIATE_TEST_SUITE_P(Frames, TamperingTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<Case>& i) {
                            return std::string(i.param.name);
                          });
+
+// Issue 13, item 6: on a 3.1.1 session that does not sign everything, the client signs
+// TREE_CONNECT ([MS-SMB2] 3.2.4.1.1). A man in the middle that clears SHAREFLAG_ENCRYPT_DATA
+// (and the SIGNED flag, to get past the signature) in Samba's answer for an encrypted share
+// would strip its encryption; the client refuses the unsigned answer.
+TEST_F(TamperingTest, UnsignedTreeConnectAnswerCannotStripShareEncryption) {
+  TamperingProxy proxy(env_.host, env_.port);
+  Credentials cred;
+  cred.user = env_.user;
+  cred.password = SecretBytes::FromString(env_.password);
+  ClientOptions o;
+  o.request_timeout = absl::Seconds(5);
+  auto client = Client::ConnectTcp("127.0.0.1", proxy.port(), o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_EQ((*client)->negotiated().dialect, 0x0311);
+  auto session = (*client)->Login(cred);
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_FALSE((*session)->signs());
+  ASSERT_FALSE((*session)->seals());
+  proxy.ArmForCommand(0x0003, [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) {
+    // [MS-SMB2] 2.2.1: Flags at 16 (SIGNED 0x8); 2.2.10: ShareFlags at 64 + 4 (ENCRYPT 0x8000).
+    (*f)[16] &= static_cast<uint8_t>(~0x08);
+    std::fill(f->begin() + 48, f->begin() + 64, 0);
+    (*f)[64 + 5] &= static_cast<uint8_t>(~0x80);
+  });
+  auto tree = (*session)->TreeConnect("sealed");
+  EXPECT_EQ(proxy.tampered(), 1);
+  ASSERT_FALSE(tree.ok()) << "share encryption stripped by an unsigned TREE_CONNECT answer";
+  EXPECT_EQ(tree.status().code(), absl::StatusCode::kPermissionDenied) << tree.status();
+  EXPECT_NE(tree.status().message().find("not signed"), absl::string_view::npos)
+      << tree.status();
+  // Untouched, the same share is encrypted.
+  auto tree2 = (*session)->TreeConnect("sealed");
+  ASSERT_TRUE(tree2.ok()) << tree2.status();
+  EXPECT_TRUE((*tree2)->encrypted());
+}
 
 }  // namespace
 }  // namespace smbd
