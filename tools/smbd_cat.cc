@@ -92,6 +92,8 @@ OPTIONS
     --timeout SECONDS           per-request timeout (default 60)
     --progress                  show progress on standard error even if it is not a terminal
     -q, --quiet                 print nothing but errors
+    --stats                     after each file, one line on standard error: the transport,
+                                bytes read, and how many of them the server placed by RDMA
     -h, --help                  this text
 
 ENVIRONMENT
@@ -201,7 +203,7 @@ struct Options {
   bool list = false, long_list = false;
   std::string sha256;
   int timeout_s = 60;
-  bool progress = false, quiet = false;
+  bool progress = false, quiet = false, stats = false;
 };
 
 int Fail(int code, absl::string_view message) {
@@ -540,6 +542,18 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     }
     return Fail(ExitFor(got.status()), absl::StrCat(where, ": ", got.status().message()));
   }
+  if (o.stats) {
+    const ClientStats cs = (*client)->stats();
+    std::fprintf(stderr,
+                 "smbd-cat: %s over %s: %llu bytes read, %llu of them placed by RDMA in %llu "
+                 "RDMA reads, %llu inline; %llu frames sent\n",
+                 where.c_str(), (*client)->connection()->transport()->name(),
+                 static_cast<unsigned long long>(cs.bytes_read),
+                 static_cast<unsigned long long>(cs.rdma_bytes_read),
+                 static_cast<unsigned long long>(cs.rdma_reads),
+                 static_cast<unsigned long long>(cs.bytes_read - cs.rdma_bytes_read),
+                 static_cast<unsigned long long>(cs.round_trips));
+  }
   return kExitOk;
 }
 
@@ -634,6 +648,8 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--progress") {
       o.progress = true;
+    } else if (a == "--stats") {
+      o.stats = true;
     } else if (a == "-q" || a == "--quiet") {
       o.quiet = true;
     } else if (!a.empty() && a[0] == '-') {

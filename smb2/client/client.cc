@@ -133,6 +133,8 @@ ClientStats Client::stats() const {
   s.bytes_written = bytes_written_.load();
   s.rdma_reads = rdma_reads_.load();
   s.rdma_writes = rdma_writes_.load();
+  s.rdma_bytes_read = rdma_bytes_read_.load();
+  s.rdma_bytes_written = rdma_bytes_written_.load();
   return s;
 }
 
@@ -819,7 +821,10 @@ absl::StatusOr<uint32_t> File::FinishRead(const SmbMessageRef& m, absl::Span<uin
   SMBD_RETURN_IF_ERROR(c->Await(m.get()));
   SMBD_ASSIGN_OR_RETURN(uint32_t n, ReadResult(m.get(), dst, rdma));
   c->bytes_read_ += n;
-  if (rdma) c->rdma_reads_++;
+  if (rdma) {
+    c->rdma_reads_++;
+    c->rdma_bytes_read_ += n;
+  }
   return n;
 }
 
@@ -1006,7 +1011,10 @@ absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
     InFlight f = std::move(inflight.front());
     inflight.pop_front();
     absl::Status s = FinishWrite(f.m, f.len);
-    if (f.reg != nullptr && s.ok()) c->rdma_writes_++;
+    if (f.reg != nullptr && s.ok()) {
+      c->rdma_writes_++;
+      c->rdma_bytes_written_ += f.len;
+    }
     f.reg.reset();
     if (!s.ok() && error.ok()) error = s;
   }
@@ -1275,7 +1283,10 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
         owned.reset();
         if (r.ok()) {
           st->client->bytes_read_ += *r;
-          if (rdma) st->client->rdma_reads_++;
+          if (rdma) {
+            st->client->rdma_reads_++;
+            st->client->rdma_bytes_read_ += *r;
+          }
         }
         st->callback(st->arg, std::move(r));
       },

@@ -139,6 +139,8 @@ struct ClientStats {
   uint64_t bytes_placed = 0;  // READ data received straight into the destination
   uint64_t rdma_reads = 0;    // READs whose data the server placed by RDMA
   uint64_t rdma_writes = 0;   // WRITEs whose data the server fetched by RDMA
+  uint64_t rdma_bytes_read = 0;     // of bytes_read: placed by the server's RDMA writes
+  uint64_t rdma_bytes_written = 0;  // of bytes_written: fetched by the server's RDMA reads
 };
 
 class Session;
@@ -207,6 +209,8 @@ class Client {
   std::atomic<uint64_t> bytes_written_{0};
   std::atomic<uint64_t> rdma_reads_{0};
   std::atomic<uint64_t> rdma_writes_{0};
+  std::atomic<uint64_t> rdma_bytes_read_{0};
+  std::atomic<uint64_t> rdma_bytes_written_{0};
   std::atomic<uint64_t> cancel_epoch_{0};  // bumped by Cancel(); pipelines compare it
 };
 
