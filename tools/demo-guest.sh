@@ -26,9 +26,10 @@ for mode in plain signed; do
   fi
   took=$(rate "$t" "$(now)")
   # "smbd-cat: URL over rdma: N bytes read, R of them placed by RDMA in K RDMA reads, I inline; ..."
-  read -r total rdma reads inline < <(sed -nE 's/.* over ([a-z]+): ([0-9]+) bytes read, ([0-9]+) of them placed by RDMA in ([0-9]+) RDMA reads, ([0-9]+) inline.*/\2 \3 \4 \5/p' <<<"$stats")
+  # (no /dev/fd in the guest: a here-string, not a process substitution)
+  read -r total rdma reads inline <<<"$(sed -nE 's/.* over ([a-z]+): ([0-9]+) bytes read, ([0-9]+) of them placed by RDMA in ([0-9]+) RDMA reads, ([0-9]+) inline.*/\2 \3 \4 \5/p' <<<"$stats")"
   transport=$(sed -nE 's/.* over ([a-z]+): .*/\1/p' <<<"$stats")
-  echo "demo-guest: smbd-cat $mode: $took over $transport, SHA-256 equal; of $total bytes, ${rdma:-?} placed by RDMA (${reads:-?} RDMA reads), ${inline:-?} inline"
+  echo "demo-guest: smbd-cat $mode: $took over $transport, SHA-256 equal; of ${total:-?} bytes, ${rdma:-?} placed by RDMA (${reads:-?} RDMA reads), ${inline:-?} inline"
 done
 
 mnt=/mnt/demo
