@@ -21,6 +21,8 @@ namespace {
 constexpr uint64_t kNotificationId = 0xFFFFFFFFFFFFFFFFull;
 // [MS-SMB2] 2.2.41: SessionId of a transform header.
 constexpr uint64_t kTransformSessionIdOffset = 44;
+// Once its message ids are spent, a frame gets at least this long to go out.
+constexpr absl::Duration kMinSendTime = absl::Seconds(1);
 // An SMB2 header and the fixed part of a READ response ([MS-SMB2] 2.2.20: StructureSize 17,
 // DataOffset u8 at 2, DataLength u32 at 4): what must be decrypted to place its data.
 constexpr size_t kSealedReadPeek = 64 + 16;
@@ -167,6 +169,16 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
       return s;
     }
   }
+  // The lock may have come just at the deadline: give up while nothing is spent. Once message
+  // ids are spent the frame must go out whole or the connection ends, so it gets at least
+  // kMinSendTime even if that passes the deadline (a congested link then costs one caller
+  // its deadline, not everyone their connection).
+  if (absl::Now() >= deadline) {
+    credits_.Release(static_cast<uint16_t>(total_charge));
+    return absl::DeadlineExceededError(absl::StrCat(
+        CommandName(chain->header.command), ": not sent by its deadline"));
+  }
+  deadline = std::max(deadline, absl::Now() + kMinSendTime);
   Bvecq& wire = chain->request;
   // Message ids are consumed here, in the order frames go on the wire ([MS-SMB2] 3.2.4.1.5).
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
@@ -312,7 +324,14 @@ absl::Status Connection::SendCancel(const Smb2Header& target) {
   }
   if (!s.ok()) {
     send_lock.Unlock();
-    Fail(s);  // part of a frame may be on the wire
+    if (transport_->usable()) {
+      // Nothing of it went out (no credit or no room in time): a CANCEL takes no message id,
+      // so skipping it leaves the connection consistent.
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.cancels_skipped++;
+      return s;
+    }
+    Fail(s);  // part of a frame is on the wire
     return s;
   }
   std::lock_guard<std::mutex> lock(mu_);

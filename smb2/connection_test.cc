@@ -497,30 +497,36 @@ TEST(ConnectionTest, ResponseForAnotherCommandIsRefused) {
   EXPECT_TRUE(h.conn->status().ok());  // that request fails, not the connection
 }
 
+// Records the completion of a callback request.
+struct CallbackDone {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  absl::Status status;
+  void Attach(SmbMessage* m) {
+    m->SetCallback(
+        [](SmbMessage* msg, void* arg) {
+          auto* d = static_cast<CallbackDone*>(arg);
+          std::lock_guard<std::mutex> l(d->mu);
+          d->done = true;
+          d->status = msg->result();
+          d->cv.notify_all();
+        },
+        this);
+  }
+};
+
 // A request completed by callback has no waiter to time out: its deadline does it. The request
 // is cancelled at the server, its destination released, and a late answer is harmless.
 TEST(ConnectionTest, CallbackRequestEndsAtItsDeadline) {
   Harness h;
   h.Open(8);
 
-  struct Done {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    absl::Status status;
-  } done;
+  CallbackDone done;
   uint8_t dst[64];
   SmbMessageRef m = h.Request(Command::kRead);
   m->read_destination = absl::MakeSpan(dst);
-  m->SetCallback(
-      [](SmbMessage* msg, void* arg) {
-        auto* d = static_cast<Done*>(arg);
-        std::lock_guard<std::mutex> l(d->mu);
-        d->done = true;
-        d->status = msg->result();
-        d->cv.notify_all();
-      },
-      &done);
+  done.Attach(m.get());
   m->SetDeadlineIn(absl::Milliseconds(200));
   const absl::Time start = absl::Now();
   ASSERT_TRUE(h.conn->Submit(m).ok());
@@ -696,6 +702,10 @@ class GatedTransport : public Transport {
     cv_.notify_all();
   }
   void SetPlacementHook(PlacementHook* hook) override { hook_ = hook; }
+  bool usable() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return !shut_;
+  }
   TransportLimits limits() const override { return TransportLimits(); }
   const char* name() const override { return "gated"; }
 
@@ -743,7 +753,7 @@ class GatedTransport : public Transport {
  private:
   PagePool* const pool_;
   PlacementHook* hook_ = nullptr;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::vector<uint8_t>> sent_, replies_;
   std::optional<uint64_t> place_id_;
@@ -903,24 +913,11 @@ TEST(ConnectionTest, AbandonIsBoundedWhenThePeerStallsMidData) {
 TEST(ConnectionTest, AFrameStuckOnTheWireHoldsNothingPastItsDeadline) {
   Harness h;
   h.Open(64);
-  struct Done {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    absl::Status status;
-  } done;
+  CallbackDone done;
   uint8_t dst[64];
   SmbMessageRef rd = h.Request(Command::kRead);
   rd->read_destination = absl::MakeSpan(dst);
-  rd->SetCallback(
-      [](SmbMessage* msg, void* arg) {
-        auto* d = static_cast<Done*>(arg);
-        std::lock_guard<std::mutex> l(d->mu);
-        d->done = true;
-        d->status = msg->result();
-        d->cv.notify_all();
-      },
-      &done);
+  done.Attach(rd.get());
   rd->SetDeadlineIn(absl::Milliseconds(400));
   ASSERT_TRUE(h.conn->Submit(rd).ok());
   (void)h.ReceiveRequest();  // the READ went out; from now on the peer reads nothing

@@ -246,8 +246,9 @@ absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
               "-byte frame was not sent by its request's deadline (the peer reads too slowly)"));
         }
         if (!w.ok()) {
-          // Part of the frame may be on the wire: the stream cannot carry another frame.
-          Shutdown(w);
+          // Part of the frame is on the wire: the stream cannot carry another frame. (With
+          // nothing of it sent yet, the stream is still whole.)
+          if (started) Shutdown(w);
           return w;
         }
         continue;

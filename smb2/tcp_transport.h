@@ -56,6 +56,7 @@ class TcpTransport : public Transport {
 
   using Transport::Send;
   absl::Status Send(const Bvecq& frame, absl::Time deadline) override;
+  bool usable() const override { return !is_shut_.load(); }
   absl::StatusOr<Bvecq> Receive(absl::Duration idle_timeout) override;
   void Shutdown(absl::Status reason) override;
   void SetPlacementHook(PlacementHook* hook) override { hook_ = hook; }

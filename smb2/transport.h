@@ -50,8 +50,9 @@ class Transport {
 
   // Sends one frame (an SMB2 message, a compound chain, or a transform) as one unit. Thread
   // safe; frames from concurrent callers are not interleaved. Gives up at `deadline` (and,
-  // before that, when the peer makes no progress for the transport's stall timeout); a frame
-  // given up part way leaves the transport shut down, since the stream is then unusable.
+  // before that, when the peer makes no progress for the transport's stall timeout). A frame
+  // given up part way leaves the transport shut down, since the stream is then unusable; one
+  // given up before any of it went out leaves it usable().
   virtual absl::Status Send(const Bvecq& frame, absl::Time deadline) = 0;
   absl::Status Send(const Bvecq& frame) { return Send(frame, absl::InfiniteFuture()); }
 
@@ -62,6 +63,8 @@ class Transport {
 
   // Makes Send and Receive fail promptly with `reason`; safe from any thread, idempotent.
   virtual void Shutdown(absl::Status reason) = 0;
+  // False once the transport is shut down or has failed.
+  virtual bool usable() const = 0;
 
   virtual void SetPlacementHook(PlacementHook* hook) = 0;
 

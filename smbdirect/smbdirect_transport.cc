@@ -267,11 +267,21 @@ absl::Status SmbDirectTransport::SendEmpty(uint16_t flags) {
   // deferred until a send completion frees one (RetryDeferredEmpty).
   std::optional<uint32_t> slot = TryTakeSendSlot();
   if (!slot.has_value()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      deferred_empty_ = true;
+      deferred_empty_flags_ |= flags;
+      stats_.empty_messages_deferred++;
+    }
+    // On another thread than the completion thread (Receive() reposting), the last send
+    // completion may have freed a slot between the try and the flag: look once more, or the
+    // message would wait for the completion loop's next wakeup (up to a second).
+    slot = TryTakeSendSlot();
+    if (!slot.has_value()) return absl::OkStatus();
     std::lock_guard<std::mutex> lock(mu_);
-    deferred_empty_ = true;
-    deferred_empty_flags_ |= flags;
-    stats_.empty_messages_deferred++;
-    return absl::OkStatus();
+    flags |= deferred_empty_flags_;
+    deferred_empty_ = false;
+    deferred_empty_flags_ = 0;
   }
   absl::StatusOr<std::optional<SendTicket>> ticket = credits_->TryAcquireEmpty(flags);
   if (ticket.ok() && !ticket->has_value() && (flags & kSmbdResponseRequested) != 0) {
@@ -356,6 +366,7 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
   limits.max_fragmented_send_size = params_.max_fragmented_send_size;
   SMBD_ASSIGN_OR_RETURN(SendPlanner planner, SendPlanner::Create(sendable, limits));
   Sge payload[kMaxSge];
+  bool posted_any = false;
   while (!planner.done()) {
     SMBD_ASSIGN_OR_RETURN(PlannedMessage m,
                           planner.Next(absl::MakeSpan(payload, planner.max_payload_sges())));
@@ -371,14 +382,15 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
             "SMB Direct: the peer granted no send credit within ", absl::FormatDuration(wait),
             " (", s.message(), ")"));
       }
-      // A frame cut short (or never started after its SMB2 message ids were spent) leaves the
-      // connection unusable.
-      Fail(s);
+      // A frame cut short leaves the connection unusable; one not started yet leaves it
+      // usable (the caller decides: SMB2 message ids spent on it, or a skippable CANCEL).
+      if (posted_any) Fail(s);
       return s;
     }
     DataTransferHeader h = m.Header(*ticket);
     absl::StatusOr<uint32_t> slot = TakeSendSlot(deadline);
     if (!slot.ok()) {
+      // The credit just taken is spent either way: the connection cannot go on.
       Fail(slot.status());
       return slot.status();
     }
@@ -388,6 +400,7 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
     if (planner.done()) hold = std::move(sendable);
     absl::Status s =
         PostMessage(*slot, h, absl::MakeConstSpan(payload, m.sge_count), std::move(hold), false);
+    posted_any = true;
     if (!s.ok()) {
       Fail(s);
       return s;

@@ -87,6 +87,7 @@ class SmbDirectTransport : public Transport {
 
   using Transport::Send;
   absl::Status Send(const Bvecq& frame, absl::Time deadline) override;
+  bool usable() const override { return status().ok(); }
   absl::StatusOr<Bvecq> Receive(absl::Duration idle_timeout) override;
   void Shutdown(absl::Status reason) override;
   void SetPlacementHook(PlacementHook* hook) override {}

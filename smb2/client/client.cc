@@ -358,8 +358,10 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
       continue;
     }
     // Success. Credentials given: accept it only once the mechanism ran to its end and produced
-    // a session key, so that the final answer is signed with it and checked below ([MS-SMB2]
-    // 3.2.5.3.1). A server that says SUCCESS on the first leg, or hands out a guest or null
+    // a session key; with it the server proves that it knows the password: 3.1.1's final
+    // answer is signed and checked below ([MS-SMB2] 3.2.5.3.1), 3.0/3.0.2 sign
+    // VALIDATE_NEGOTIATE at TREE_CONNECT (3.2.5.5), 2.x sessions are signed
+    // (ClientOptions::sign_unproven_sessions). A server that says SUCCESS on the first leg, or hands out a guest or null
     // session, never proved it knows the password: without this it could serve any bytes it
     // likes on an unsigned session (issue 13). Guest and anonymous are accepted only when the
     // caller asked for them.
@@ -398,9 +400,16 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
     const bool has_keys = !session->guest_ && !session->anonymous_ && !auth.session_key().empty();
     const bool server_requires_signing =
         (negotiated_.server_security_mode & kSigningRequired) != 0;
-    const bool sign = options_.require_signing || server_requires_signing;
+    // SMB 2.0.2/2.1 have no signed final SESSION_SETUP answer (3.1.1) and no signed
+    // VALIDATE_NEGOTIATE (3.0/3.0.2): nothing would prove that the server knows the password,
+    // and a man in the middle can downgrade a NEGOTIATE to 2.1. Signing the session makes every
+    // answer prove it (issue 13); 2.x never uses the RDMA channel, so this costs only CPU.
+    const bool unproven = negotiated_.dialect < kDialect300 && has_keys;
+    const bool sign = options_.require_signing || server_requires_signing ||
+                      (unproven && options_.sign_unproven_sessions);
     const bool seal = options_.require_encryption || server_wants_encryption;
-    if (!has_keys && (sign || options_.require_encryption)) {
+    if (!has_keys && (options_.require_signing || server_requires_signing ||
+                      options_.require_encryption)) {
       return absl::PermissionDeniedError(absl::StrCat(
           "SESSION_SETUP: the server gave a ", session->guest_ ? "guest" : "anonymous",
           " session, which cannot be signed or encrypted as ",
@@ -424,7 +433,9 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
     // signing required, an unsigned final response is a downgrade.
     if (m->response_header.is_signed()) {
       SMBD_RETURN_IF_ERROR(signer.Verify(m->response.begin()));
-    } else if (sign || (is_311 && !seal)) {
+    } else if (options_.require_signing || server_requires_signing || (is_311 && !seal)) {
+      // (A 2.x session signed only by sign_unproven_sessions gets an unsigned final answer
+      // from a server that does not require signing; its first signed answer proves the key.)
       return absl::PermissionDeniedError(
           "SESSION_SETUP: the final response is not signed; refusing the session");
     }
@@ -1117,12 +1128,12 @@ absl::Status Tree::ListEach(absl::string_view dir,
     SMBD_ASSIGN_OR_RETURN(DirectoryEntryIterator it,
                           DirectoryEntryIterator::Create(Reader(*m), resp));
     DirectoryEntry e;
-    int entries = 0;
+    int entries = 0;  // visited: "." and ".." alone are no progress
     while (true) {
       SMBD_ASSIGN_OR_RETURN(bool more, it.Next(&e));
       if (!more) break;
-      ++entries;
       if (e.name == "." || e.name == "..") continue;
+      ++entries;
       FileInfo fi;
       fi.name = std::move(e.name);
       fi.size = e.end_of_file;
@@ -1134,7 +1145,8 @@ absl::Status Tree::ListEach(absl::string_view dir,
       fi.change_time = e.change_time;
       SMBD_RETURN_IF_ERROR(visit(fi));
     }
-    // A server answering SUCCESS with nothing in it, again and again, never ends the listing.
+    // A server answering SUCCESS with nothing new in it, again and again, never ends the
+    // listing.
     empty_rounds = entries == 0 ? empty_rounds + 1 : 0;
     if (empty_rounds > 16) {
       return absl::DataLossError(

@@ -39,6 +39,10 @@ struct ClientOptions {
   uint16_t max_dialect = 0x0311;
   // Refuse a session that is not signed / not encrypted (never downgrade).
   bool require_signing = false;
+  // Sign SMB 2.0.2/2.1 sessions that have a key even when neither side requires it: those
+  // dialects have nothing else that proves the server knows the password (a man in the middle
+  // can downgrade the NEGOTIATE to 2.1). They never use the RDMA channel, so only CPU is lost.
+  bool sign_unproven_sessions = true;
   bool require_encryption = false;
   // Cipher preference for 3.1.1 (first is preferred); 3.0/3.0.2 always use AES-128-CCM.
   std::vector<Cipher> ciphers = {Cipher::kAes128Gcm, Cipher::kAes256Gcm, Cipher::kAes128Ccm,

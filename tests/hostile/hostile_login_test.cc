@@ -88,6 +88,20 @@ TEST_P(HostileLoginTest, ServerRequiringSigningWithoutKeysIsAnError) {
   EXPECT_NE(s.status().message().find("cannot be signed"), absl::string_view::npos) << s.status();
 }
 
+// A server (or a man in the middle that downgraded the NEGOTIATE) that lets NTLM run, never
+// checks it and answers SUCCESS unsigned. On 2.1 (Direct TCP here) the session is signed
+// anyway (sign_unproven_sessions), on 3.0.2 (SMB Direct here) VALIDATE_NEGOTIATE is signed: the
+// first answer it cannot sign is refused, before any share is reached.
+TEST_P(HostileLoginTest, ServerThatNeverProvesTheKeyGetsNoFurtherThanLogin) {
+  auto s = LoginTo(LoginTrick::kUnsignedSuccess, Alice());
+  ASSERT_TRUE(s.ok()) << s.status();
+  if (GetParam() == TransportKind::kTcp) EXPECT_TRUE((*s)->signs());
+  auto t = (*s)->TreeConnect("share");
+  ASSERT_FALSE(t.ok()) << "TREE_CONNECT on a session whose server never proved the key";
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kPermissionDenied) << t.status();
+  EXPECT_NE(t.status().message().find("not signed"), absl::string_view::npos) << t.status();
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, HostileLoginTest,
                          ::testing::Values(TransportKind::kTcp, TransportKind::kSmbDirect),
                          [](const ::testing::TestParamInfo<TransportKind>& i) {

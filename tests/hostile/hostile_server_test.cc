@@ -388,6 +388,18 @@ TEST(HostileListTest, EndlessDirectoryIsCutOffWithAClearError) {
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
   EXPECT_EQ(seen, 1234);
 
+  // Nothing but "." forever: no progress, refused after a few rounds.
+  RigOptions dots;
+  dots.script.directory_ends = false;
+  dots.script.directory_dots_only = true;
+  Opened d;
+  ASSERT_NO_FATAL_FAILURE(OpenFile(TransportKind::kTcp, &net, dots, &d));
+  const absl::Time dots_start = absl::Now();
+  auto none = d.tree->List("dir");
+  EXPECT_LT(absl::Now() - dots_start, kBound);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kDataLoss) << none.status();
+
   // A directory that ends is listed whole.
   RigOptions finite;
   finite.script.directory_batch = 300;

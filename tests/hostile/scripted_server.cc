@@ -208,7 +208,9 @@ void ScriptedSmb2Server::QueryDirectory(const Smb2Header& req, const std::vector
   // NextEntryOffset; FileName (UTF-16LE) at 104.
   std::vector<uint8_t> buffer;
   for (uint32_t i = 0; i < options_.directory_batch; ++i) {
-    const std::string name = absl::StrCat(options_.directory_prefix, listed_++);
+    const std::string name = options_.directory_dots_only
+                                 ? std::string(".")
+                                 : absl::StrCat(options_.directory_prefix, listed_++);
     Body e(104);
     e.U64(40, 1).U32(56, 0x80).U32(60, static_cast<uint32_t>(2 * name.size()));
     std::vector<uint8_t> entry = e.Take();
@@ -365,8 +367,10 @@ void ScriptedSmb2Server::SessionSetup(const Smb2Header& req, FrameSink* sink) {
               .Take(),
           sink, 32, 0, kSessionId);
   } else {
-    // SessionFlags IS_NULL (anonymous) or IS_GUEST: no keys, nothing signed.
-    const uint16_t flags = options_.login == LoginTrick::kGuestSession ? 1 : 2;
+    // SessionFlags IS_NULL (anonymous), IS_GUEST, or none: nothing signed either way.
+    const uint16_t flags = options_.login == LoginTrick::kGuestSession       ? 1
+                           : options_.login == LoginTrick::kUnsignedSuccess ? 0
+                                                                             : 2;
     Reply(req, 0, Body(9).U16(0, 9).U16(2, flags).Take(), sink, 32, 0, kSessionId);
   }
 }

@@ -61,6 +61,7 @@ enum class LoginTrick {
   kNullSession,      // NTLM challenge, then SUCCESS with SessionFlags IS_NULL (anonymous)
   kSuccessFirstLeg,  // STATUS_SUCCESS to the first SESSION_SETUP (no challenge at all)
   kGuestSession,     // NTLM challenge, then SUCCESS with SessionFlags IS_GUEST, unsigned
+  kUnsignedSuccess,  // NTLM challenge, then SUCCESS, no flags, unsigned (never checks it)
 };
 
 // Where the scripted server's answers go. Called only from the thread running Handle().
@@ -108,6 +109,7 @@ class ScriptedSmb2Server {
     uint32_t directory_batch = 100;
     bool directory_ends = true;
     std::string directory_prefix = "f";  // entry i is named prefix + i
+    bool directory_dots_only = false;     // every entry is named "."
   };
   // The share starts with one file, "file": 1 MiB of kFileByte.
   static constexpr uint8_t kFileByte = 0xAB;
