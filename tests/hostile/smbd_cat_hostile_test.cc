@@ -131,11 +131,16 @@ CatRun RunCat(const std::vector<std::string>& args, bool read_cmdline = false) {
   close(err[1]);
   CatRun r;
   if (read_cmdline) {
-    absl::SleepFor(absl::Milliseconds(500));  // it has parsed its arguments by now
-    std::ifstream f(absl::StrCat("/proc/", pid, "/cmdline"));
-    std::stringstream ss;
-    ss << f.rdbuf();
-    r.cmdline = ss.str();
+    // Until smbd-cat has masked its arguments (it does so first thing), or 1.8 s: the process
+    // waits for a server that never answers for 2 s, so it is still there.
+    const absl::Time until = absl::Now() + absl::Milliseconds(1800);
+    do {
+      absl::SleepFor(absl::Milliseconds(50));
+      std::ifstream f(absl::StrCat("/proc/", pid, "/cmdline"));
+      std::stringstream ss;
+      ss << f.rdbuf();
+      r.cmdline = ss.str();
+    } while (r.cmdline.find("%*") == std::string::npos && absl::Now() < until);
   }
   std::thread eat([&] { r.err = ReadAll(err[0]); });
   r.out = ReadAll(out[0]);
