@@ -358,13 +358,13 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
       continue;
     }
     // Success. Credentials given: accept it only once the mechanism ran to its end and produced
-    // a session key; with it the server proves that it knows the password: 3.1.1's final
-    // answer is signed and checked below ([MS-SMB2] 3.2.5.3.1), 3.0/3.0.2 sign
+    // a session key, with which the server then proves that it knows the password: 3.1.1's
+    // final answer is signed and checked below ([MS-SMB2] 3.2.5.3.1), 3.0/3.0.2 sign
     // VALIDATE_NEGOTIATE at TREE_CONNECT (3.2.5.5), 2.x sessions are signed
-    // (ClientOptions::sign_unproven_sessions). A server that says SUCCESS on the first leg, or hands out a guest or null
-    // session, never proved it knows the password: without this it could serve any bytes it
-    // likes on an unsigned session (issue 13). Guest and anonymous are accepted only when the
-    // caller asked for them.
+    // (ClientOptions::sign_unproven_sessions). A server that says SUCCESS on the first leg, or
+    // hands out a guest or null session, never proved anything: without this it could serve
+    // any bytes it likes on an unsigned session (issue 13). Guest and anonymous are accepted
+    // only when the caller asked for them.
     const bool asked_unauthenticated = creds.anonymous || creds.guest;
     if (auth.sent_final_token()) {
       if (!step.done) {
@@ -430,12 +430,12 @@ absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& creds)
         DeriveSmbKeys(negotiated_.dialect, auth.session_key().span(), hash, negotiated_.cipher));
     SMBD_ASSIGN_OR_RETURN(Signer signer, Signer::Create(negotiated_.signing, keys.signing.span()));
     // [MS-SMB2] 3.2.5.3.1: the final SESSION_SETUP response of 3.x is signed; check it. With
-    // signing required, an unsigned final response is a downgrade.
+    // signing required, an unsigned final response is a downgrade. (A 2.x session signed only
+    // by sign_unproven_sessions gets an unsigned final answer from a server that does not
+    // require signing; its first signed answer proves the key.)
     if (m->response_header.is_signed()) {
       SMBD_RETURN_IF_ERROR(signer.Verify(m->response.begin()));
     } else if (options_.require_signing || server_requires_signing || (is_311 && !seal)) {
-      // (A 2.x session signed only by sign_unproven_sessions gets an unsigned final answer
-      // from a server that does not require signing; its first signed answer proves the key.)
       return absl::PermissionDeniedError(
           "SESSION_SETUP: the final response is not signed; refusing the session");
     }
