@@ -68,8 +68,7 @@ SmbDirectTransport::SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, P
       std::min<uint32_t>(options.receive_credit_max, endpoint_->queue_sizes().recv_wr));
   credits_ = std::make_unique<CreditGate>(co);
   receives_.resize(co.receive_credit_max);
-  max_undelivered_ = options.max_undelivered_receives > 0 ? options.max_undelivered_receives
-                                                          : co.receive_credit_max;
+  max_undelivered_ = std::max<uint32_t>(options.max_undelivered_receives, 1);
   const uint32_t slots = std::max<uint32_t>(endpoint_->queue_sizes().send_wr, 2);
   send_slots_.resize(slots);
   for (uint32_t i = 0; i < slots; ++i) free_slots_.push_back(slots - 1 - i);

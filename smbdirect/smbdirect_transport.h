@@ -59,8 +59,12 @@ struct SmbDirectOptions {
   bool busy_poll = false;
   // Receive buffers held by frames delivered but not yet taken by Receive() before the
   // transport stops reposting (and so granting) receives: a peer cannot make a slow consumer
-  // fill the pool (issue 13). 0: receive_credit_max.
-  uint32_t max_undelivered_receives = 0;
+  // fill the pool (issue 13). The default, 16384 receives (64 MiB of pool pages), is more than
+  // a 16 MiB window of inline answers can hold (about 12,300 messages of 1364 bytes), so a
+  // transfer with a consumer that keeps up never parks: parking stops the peer's credits, and
+  // a peer that waits for credits to finish an answer while the client waits for its grants
+  // stalls both (seen once in four signed 256 MiB reads from ksmbd with a limit of 255).
+  uint32_t max_undelivered_receives = 16384;
 };
 
 struct SmbDirectStats {
