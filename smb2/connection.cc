@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "smb2/constants.h"
 #include "smb2/ntstatus.h"
 #include "smb2/pdu/cancel.h"
+#include "smb2/pdu/read.h"
 
 namespace smbd {
 namespace {
@@ -23,9 +25,6 @@ constexpr uint64_t kNotificationId = 0xFFFFFFFFFFFFFFFFull;
 constexpr uint64_t kTransformSessionIdOffset = 44;
 // Once its message ids are spent, a frame gets at least this long to go out.
 constexpr absl::Duration kMinSendTime = absl::Seconds(1);
-// An SMB2 header and the fixed part of a READ response ([MS-SMB2] 2.2.20: StructureSize 17,
-// DataOffset u8 at 2, DataLength u32 at 4): what must be decrypted to place its data.
-constexpr size_t kSealedReadPeek = 64 + 16;
 
 void PatchU16(Bvecq* q, uint64_t at, uint16_t v) {
   uint8_t b[2];
@@ -154,7 +153,7 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
 
   std::shared_ptr<SessionSecurity> security = SecurityFor(chain->header.session_id);
   // The send lock, within the request's deadline: a frame stuck behind a slow peer must not
-  // hold every other request past its own (issue 13).
+  // hold every other request past its own.
   SendLockHolder send_lock(&send_mu_);
   if (!send_lock.LockUntil(deadline)) {
     credits_.Release(static_cast<uint16_t>(total_charge));
@@ -340,27 +339,45 @@ absl::Status Connection::SendCancel(const Smb2Header& target) {
   return absl::OkStatus();
 }
 
-absl::Span<uint8_t> Connection::Destination(uint64_t message_id, uint32_t data_length) {
+size_t Connection::peek() const { return kReadResponseHeadSize; }
+
+PlacedRange Connection::Place(absl::Span<const uint8_t> head, uint64_t frame_length) {
   // Signed sessions place too: the signature is then checked over the placed bytes before the
-  // message completes, and a bad one fails the request (the destination's contents are then
-  // unspecified, as after any failed read). Sealed frames never reach the hook: they start with
-  // the transform header (see SealedReadDestination).
-  return ClaimReadDestination(message_id, data_length, std::nullopt);
+  // message completes, and a bad one fails the request (and wipes the placed bytes). Sealed
+  // frames start with the transform header and are placed by the unsealer (Unseal).
+  return PlaceRead(head, frame_length, std::nullopt);
 }
 
-absl::Span<uint8_t> Connection::ClaimReadDestination(uint64_t message_id, uint32_t data_length,
-                                                     std::optional<uint64_t> session_id) {
+PlacedRange Connection::PlaceRead(absl::Span<const uint8_t> head, uint64_t message_length,
+                                  std::optional<uint64_t> session_id) {
+  if (head.size() < kReadResponseHeadSize) return {};
+  WireReader r(head.subspan(0, kReadResponseHeadSize));
+  absl::StatusOr<Smb2Header> h = DecodeHeader(&r);
+  // Only a whole, successful READ response: one member ([MS-SMB2] 2.2.1.2 NextCommand 0).
+  if (!h.ok() || h->command != Command::kRead || !h->is_response() || h->next_command != 0 ||
+      h->status != ntstatus::kSuccess ||
+      (session_id.has_value() && h->session_id != *session_id)) {
+    return {};
+  }
+  absl::StatusOr<ReadResponse> read = DecodeReadResponseHead(WireReader(head));
+  // Only a layout DecodeReadResponse will accept: data after the fixed body, inside the message.
+  if (!read.ok() || read->data_length == 0 || read->data_offset < kReadResponseHeadSize ||
+      uint64_t{read->data_offset} + read->data_length > message_length) {
+    return {};
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = pending_.find(message_id);
+  auto it = pending_.find(h->message_id);
   if (it == pending_.end()) return {};
   SmbMessage* m = it->second;
-  if (m->header.command != Command::kRead || m->read_destination.size() < data_length ||
+  // Only into a READ of the session whose keys sealed the frame (checked again, with the
+  // request's own session, before the answer is accepted).
+  if (m->header.command != Command::kRead || m->read_destination.size() < read->data_length ||
       (session_id.has_value() && m->header.session_id != *session_id)) {
     return {};
   }
   placing_ = m;  // Abandon() and Fail() leave it to the receive thread until EndPlacement()
-  placing_length_ = data_length;
-  return m->read_destination.subspan(0, data_length);
+  placing_length_ = read->data_length;
+  return PlacedRange{read->data_offset, m->read_destination.subspan(0, read->data_length)};
 }
 
 void Connection::WatchDeadlines() {
@@ -398,29 +415,6 @@ void Connection::WatchDeadlines() {
     expired.clear();
     lock.lock();
   }
-}
-
-PlacedRange Connection::SealedReadDestination(absl::Span<const uint8_t> head,
-                                              uint64_t session_id) {
-  if (head.size() < kSealedReadPeek) return {};
-  // Only a whole, successful READ response: one member ([MS-SMB2] 2.2.1.2 NextCommand 0).
-  const uint32_t flags = LoadLE<uint32_t>(&head[hdr::kFlags]);
-  if (std::memcmp(head.data(), kSmb2ProtocolId, 4) != 0 ||
-      static_cast<Command>(LoadLE<uint16_t>(&head[12])) != Command::kRead ||
-      LoadLE<uint32_t>(&head[8]) != 0 || (flags & kFlagServerToRedir) == 0 ||
-      LoadLE<uint32_t>(&head[20]) != 0 || LoadLE<uint16_t>(&head[64]) != 17) {
-    return {};
-  }
-  const uint64_t message_id = LoadLE<uint64_t>(&head[hdr::kMessageId]);
-  // Only into a READ of the session whose keys sealed the frame (checked again, with the
-  // request's own session, before the response is accepted).
-  if (LoadLE<uint64_t>(&head[40]) != session_id) return {};
-  const uint8_t data_offset = head[64 + 2];
-  const uint32_t data_length = LoadLE<uint32_t>(&head[64 + 4]);
-  if (data_length == 0 || data_offset < kSealedReadPeek) return {};
-  absl::Span<uint8_t> dst = ClaimReadDestination(message_id, data_length, session_id);
-  if (dst.empty()) return {};
-  return PlacedRange{data_offset, dst};
 }
 
 void Connection::WipePlaced(SmbMessage* m, uint32_t length) {
@@ -474,53 +468,13 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.frames_received++;
   }
-  uint8_t magic[4] = {};
-  frame.begin().CopyOut(magic);
-  bool was_sealed = false;
-  uint64_t sealed_session = 0;  // the transform header's SessionId
-  if (std::memcmp(magic, kSmb2TransformProtocolId, 4) == 0) {
-    uint64_t session_id = 0;
-    absl::StatusOr<BvecqIter> at = frame.Range(kTransformSessionIdOffset, 8);
-    if (!at.ok()) return absl::DataLossError("transform header truncated");
-    uint8_t b[8];
-    at->CopyOut(b);
-    session_id = LoadLE<uint64_t>(b);
-    std::shared_ptr<SessionSecurity> security = SecurityFor(session_id);
-    if (security == nullptr) {
-      return absl::DataLossError(absl::StrCat(
-          "encrypted frame for session ", absl::Hex(session_id), " which has no keys here"));
-    }
-    UnsealPlacement place;
-    place.peek = kSealedReadPeek;
-    PlacedRange offered;
-    place.choose = [this, session_id, &offered](absl::Span<const uint8_t> head) {
-      offered = SealedReadDestination(head, session_id);
-      return offered;
-    };
-    absl::StatusOr<Bvecq> plain = security->UnsealPlaced(frame, pool_, place);
-    if (!plain.ok()) return plain.status();
-    frame = *std::move(plain);
-    if (!offered.dst.empty()) {
-      // Count it only if the unsealer took the range (it ignores one outside the message).
-      absl::StatusOr<BvecqIter> at = frame.Range(offered.offset, 1);
-      if (at.ok() && at->Peek().data() == offered.dst.data()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        stats_.sealed_bytes_placed += offered.dst.size();
-      }
-    }
-    was_sealed = true;
-    sealed_session = session_id;
-  } else if (std::memcmp(magic, kSmb2CompressionProtocolId, 4) == 0) {
-    return absl::DataLossError("compressed frame received, but compression was not negotiated");
-  }
-
+  FrameOrigin origin;
+  SMBD_ASSIGN_OR_RETURN(frame, Unseal(std::move(frame), &origin));
   CompoundReader reader(frame);
   while (true) {
-    absl::StatusOr<std::optional<CompoundMember>> next = reader.Next();
-    if (!next.ok()) return next.status();
-    if (!next->has_value()) break;
-    const CompoundMember& member = **next;
-    const Smb2Header& h = member.header;
+    SMBD_ASSIGN_OR_RETURN(std::optional<CompoundMember> next, reader.Next());
+    if (!next.has_value()) break;
+    const Smb2Header& h = next->header;
     if (!h.is_response()) return absl::DataLossError("received a request from the server");
 
     if (h.message_id == kNotificationId && h.command == Command::kOplockBreak) {
@@ -530,131 +484,173 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
         stats_.notifications++;
         handler = notify_;
       }
-      absl::StatusOr<Bvecq> bytes = frame.Slice(member.offset, member.length);
+      absl::StatusOr<Bvecq> bytes = frame.Slice(next->offset, next->length);
       if (handler && bytes.ok()) handler(h, *bytes);
       continue;
     }
-
-    // Our own reference for the time we use the message: Fail() (on another thread) may take
-    // the table's reference away at any moment.
-    SmbMessageRef held;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = pending_.find(h.message_id);
-      if (it != pending_.end()) {
-        it->second->Ref();
-        held = SmbMessageRef::Adopt(it->second);
-      } else {
-        stats_.unknown_responses++;
-      }
-    }
-    if (!held) continue;  // a stale or bogus id: drop it, nothing is waiting for it
-    SmbMessage* const m = held.get();
-
-    const uint16_t charge = std::max<uint16_t>(m->header.credit_charge, 1);
-    // [MS-SMB2] 3.2.5.1.5: an interim response (async, STATUS_PENDING) grants credits and
-    // carries the AsyncId; the final response comes later. Interim answers are not signed
-    // (3.2.5.1.3), so anyone on the path can forge one: it grants at most what the request
-    // asked for, and a malformed one (another command, AsyncId 0, a second one) is dropped
-    // rather than allowed to fail the request (issue 13).
+    SmbMessageRef m = Lookup(h);
+    if (!m) continue;  // a stale or bogus id: drop it, nothing is waiting for it
     if (h.is_async() && h.status == ntstatus::kPending) {
-      bool accepted = false;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (h.command != m->header.command || h.async_id == 0 || m->pending) {
-          stats_.dropped_interims++;
-        } else {
-          m->pending = true;
-          m->async_id = h.async_id;
-          stats_.interim_responses++;
-          accepted = true;
-        }
-      }
-      if (accepted) {
-        credits_.Grant(charge, std::min(h.credits, m->header.credits), /*final=*/false);
-      }
+      HandleInterim(m.get(), h);
       continue;
     }
-    absl::Status verdict;
-    if (h.command != m->header.command) {
-      // A response must answer the request its MessageId names ([MS-SMB2] 3.2.5.1.2); one
-      // that does not would be decoded as the wrong structure.
-      verdict = absl::DataLossError(absl::StrCat(
-          CommandName(h.command), " response for message id ", h.message_id, ", which was a ",
-          CommandName(m->header.command), " request"));
-    }
-
-    // Signature check ([MS-SMB2] 3.2.5.1.3): sealed frames are authenticated by their tag.
-    std::shared_ptr<SessionSecurity> security = SecurityFor(m->header.session_id);
-    if (!verdict.ok()) {
-      // already refused
-    } else if (was_sealed && m->header.session_id != sealed_session) {
-      // Sealed with another session's keys ([MS-SMB2] 3.2.5.1.1.1 decrypts with the session the
-      // transform header names): it cannot vouch for this session's request.
-      verdict = absl::PermissionDeniedError(absl::StrCat(
-          CommandName(h.command), " response (message id ", h.message_id,
-          ") was encrypted for session 0x", absl::Hex(sealed_session), ", not 0x",
-          absl::Hex(m->header.session_id)));
-    } else if (!was_sealed && security != nullptr && security->seals()) {
-      // Never accept a plaintext answer on a session that must be encrypted: that would be a
-      // downgrade ([MS-SMB2] 3.2.5.1.1.1).
-      verdict = absl::PermissionDeniedError(absl::StrCat(
-          CommandName(h.command), " response (message id ", h.message_id,
-          ") arrived unencrypted on a session that requires encryption"));
-    } else if (!was_sealed) {
-      // An answer to a request we signed must be signed too, even on a session that does not
-      // sign everything: 3.1.1 signs TREE_CONNECT ([MS-SMB2] 3.2.4.1.1) precisely so that a man
-      // in the middle cannot clear SHAREFLAG_ENCRYPT_DATA in the answer (issue 13).
-      const bool we_signed = (m->header.flags & kFlagSigned) != 0;
-      if (security != nullptr && (security->signs() || we_signed || h.is_signed())) {
-        if (!h.is_signed()) {
-          verdict = absl::PermissionDeniedError(absl::StrCat(
-              CommandName(h.command), " response (message id ", h.message_id, ") is not signed ",
-              we_signed ? "although its request was" : "on a session that requires signing"));
-        } else {
-          absl::StatusOr<BvecqIter> it = frame.Range(member.offset, member.length);
-          verdict = it.ok() ? security->Verify(*it) : it.status();
-        }
-        if (!verdict.ok()) {
-          std::lock_guard<std::mutex> lock(mu_);
-          stats_.bad_signatures++;
-        }
-      }
-    }
-
-    credits_.Grant(charge, h.credits, /*final=*/true);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = pending_.find(h.message_id);
-      if (it == pending_.end() || it->second != m) {
-        continue;  // Fail() completed it meanwhile and dropped the table's reference
-      }
-      pending_.erase(it);
-      stats_.responses++;
-    }
-    if (verdict.ok()) {
-      m->response_header = h;
-      absl::StatusOr<Bvecq> bytes = frame.Slice(member.offset, member.length);
-      if (bytes.ok()) {
-        m->response = *std::move(bytes);
-      } else {
-        verdict = bytes.status();
-      }
-    }
-    // The receive path is done with the destination before anyone hears of the result (a
-    // refused answer's placed bytes are wiped first).
-    EndPlacement(verdict, m);
-    // A bad signature fails this request only: the message is dropped and its waiter told
-    // ([MS-SMB2] 3.2.5.1.3 says discard it).
-    m->Complete(verdict);
-    m->Unref();  // the table's reference
+    absl::Status verdict = Verdict(*m, h, frame, next->offset, next->length, origin);
+    CompleteAnswer(m.get(), h, frame, next->offset, next->length, std::move(verdict));
   }
   return absl::OkStatus();
 }
 
+absl::StatusOr<Bvecq> Connection::Unseal(Bvecq frame, FrameOrigin* origin) {
+  uint8_t magic[4] = {};
+  frame.begin().CopyOut(magic);
+  if (std::memcmp(magic, kSmb2CompressionProtocolId, 4) == 0) {
+    return absl::DataLossError("compressed frame received, but compression was not negotiated");
+  }
+  if (std::memcmp(magic, kSmb2TransformProtocolId, 4) != 0) return frame;
+  absl::StatusOr<BvecqIter> at = frame.Range(kTransformSessionIdOffset, 8);
+  if (!at.ok()) return absl::DataLossError("transform header truncated");
+  uint8_t b[8];
+  at->CopyOut(b);
+  const uint64_t session_id = LoadLE<uint64_t>(b);
+  std::shared_ptr<SessionSecurity> security = SecurityFor(session_id);
+  if (security == nullptr) {
+    return absl::DataLossError(absl::StrCat("encrypted frame for session ", absl::Hex(session_id),
+                                            " which has no keys here"));
+  }
+  UnsealPlacement place;
+  place.peek = kReadResponseHeadSize;
+  PlacedRange offered;
+  place.choose = [this, session_id, &offered](absl::Span<const uint8_t> head) {
+    // The unsealer checks that the range lies inside the message.
+    offered = PlaceRead(head, std::numeric_limits<uint64_t>::max(), session_id);
+    return offered;
+  };
+  SMBD_ASSIGN_OR_RETURN(Bvecq plain, security->UnsealPlaced(frame, pool_, place));
+  if (!offered.dst.empty()) {
+    // Count it only if the unsealer took the range (it ignores one outside the message).
+    absl::StatusOr<BvecqIter> placed = plain.Range(offered.offset, 1);
+    if (placed.ok() && placed->Peek().data() == offered.dst.data()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.sealed_bytes_placed += offered.dst.size();
+    }
+  }
+  origin->sealed = true;
+  origin->session_id = session_id;
+  return plain;
+}
+
+SmbMessageRef Connection::Lookup(const Smb2Header& response) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(response.message_id);
+  if (it == pending_.end()) {
+    stats_.unknown_responses++;
+    return SmbMessageRef();
+  }
+  it->second->Ref();
+  return SmbMessageRef::Adopt(it->second);
+}
+
+void Connection::HandleInterim(SmbMessage* m, const Smb2Header& h) {
+  // [MS-SMB2] 3.2.5.1.5: an interim response (async, STATUS_PENDING) grants credits and carries
+  // the AsyncId; the final response comes later. Interim answers are not signed (3.2.5.1.3), so
+  // anyone on the path can forge one: it grants at most what the request asked for, and a
+  // malformed one (another command, AsyncId 0, a second one) is dropped rather than allowed to
+  // fail the request.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (h.command != m->header.command || h.async_id == 0 || m->pending) {
+      stats_.dropped_interims++;
+      return;
+    }
+    m->pending = true;
+    m->async_id = h.async_id;
+    stats_.interim_responses++;
+  }
+  credits_.Grant(std::max<uint16_t>(m->header.credit_charge, 1),
+                 std::min(h.credits, m->header.credits), /*final=*/false);
+}
+
+absl::Status Connection::Verdict(const SmbMessage& m, const Smb2Header& h, const Bvecq& frame,
+                                 uint64_t offset, uint64_t length, const FrameOrigin& origin) {
+  if (h.command != m.header.command) {
+    // A response must answer the request its MessageId names ([MS-SMB2] 3.2.5.1.2); one that
+    // does not would be decoded as the wrong structure.
+    return absl::DataLossError(absl::StrCat(CommandName(h.command), " response for message id ",
+                                            h.message_id, ", which was a ",
+                                            CommandName(m.header.command), " request"));
+  }
+  std::shared_ptr<SessionSecurity> security = SecurityFor(m.header.session_id);
+  if (origin.sealed) {
+    // Authenticated by the AEAD tag, but only for the session whose keys sealed it ([MS-SMB2]
+    // 3.2.5.1.1.1 decrypts with the session the transform header names).
+    if (m.header.session_id == origin.session_id) return absl::OkStatus();
+    return absl::PermissionDeniedError(absl::StrCat(
+        CommandName(h.command), " response (message id ", h.message_id,
+        ") was encrypted for session 0x", absl::Hex(origin.session_id), ", not 0x",
+        absl::Hex(m.header.session_id)));
+  }
+  if (security == nullptr) return absl::OkStatus();
+  if (security->seals()) {
+    // Never accept a plaintext answer on a session that must be encrypted: that would be a
+    // downgrade ([MS-SMB2] 3.2.5.1.1.1).
+    return absl::PermissionDeniedError(
+        absl::StrCat(CommandName(h.command), " response (message id ", h.message_id,
+                     ") arrived unencrypted on a session that requires encryption"));
+  }
+  // Signature check ([MS-SMB2] 3.2.5.1.3). An answer to a request we signed must be signed too,
+  // even on a session that does not sign everything: 3.1.1 signs TREE_CONNECT (3.2.4.1.1)
+  // precisely so that a man in the middle cannot clear SHAREFLAG_ENCRYPT_DATA in the answer.
+  const bool we_signed = (m.header.flags & kFlagSigned) != 0;
+  if (!security->signs() && !we_signed && !h.is_signed()) return absl::OkStatus();
+  absl::Status verdict;
+  if (!h.is_signed()) {
+    verdict = absl::PermissionDeniedError(absl::StrCat(
+        CommandName(h.command), " response (message id ", h.message_id, ") is not signed ",
+        we_signed ? "although its request was" : "on a session that requires signing"));
+  } else {
+    absl::StatusOr<BvecqIter> it = frame.Range(offset, length);
+    verdict = it.ok() ? security->Verify(*it) : it.status();
+  }
+  if (!verdict.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.bad_signatures++;
+  }
+  return verdict;
+}
+
+void Connection::CompleteAnswer(SmbMessage* m, const Smb2Header& h, const Bvecq& frame,
+                                uint64_t offset, uint64_t length, absl::Status verdict) {
+  credits_.Grant(std::max<uint16_t>(m->header.credit_charge, 1), h.credits, /*final=*/true);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(h.message_id);
+    if (it == pending_.end() || it->second != m) {
+      return;  // Fail() completed it meanwhile and dropped the table's reference
+    }
+    pending_.erase(it);
+    stats_.responses++;
+  }
+  if (verdict.ok()) {
+    m->response_header = h;
+    absl::StatusOr<Bvecq> bytes = frame.Slice(offset, length);
+    if (bytes.ok()) {
+      m->response = *std::move(bytes);
+    } else {
+      verdict = bytes.status();
+    }
+  }
+  // The receive path is done with the destination before anyone hears of the result (a refused
+  // answer's placed bytes are wiped first).
+  EndPlacement(verdict, m);
+  // A bad signature fails this request only: the message is dropped and its waiter told
+  // ([MS-SMB2] 3.2.5.1.3 says discard it).
+  m->Complete(verdict);
+  m->Unref();  // the table's reference
+}
+
 void Connection::Fail(absl::Status status) {
   // Stop the transport first: a receive in progress into a caller's buffer ends promptly, and a
-  // send that failed half way leaves nothing more to go out (issue 13).
+  // send that failed half way leaves nothing more to go out.
   transport_->Shutdown(status);
   std::vector<SmbMessage*> failed;
   {

@@ -110,7 +110,30 @@ class Connection : private PlacementHook {
   void ReceiveLoop();
   // Ends callback requests whose SmbMessage::deadline has passed (checked every 50 ms).
   void WatchDeadlines();
+  // One frame from the transport: unseal -> split -> interim / notification -> verdict ->
+  // complete, each member on its own.
   absl::Status HandleFrame(Bvecq frame);
+  // What unsealing told about a frame.
+  struct FrameOrigin {
+    bool sealed = false;
+    uint64_t session_id = 0;  // the transform header's SessionId, when sealed
+  };
+  // Decrypts a sealed frame (placing READ data straight into its destination); a plaintext
+  // frame comes back as it is.
+  absl::StatusOr<Bvecq> Unseal(Bvecq frame, FrameOrigin* origin);
+  // The request `response` answers, with a reference of our own (Fail() may take the table's
+  // away at any moment); null for an unknown id.
+  SmbMessageRef Lookup(const Smb2Header& response);
+  // An interim STATUS_PENDING answer ([MS-SMB2] 3.2.5.1.5): records the AsyncId, grants credits.
+  void HandleInterim(SmbMessage* m, const Smb2Header& h);
+  // Whether the answer `h` (bytes [offset, offset+length) of `frame`) may complete `m`: the
+  // command matches, and it is signed or sealed as the session requires, with a good signature.
+  absl::Status Verdict(const SmbMessage& m, const Smb2Header& h, const Bvecq& frame,
+                       uint64_t offset, uint64_t length, const FrameOrigin& origin);
+  // Grants the answer's credits, takes `m` out of the table and completes it with `verdict`
+  // (on success with the member's bytes).
+  void CompleteAnswer(SmbMessage* m, const Smb2Header& h, const Bvecq& frame, uint64_t offset,
+                      uint64_t length, absl::Status verdict);
   // Shuts the transport down and completes every request in flight with `status`, except one
   // whose data is being placed now: EndPlacement() completes that one.
   void Fail(absl::Status status);
@@ -120,14 +143,16 @@ class Connection : private PlacementHook {
   // before any completion of the frame.
   void EndPlacement(const absl::Status& refused, const SmbMessage* completing = nullptr);
   static void WipePlaced(SmbMessage* m, uint32_t length);
-  absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) override;
-  // For an encrypted frame: once its first bytes are decrypted, where a READ response's data
-  // can be decrypted straight to (the read's destination), as Destination() does for plaintext.
-  PlacedRange SealedReadDestination(absl::Span<const uint8_t> head, uint64_t session_id);
-  // The destination of READ `message_id` if it can take `data_length` bytes (and belongs to
-  // `session_id`, when given); marks it as being placed into.
-  absl::Span<uint8_t> ClaimReadDestination(uint64_t message_id, uint32_t data_length,
-                                           std::optional<uint64_t> session_id);
+  // PlacementHook, for plaintext frames (TCP): PlaceRead with no session constraint.
+  size_t peek() const override;
+  PlacedRange Place(absl::Span<const uint8_t> head, uint64_t frame_length) override;
+  // The one place that decides where READ data goes, for plaintext frames and, through the
+  // unsealer, for encrypted ones: given the first kReadResponseHeadSize bytes of a message, a
+  // successful single READ response whose request is in flight (and belongs to `session_id`,
+  // when given) and whose destination can take its data gets that destination, marked as being
+  // placed into. Anything else: no placement.
+  PlacedRange PlaceRead(absl::Span<const uint8_t> head, uint64_t message_length,
+                        std::optional<uint64_t> session_id);
   std::shared_ptr<SessionSecurity> SecurityFor(uint64_t session_id);
   // Cancel(); true when a CANCEL went out.
   absl::StatusOr<bool> CancelOne(SmbMessage* message);

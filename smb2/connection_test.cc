@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "smb2/compound.h"
 #include "smb2/ntstatus.h"
+#include "smb2/pdu/read.h"
 #include "smb2/tcp_transport.h"
 #include "smb2/test_util.h"
 
@@ -177,7 +178,7 @@ TEST(ConnectionTest, InterimPendingThenFinal) {
   EXPECT_EQ(h.conn->stats().interim_responses, 1u);
 }
 
-// Issue 13: interim answers are unauthenticated ([MS-SMB2] 3.2.5.1.3), so a forged one may
+// Interim answers are unauthenticated ([MS-SMB2] 3.2.5.1.3), so a forged one may
 // neither grant more credits than the request asked for nor fail the request: a malformed one
 // (another command, AsyncId 0) or a second one is dropped.
 TEST(ConnectionTest, ForgedInterimAnswersCannotInflateCreditsOrFailTheRequest) {
@@ -617,7 +618,7 @@ class TreeConnectOnlySecurity : public MarkerSecurity {
   bool SignsRequest(Command c) const override { return c == Command::kTreeConnect; }
 };
 
-// Issue 13, item 6: the answer to a request we signed must be signed, or a man in the middle
+// the answer to a request we signed must be signed, or a man in the middle
 // clears SHAREFLAG_ENCRYPT_DATA in an unsigned TREE_CONNECT answer and strips share encryption.
 TEST(ConnectionTest, AnswerToASignedRequestMustBeSigned) {
   Harness h;
@@ -656,6 +657,32 @@ TEST(ConnectionTest, AnswerToASignedRequestMustBeSigned) {
 // READ's destination through the placement hook, writes the first half, then waits for the test
 // before writing the rest, as a TCP receive does when the rest of the data is already queued in
 // the socket (it arrives even after a shutdown has been asked for).
+// The first kReadResponseHeadSize bytes of a READ response to message `id` (successful,
+// single, its `length` bytes of data right after these bytes unless told otherwise), as a
+// transport shows them to the placement hook.
+std::vector<uint8_t> ReadResponseHead(uint64_t id, uint32_t length, uint32_t status = 0,
+                                      Command command = Command::kRead,
+                                      uint8_t data_offset = kReadResponseHeadSize,
+                                      uint32_t next_command = 0) {
+  Smb2Header h;
+  h.command = command;
+  h.flags = kFlagServerToRedir;
+  h.message_id = id;
+  h.credits = 1;
+  h.status = status;
+  h.next_command = next_command;
+  std::vector<uint8_t> out(kReadResponseHeadSize);
+  WireWriter w(absl::MakeSpan(out));
+  EncodeHeader(h, &w);
+  w.U16(17);  // StructureSize ([MS-SMB2] 2.2.20)
+  w.U8(data_offset);
+  w.U8(0);
+  w.U32(length);  // DataLength
+  w.U32(0);       // DataRemaining
+  w.U32(0);       // Flags
+  return out;
+}
+
 class GatedTransport : public Transport {
  public:
   explicit GatedTransport(PagePool* pool) : pool_(pool) {}
@@ -684,7 +711,8 @@ class GatedTransport : public Transport {
     const uint64_t id = *place_id_;
     place_id_.reset();
     l.unlock();
-    absl::Span<uint8_t> dst = hook_->Destination(id, place_len_);
+    const std::vector<uint8_t> head = ReadResponseHead(id, place_len_);
+    absl::Span<uint8_t> dst = hook_->Place(head, head.size() + place_len_).dst;
     if (dst.size() < place_len_) return absl::InternalError("gated: no destination");
     std::memset(dst.data(), 0xD1, place_len_ / 2);
     l.lock();
@@ -749,6 +777,7 @@ class GatedTransport : public Transport {
     std::lock_guard<std::mutex> l(mu_);
     return shut_;
   }
+  PlacementHook* hook() const { return hook_; }
 
  private:
   PagePool* const pool_;
@@ -763,6 +792,58 @@ class GatedTransport : public Transport {
   bool stop_on_shutdown_ = false;
 };
 
+// The connection alone decides where READ data goes (transports know no SMB2): only the data of
+// a successful, single READ answer to a READ in flight, laid out as DecodeReadResponse will
+// accept and fitting its destination.
+TEST(PlaceReadTest, OnlyTheDataOfAGoodReadAnswerToAReadInFlightIsPlaced) {
+  std::unique_ptr<PagePool> pool = testing_util::TestPool();
+  auto owned = std::make_unique<GatedTransport>(pool.get());
+  GatedTransport* t = owned.get();
+  std::unique_ptr<Connection> conn =
+      Connection::Create(std::move(owned), pool.get(), ConnectionOptions()).value();
+  std::vector<uint8_t> dst(4096, 0);
+  SmbMessageRef rd = SmbMessage::New();
+  rd->header.command = Command::kRead;
+  rd->header.credit_charge = 1;
+  {
+    CompoundWriter cw(&rd->request, pool.get());
+    WireWriter* w = cw.Begin(rd.get(), false);
+    w->U16(49);
+    cw.End();
+    ASSERT_TRUE(cw.Finish().ok());
+  }
+  rd->read_destination = absl::MakeSpan(dst);
+  ASSERT_TRUE(conn->Submit(rd).ok());
+  const uint64_t id = rd->header.message_id;
+  const uint64_t whole = kReadResponseHeadSize + 4096;
+  PlacementHook* hook = t->hook();
+  ASSERT_NE(hook, nullptr);
+  struct Case {
+    const char* name;
+    std::vector<uint8_t> head;
+    uint64_t frame_length;
+  };
+  const Case refused[] = {
+      {"an error answer", ReadResponseHead(id, 4096, 0xC0000022), whole},
+      {"another command", ReadResponseHead(id, 4096, 0, Command::kWrite), whole},
+      {"no request in flight", ReadResponseHead(id + 100, 4096), whole},
+      {"data inside the fixed body", ReadResponseHead(id, 4096, 0, Command::kRead, 64), whole},
+      {"data past the frame", ReadResponseHead(id, 4096), whole - 1},
+      {"more than the destination", ReadResponseHead(id, 4097), whole + 1},
+      {"a compound", ReadResponseHead(id, 4096, 0, Command::kRead, 80, 4176), whole},
+      {"a short head", std::vector<uint8_t>(40, 0xFE), whole},
+  };
+  for (const Case& c : refused) {
+    EXPECT_TRUE(hook->Place(c.head, c.frame_length).dst.empty()) << c.name;
+  }
+  const PlacedRange placed = hook->Place(ReadResponseHead(id, 4096), whole);
+  EXPECT_EQ(placed.offset, kReadResponseHeadSize);
+  EXPECT_EQ(placed.dst.data(), dst.data());
+  EXPECT_EQ(placed.dst.size(), 4096u);
+  conn.reset();  // the read fails with the connection; nothing was received into dst
+  EXPECT_FALSE(rd->result().ok());
+}
+
 struct ReadCallbackProbe {
   std::mutex mu;
   std::condition_variable cv;
@@ -772,7 +853,7 @@ struct ReadCallbackProbe {
   GatedTransport* transport = nullptr;
 };
 
-// Issue 13, item 2: no callback while any thread can still write the caller's buffer, when the
+// no callback while any thread can still write the caller's buffer, when the
 // connection fails from another thread (a send failure, or destruction) during the receive of
 // that READ's data.
 class PlacementRaceTest : public ::testing::TestWithParam<bool /*destroy*/> {};
@@ -866,7 +947,7 @@ INSTANTIATE_TEST_SUITE_P(FailFromAnotherThread, PlacementRaceTest, ::testing::Bo
                            return std::string(i.param ? "Destruction" : "SendFailure");
                          });
 
-// Issue 13, item 4: Abandon() is bounded. A waiter that gives up while the peer dribbles its
+// Abandon() is bounded. A waiter that gives up while the peer dribbles its
 // READ data waits at most placement_grace; then the transport is shut down, which stops the
 // receive, and Abandon returns with the buffer no longer written.
 TEST(ConnectionTest, AbandonIsBoundedWhenThePeerStallsMidData) {
@@ -906,7 +987,7 @@ TEST(ConnectionTest, AbandonIsBoundedWhenThePeerStallsMidData) {
   conn.reset();
 }
 
-// Issue 13, item 4: a frame stuck on the wire (a peer that stops reading) bounds everything by
+// a frame stuck on the wire (a peer that stops reading) bounds everything by
 // deadlines: the stuck send itself ends at its request's deadline and fails the connection; a
 // request queued behind it gives up at its own deadline without sending; a callback request's
 // deadline fires on time, its CANCEL not waiting behind the stuck frame.
@@ -964,7 +1045,7 @@ TEST(ConnectionTest, AFrameStuckOnTheWireHoldsNothingPastItsDeadline) {
             << absl::FormatDuration(big_done - big_start) << ": " << big_status << "\n";
 }
 
-// Issue 13: a plaintext READ answer on a session that must be encrypted is refused (a
+// A plaintext READ answer on a session that must be encrypted is refused (a
 // downgrade), and the bytes the transport already placed into the caller's buffer are wiped,
 // as the sealed path wipes data whose tag fails.
 TEST(ConnectionTest, RefusedPlaintextReadDataIsWipedFromTheBuffer) {

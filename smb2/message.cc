@@ -69,6 +69,7 @@ void SmbMessage::Reset() {
   next.reset();
   response_header = Smb2Header();
   response.Clear();
+  rdma.reset();
   read_destination = {};
   placed_bytes = 0;
   pending = false;

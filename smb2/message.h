@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <utility>
 
@@ -24,6 +25,7 @@
 #include "absl/types/span.h"
 #include "buffers/bvecq.h"
 #include "smb2/header.h"
+#include "smb2/rdma_registration.h"
 
 namespace smbd {
 
@@ -88,6 +90,11 @@ class SmbMessage {
   Bvecq response;
   // Where a READ response's data goes (the transport may receive it straight there).
   absl::Span<uint8_t> read_destination;
+  // The registration that lets the server write read_destination (READ) or read the payload
+  // (WRITE) by RDMA, for this request only. Whoever completes the I/O resets it as soon as the
+  // answer is in, so that the peer reaches the memory no longer than the request runs; Reset()
+  // drops it at the latest.
+  std::unique_ptr<RdmaRegistration> rdma;
   // Bytes placed directly into read_destination by the transport (TCP receive or RDMA).
   uint64_t placed_bytes = 0;
   // Interim STATUS_PENDING seen: the request goes on asynchronously under this id.

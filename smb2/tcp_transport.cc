@@ -221,7 +221,7 @@ absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
   count += it.GatherIovec(iov + 1, kMaxIov - 1, UINT64_MAX).entries;
   // The stall timeout restarts with progress, the caller's deadline does not: a peer that
   // drains a byte at a time cannot hold a send (and every request behind it) for longer than
-  // the request's own deadline (issue 13).
+  // the request's own deadline.
   absl::Time stall = absl::Now() + options_.stall_timeout;
   bool started = false;
   while (count > 0) {
@@ -385,46 +385,37 @@ absl::StatusOr<Bvecq> TcpTransport::Receive(absl::Duration idle_timeout) {
                                             "): not a valid SMB2 Direct TCP frame"));
   }
   Bvecq frame;
-  // Read the header and the fixed READ response body first: if this is a single READ response
-  // whose caller gave a destination, the data goes straight there.
-  constexpr uint32_t kPeek = kSmb2HeaderSize + 16;
-  const uint32_t first = std::min<uint32_t>(len, kPeek);
+  // Read the frame's first bytes first: if the placement hook names a destination for part of
+  // it (a READ response's data), that part goes straight there.
+  const size_t peek = hook_ != nullptr ? std::min<size_t>(hook_->peek(), kPageSize) : 0;
+  const uint32_t first = std::min<uint32_t>(len, static_cast<uint32_t>(std::max<size_t>(peek, 1)));
   absl::StatusOr<PageRef> page = pool_->Alloc(options_.stall_timeout);
   if (!page.ok()) return page.status();
   uint8_t* p = page->data();
   s = ReadExact(p, first, deadline);
   if (!s.ok()) return s;
   uint64_t done = first;
-  if (hook_ != nullptr && len >= kPeek && std::memcmp(p, kSmb2ProtocolId, 4) == 0 &&
-      LoadLE<uint16_t>(p + hdr::kCommand) == static_cast<uint16_t>(Command::kRead) &&
-      LoadLE<uint32_t>(p + hdr::kNextCommand) == 0 && LoadLE<uint32_t>(p + hdr::kStatus) == 0 &&
-      (LoadLE<uint32_t>(p + hdr::kFlags) & kFlagServerToRedir) != 0 &&
-      LoadLE<uint16_t>(p + kSmb2HeaderSize) == 17) {
-    const uint8_t data_offset = p[kSmb2HeaderSize + 2];
-    const uint32_t data_length = LoadLE<uint32_t>(p + kSmb2HeaderSize + 4);
-    const uint64_t id = LoadLE<uint64_t>(p + hdr::kMessageId);
-    // Only a layout the decoder will accept: data after the fixed body, inside the frame.
-    if (data_length > 0 && data_offset >= kPeek &&
-        uint64_t{data_offset} + data_length <= len) {
-      absl::Span<uint8_t> dst = hook_->Destination(id, data_length);
-      if (dst.size() >= data_length) {
-        // Bytes between the fixed body and the data (normally none) stay in the page.
-        s = ReadExact(p + kPeek, data_offset - kPeek, deadline);
-        if (!s.ok()) return s;
-        s = frame.Append(*std::move(page), 0, data_offset);
-        if (!s.ok()) return s;
-        s = ReadExact(dst.data(), data_length, deadline);
-        if (!s.ok()) return s;
-        bytes_placed_ += data_length;
-        // The frame still describes the whole message: the data slot is the caller's memory.
-        s = frame.AppendExternal(dst.data(), data_length);
-        if (!s.ok()) return s;
-        done = uint64_t{data_offset} + data_length;
-        s = ReadIntoPages(&frame, len - done, deadline);
-        if (!s.ok()) return s;
-        frames_received_++;
-        return frame;
-      }
+  if (peek > 0 && len >= peek) {
+    const PlacedRange place = hook_->Place(absl::MakeConstSpan(p, peek), len);
+    const absl::Span<uint8_t> dst = place.dst;
+    if (!dst.empty() && place.offset >= peek && place.offset <= kPageSize &&
+        place.offset + dst.size() <= len) {
+      // Bytes between the peeked ones and the placed range stay in the page.
+      s = ReadExact(p + peek, place.offset - peek, deadline);
+      if (!s.ok()) return s;
+      s = frame.Append(*std::move(page), 0, static_cast<uint32_t>(place.offset));
+      if (!s.ok()) return s;
+      s = ReadExact(dst.data(), dst.size(), deadline);
+      if (!s.ok()) return s;
+      bytes_placed_ += dst.size();
+      // The frame still describes the whole message: the placed range is the caller's memory.
+      s = frame.AppendExternal(dst.data(), dst.size());
+      if (!s.ok()) return s;
+      done = place.offset + dst.size();
+      s = ReadIntoPages(&frame, len - done, deadline);
+      if (!s.ok()) return s;
+      frames_received_++;
+      return frame;
     }
   }
   // The rest of the first page, then whole pages.

@@ -180,16 +180,19 @@ TEST(TcpTransportTest, ShutdownWakesABlockedReceiver) {
   EXPECT_EQ(p.client->Send(q).code(), absl::StatusCode::kAborted);
 }
 
+// Names `dst` for the bytes from `offset` of every frame; records what it was shown.
 class FixedDestination : public PlacementHook {
  public:
-  absl::Span<uint8_t> Destination(uint64_t id, uint32_t len) override {
-    asked_id = id;
-    asked_len = len;
-    return dst;
+  size_t peek() const override { return 80; }
+  PlacedRange Place(absl::Span<const uint8_t> head, uint64_t frame_length) override {
+    asked_id = LoadLE<uint64_t>(&head[hdr::kMessageId]);
+    asked_len = frame_length - 80;
+    return PlacedRange{offset, dst};
   }
   absl::Span<uint8_t> dst;
+  uint64_t offset = 80;
   uint64_t asked_id = 0;
-  uint32_t asked_len = 0;
+  uint64_t asked_len = 0;
 };
 
 std::vector<uint8_t> ReadResponse(uint64_t id, const std::vector<uint8_t>& data,
@@ -237,7 +240,7 @@ TEST(TcpTransportTest, ReadDataIsReceivedStraightIntoTheDestination) {
   EXPECT_EQ(Flatten(*f), ReadResponse(77, data));
 }
 
-TEST(TcpTransportTest, NoPlacementForErrorsOrWithoutADestination) {
+TEST(TcpTransportTest, NoPlacementWithoutADestinationOrOutsideTheFrame) {
   auto pool = testing_util::TestPool();
   Pair p = MakePair(pool.get());
   FixedDestination hook;  // empty destination
@@ -250,11 +253,22 @@ TEST(TcpTransportTest, NoPlacementForErrorsOrWithoutADestination) {
   EXPECT_EQ(p.client->stats().bytes_placed, 0u);
   std::vector<uint8_t> dst(5000);
   hook.dst = absl::MakeSpan(dst);
-  hook.asked_id = 0;
-  WriteAll(p.server, Framed(ReadResponse(6, data, 0xC0000022)));
+  // A range that starts among the peeked bytes, or ends past the frame, is ignored (which
+  // answers are placed at all is the connection's decision: PlaceReadTest).
+  hook.offset = 40;
+  WriteAll(p.server, Framed(ReadResponse(6, data)));
   f = p.client->Receive(absl::Seconds(5));
   ASSERT_TRUE(f.ok());
-  EXPECT_EQ(hook.asked_id, 0u);  // an error response is never placed
+  EXPECT_EQ(hook.asked_id, 6u);
+  EXPECT_EQ(Flatten(*f), ReadResponse(6, data));
+  hook.offset = 80;
+  hook.dst = absl::MakeSpan(dst);  // 5000 bytes: past the end of a 4999-byte answer
+  WriteAll(p.server, Framed(ReadResponse(7, std::vector<uint8_t>(4999, 9))));
+  f = p.client->Receive(absl::Seconds(5));
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(hook.asked_id, 7u);
+  EXPECT_EQ(Flatten(*f), ReadResponse(7, std::vector<uint8_t>(4999, 9)));
+  EXPECT_EQ(p.client->stats().bytes_placed, 0u);
 }
 
 TEST(TcpTransportTest, InjectedFaultsFailCleanly) {

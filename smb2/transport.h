@@ -12,27 +12,24 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "buffers/bvecq.h"
-#include "smb2/pdu/common.h"
+#include "smb2/rdma_registration.h"
+#include "smb2/security/unseal_placement.h"
 
 namespace smbd {
 
-// Lets the receive path place a READ response's data straight into the caller's buffer. The
-// transport calls Destination() with the decoded header fields of an incoming single
-// (non-compound, unencrypted) READ response; a non-empty span of at least `data_length` bytes
-// means "receive the data there". Called on the receive thread.
+// Lets the receive path put part of a frame (a READ response's data) straight into the caller's
+// buffer, so the bytes cross once. The transport knows no SMB2: it shows the hook the first
+// peek() bytes of each frame and receives the range the hook names into the hook's buffer
+// instead of into pool pages. Called on the receive thread.
 class PlacementHook {
  public:
   virtual ~PlacementHook() = default;
-  virtual absl::Span<uint8_t> Destination(uint64_t message_id, uint32_t data_length) = 0;
-};
-
-// A peer-visible registration of one I/O's memory (SMB Direct). Destroying it deregisters the
-// memory, after which the peer can no longer reach it.
-class RdmaRegistration {
- public:
-  virtual ~RdmaRegistration() = default;
-  // The descriptors to put in the READ/WRITE request's channel info.
-  virtual absl::Span<const BufferDescriptorV1> descriptors() const = 0;
+  // Bytes of a frame's start that Place() must see; a shorter frame is not placed.
+  virtual size_t peek() const = 0;
+  // Given the first peek() bytes of a frame of `frame_length` bytes: the frame's bytes
+  // [offset, offset + dst.size()) go to dst (empty dst: none). The transport ignores a range
+  // that starts before peek() or ends past the frame.
+  virtual PlacedRange Place(absl::Span<const uint8_t> head, uint64_t frame_length) = 0;
 };
 
 struct TransportLimits {

@@ -24,7 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "buffers/bvecq.h"
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_wire.h"
 
 namespace smbd {
 

@@ -6,7 +6,7 @@
 
 namespace smbd {
 
-DataTransferHeader PlannedMessage::Header(const SendTicket& ticket) const {
+DataTransferHeader PlannedMessage::Header(const SmbDirectSendTicket& ticket) const {
   return MakeDataTransferHeader(ticket.credits_requested, ticket.credits_granted, ticket.flags,
                                 remaining_data_length, data_length);
 }
@@ -54,7 +54,8 @@ absl::StatusOr<PlannedMessage> SendPlanner::Next(absl::Span<Sge> payload) {
   return m;
 }
 
-absl::StatusOr<size_t> WritePlannedHeader(const PlannedMessage& m, const SendTicket& ticket,
+absl::StatusOr<size_t> WritePlannedHeader(const PlannedMessage& m,
+                                          const SmbDirectSendTicket& ticket,
                                           absl::Span<uint8_t> header_mem) {
   return EncodeDataTransferHeader(m.Header(ticket), header_mem);
 }

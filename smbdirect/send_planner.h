@@ -12,8 +12,8 @@
 // message may carry less than the size limit when the SGE limit is reached first.
 // RemainingDataLength of each message is the frame bytes after it (0 on the last one).
 //
-// Credits are not decided here: the transport takes a SendTicket per message (CreditGate) and
-// writes the header with WritePlannedHeader.
+// Credits are not decided here: the transport takes a SmbDirectSendTicket per message
+// (SmbDirectCreditGate) and writes the header with WritePlannedHeader.
 #ifndef SMBD_SMBDIRECT_SEND_PLANNER_H_
 #define SMBD_SMBDIRECT_SEND_PLANNER_H_
 
@@ -24,8 +24,8 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "buffers/bvecq.h"
-#include "smbdirect/smbd_credits.h"
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_credits.h"
+#include "smbdirect/smbdirect_wire.h"
 
 namespace smbd {
 
@@ -42,7 +42,7 @@ struct PlannedMessage {
   int sge_count = 0;
 
   // The full header for this message with the credit fields of `ticket`.
-  DataTransferHeader Header(const SendTicket& ticket) const;
+  DataTransferHeader Header(const SmbDirectSendTicket& ticket) const;
 };
 
 class SendPlanner {
@@ -75,7 +75,8 @@ class SendPlanner {
 
 // Writes the header of `m` (24 bytes, DataOffset 24) with `ticket`'s credit fields into
 // `header_mem`; returns the bytes written, which the header SGE covers.
-absl::StatusOr<size_t> WritePlannedHeader(const PlannedMessage& m, const SendTicket& ticket,
+absl::StatusOr<size_t> WritePlannedHeader(const PlannedMessage& m,
+                                          const SmbDirectSendTicket& ticket,
                                           absl::Span<uint8_t> header_mem);
 
 }  // namespace smbd

@@ -227,10 +227,10 @@ TEST_F(SendPlannerTest, HeaderIs24BytesAligned) {
   PlannedMessage m;
   m.data_length = 1340;
   m.remaining_data_length = 5000;
-  SendTicket t;
+  SmbDirectSendTicket t;
   t.credits_requested = 255;
   t.credits_granted = 7;
-  t.flags = kSmbdResponseRequested;
+  t.flags = kSmbDirectResponseRequested;
   uint8_t buf[32];
   std::memset(buf, 0xAA, sizeof(buf));
   absl::StatusOr<size_t> n = WritePlannedHeader(m, t, absl::MakeSpan(buf));
@@ -240,7 +240,7 @@ TEST_F(SendPlannerTest, HeaderIs24BytesAligned) {
   EXPECT_EQ(buf[24], 0xAA);  // nothing written past the header
   EXPECT_EQ(LoadLE<uint16_t>(buf + 0), 255);
   EXPECT_EQ(LoadLE<uint16_t>(buf + 2), 7);
-  EXPECT_EQ(LoadLE<uint16_t>(buf + 4), kSmbdResponseRequested);
+  EXPECT_EQ(LoadLE<uint16_t>(buf + 4), kSmbDirectResponseRequested);
   EXPECT_EQ(LoadLE<uint32_t>(buf + 8), 5000u);
   EXPECT_EQ(LoadLE<uint32_t>(buf + 12), 24u);
   EXPECT_EQ(LoadLE<uint32_t>(buf + 16), 1340u);
@@ -289,7 +289,7 @@ TEST_F(SendPlannerTest, RoundTripThroughDecoderAndReassembler) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   Reassembler r(131072);
   std::optional<Bvecq> delivered;
-  SendTicket t;
+  SmbDirectSendTicket t;
   t.credits_requested = 255;
   for (size_t i = 0; i < plan->size(); ++i) {
     const Planned& p = (*plan)[i];

@@ -41,7 +41,7 @@ absl::StatusOr<std::unique_ptr<SmbDirectTransport>> SmbDirectTransport::Create(
   if (endpoint == nullptr || pool == nullptr) {
     return absl::InvalidArgumentError("SmbDirectTransport needs an endpoint and a pool");
   }
-  if (options.max_receive_size > kPageSize || options.max_receive_size < kSmbdMinReceiveSize) {
+  if (options.max_receive_size > kPageSize || options.max_receive_size < kSmbDirectMinReceiveSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_receive_size ", options.max_receive_size, " must be in [128, ", kPageSize, "]"));
   }
@@ -62,11 +62,11 @@ SmbDirectTransport::SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, P
       pool_(pool),
       options_(options),
       keepalive_(options.keepalive, absl::Now()) {
-  SmbdCreditOptions co;
+  SmbDirectCreditOptions co;
   co.send_credit_target = options.send_credit_target;
   co.receive_credit_max = static_cast<uint16_t>(
       std::min<uint32_t>(options.receive_credit_max, endpoint_->queue_sizes().recv_wr));
-  credits_ = std::make_unique<CreditGate>(co);
+  credits_ = std::make_unique<SmbDirectCreditGate>(co);
   receives_.resize(co.receive_credit_max);
   max_undelivered_ = std::max<uint32_t>(options.max_undelivered_receives, 1);
   const uint32_t slots = std::max<uint32_t>(endpoint_->queue_sizes().send_wr, 2);
@@ -132,14 +132,14 @@ absl::Status SmbDirectTransport::Negotiate() {
   if (n < 2) return absl::FailedPreconditionError("SMB Direct needs at least 2 receive buffers");
   for (uint32_t i = 0; i < n; ++i) SMBD_RETURN_IF_ERROR(PostReceive(i));
   // [MS-SMBD] 3.1.5.2: the negotiate request, from a registered page.
-  SmbdNegotiateRequest req;
+  SmbDirectNegotiateRequest req;
   req.credits_requested = options_.send_credit_target;
   req.preferred_send_size = options_.preferred_send_size;
   req.max_receive_size = options_.max_receive_size;
   req.max_fragmented_size = options_.max_fragmented_size;
   SMBD_ASSIGN_OR_RETURN(PageRef page, pool_->TryAlloc());
   WireWriter w(absl::MakeSpan(page.data(), kNegotiateRequestSize));
-  SMBD_RETURN_IF_ERROR(EncodeSmbdNegotiateRequest(req, &w));
+  SMBD_RETURN_IF_ERROR(EncodeSmbDirectNegotiateRequest(req, &w));
   SMBD_RETURN_IF_ERROR(w.Finish());
   Sge sge{reinterpret_cast<uintptr_t>(page.data()), kNegotiateRequestSize, page->lkey()};
   SMBD_RETURN_IF_ERROR(endpoint_->PostSend(kSendTag, absl::MakeConstSpan(&sge, 1), true));
@@ -178,8 +178,8 @@ absl::Status SmbDirectTransport::Negotiate() {
   const uint32_t slot = static_cast<uint32_t>(response->wr_id);
   if (slot >= receives_.size()) return absl::InternalError("negotiate: bad receive slot");
   absl::Span<const uint8_t> bytes(receives_[slot].data(), response->byte_len);
-  SMBD_ASSIGN_OR_RETURN(params_,
-                        ProcessSmbdNegotiateResponse(req, bytes, options_.max_read_write_size));
+  SMBD_ASSIGN_OR_RETURN(
+      params_, ProcessSmbDirectNegotiateResponse(req, bytes, options_.max_read_write_size));
   reassembler_ = std::make_unique<Reassembler>(params_.max_fragmented_receive_size);
   // n receives were posted; the response used one, which is posted again.
   SMBD_RETURN_IF_ERROR(credits_->OnReceivePosted(n - 1));
@@ -194,7 +194,7 @@ absl::StatusOr<uint32_t> SmbDirectTransport::TakeSendSlot(absl::Time deadline) {
   std::unique_lock<std::mutex> lock(slots_mu_);
   const absl::Time until = std::min(deadline, absl::Now() + options_.send_timeout);
   // Data messages leave kReservedSlots free: a credit-only message from the completion thread
-  // (which alone frees slots) must never have to wait for one (issue 13).
+  // (which alone frees slots) must never have to wait for one.
   while (free_slots_.size() <= kReservedSlots) {
     SMBD_RETURN_IF_ERROR(status());
     if (slots_cv_.wait_until(lock, absl::ToChronoTime(until)) == std::cv_status::timeout &&
@@ -282,8 +282,8 @@ absl::Status SmbDirectTransport::SendEmpty(uint16_t flags) {
     deferred_empty_ = false;
     deferred_empty_flags_ = 0;
   }
-  absl::StatusOr<std::optional<SendTicket>> ticket = credits_->TryAcquireEmpty(flags);
-  if (ticket.ok() && !ticket->has_value() && (flags & kSmbdResponseRequested) != 0) {
+  absl::StatusOr<std::optional<SmbDirectSendTicket>> ticket = credits_->TryAcquireEmpty(flags);
+  if (ticket.ok() && !ticket->has_value() && (flags & kSmbDirectResponseRequested) != 0) {
     // Keepalive probes may go whenever a credit allows (TryAcquireSend), not only when the
     // credit rules want an empty message.
     ticket = credits_->TryAcquireSend(flags);
@@ -292,7 +292,7 @@ absl::Status SmbDirectTransport::SendEmpty(uint16_t flags) {
     ReturnSlot(*slot);
     return ticket.status();
   }
-  const SendTicket& t = **ticket;
+  const SmbDirectSendTicket& t = **ticket;
   DataTransferHeader h = MakeDataTransferHeader(t.credits_requested, t.credits_granted, t.flags, 0, 0);
   return PostMessage(*slot, h, {}, Bvecq(), true);
 }
@@ -373,7 +373,7 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
     // caller's deadline, for the whole frame) when the peer has granted none, never spin.
     const absl::Duration wait =
         std::max(std::min(options_.send_timeout, deadline - absl::Now()), absl::ZeroDuration());
-    absl::StatusOr<SendTicket> ticket = credits_->AcquireSend(wait);
+    absl::StatusOr<SmbDirectSendTicket> ticket = credits_->AcquireSend(wait);
     if (!ticket.ok()) {
       absl::Status s = ticket.status();
       if (s.code() == absl::StatusCode::kDeadlineExceeded) {
@@ -525,7 +525,7 @@ absl::Status SmbDirectTransport::HandleCompletion(const WorkCompletion& wc) {
   }
   if (wc.opcode != WcOpcode::kRecv) return absl::OkStatus();
   if (wc.with_invalidate) {
-    // We never ask for RDMA_V1_INVALIDATE with plain MRs (issue 7): a server that invalidates
+    // We never ask for RDMA_V1_INVALIDATE with plain MRs: a server that invalidates
     // anyway is misbehaving, but the registration it named is ours to drop; nothing to do.
   }
   return HandleReceive(static_cast<uint32_t>(wc.wr_id), wc.byte_len);
@@ -557,7 +557,7 @@ void SmbDirectTransport::CompletionLoop() {
       break;
     }
     if (action == KeepaliveTimer::Action::kSendKeepalive) {
-      s = SendEmpty(kSmbdResponseRequested);
+      s = SendEmpty(kSmbDirectResponseRequested);
       {
         std::lock_guard<std::mutex> lock(mu_);
         stats_.keepalives_sent++;

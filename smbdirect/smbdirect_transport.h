@@ -4,7 +4,7 @@
 // first, 3.1.5.2), then data-transfer messages. Sending is the seed's smbd_post_send_iter: a
 // frame (Bvecq) is cut by SendPlanner into messages no larger than the peer's MaxReceiveSize;
 // each message is one ibv_post_send whose SGEs are a 24-byte header from the pool and the
-// frame's own registered pages (no copy). Credits follow 3.1.5.1 (CreditGate). Receiving
+// frame's own registered pages (no copy). Credits follow 3.1.5.1 (SmbDirectCreditGate). Receiving
 // validates every header (3.1.5.8), reassembles fragmented messages (Reassembler), reposts
 // receives and grants credits promptly (also with empty messages), answers RESPONSE_REQUESTED,
 // and keeps the connection alive (3.1.6). Any violation or QP error is sticky: the endpoint is
@@ -13,8 +13,8 @@
 // RDMA channel: RegisterForPeer registers exactly one I/O's memory (ibv_reg_mr of that range,
 // REMOTE_WRITE for a READ's destination, REMOTE_READ for a WRITE's source), split where the
 // device limits pages per region; the registration dies with the returned object, so the
-// server can reach exactly those bytes for exactly that I/O (issue 7, design.md: rxe enforces
-// MR bounds; memory windows do not isolate there).
+// server can reach exactly those bytes for exactly that I/O (rxe enforces a region's bounds;
+// a type-2 memory window's rkey there reaches its whole region, so windows do not isolate).
 #ifndef SMBD_SMBDIRECT_SMBDIRECT_TRANSPORT_H_
 #define SMBD_SMBDIRECT_SMBDIRECT_TRANSPORT_H_
 
@@ -35,8 +35,8 @@
 #include "smb2/transport.h"
 #include "smbdirect/keepalive.h"
 #include "smbdirect/reassembly.h"
-#include "smbdirect/smbd_credits.h"
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_credits.h"
+#include "smbdirect/smbdirect_wire.h"
 #include "smbdirect/verbs.h"
 
 namespace smbd {
@@ -46,7 +46,7 @@ struct SmbDirectOptions {
   // Linux use; it fits a receive buffer in one pool page.
   uint32_t preferred_send_size = 1364;
   uint32_t max_receive_size = 1364;
-  // Linux uses (1364 * 255) / 2 so that reassembly cannot starve credits (design.md).
+  // Linux uses (1364 * 255) / 2 so that reassembly cannot starve credits.
   uint32_t max_fragmented_size = (1364 * 255) / 2;
   uint16_t send_credit_target = 255;
   uint16_t receive_credit_max = 255;
@@ -59,7 +59,7 @@ struct SmbDirectOptions {
   bool busy_poll = false;
   // Receive buffers held by frames delivered but not yet taken by Receive() before the
   // transport stops reposting (and so granting) receives: a peer cannot make a slow consumer
-  // fill the pool (issue 13). The default, 16384 receives (64 MiB of pool pages), is more than
+  // fill the pool. The default, 16384 receives (64 MiB of pool pages), is more than
   // a 16 MiB window of inline answers can hold (about 12,300 messages of 1364 bytes), so a
   // transfer with a consumer that keeps up never parks: parking stops the peer's credits, and
   // a peer that waits for credits to finish an answer while the client waits for its grants
@@ -147,7 +147,7 @@ class SmbDirectTransport : public Transport {
   PagePool* const pool_;
   const SmbDirectOptions options_;
   NegotiatedParams params_;
-  std::unique_ptr<CreditGate> credits_;
+  std::unique_ptr<SmbDirectCreditGate> credits_;
   std::unique_ptr<Reassembler> reassembler_;
 
   // Receive buffers by slot (wr_id = slot).

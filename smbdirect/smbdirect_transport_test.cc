@@ -10,7 +10,7 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "smbdirect/fake_smbd_server.h"
+#include "smbdirect/fake_smbdirect_server.h"
 
 namespace smbd {
 namespace {
@@ -27,11 +27,11 @@ std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
   return v;
 }
 
-// A client transport connected to a FakeSmbdServer over the fake RDMA network.
+// A client transport connected to a FakeSmbDirectServer over the fake RDMA network.
 class Harness {
  public:
-  explicit Harness(FakeSmbdServerOptions so = {}, SmbDirectOptions co = {},
-                   FakeSmbdServer::Handler handler = nullptr, uint32_t queue_credits = 255) {
+  explicit Harness(FakeSmbDirectServerOptions so = {}, SmbDirectOptions co = {},
+                   FakeSmbDirectServer::Handler handler = nullptr, uint32_t queue_credits = 255) {
     auto pair = net_.CreatePair(queue_credits, 8);
     client_ep_ = pair.client.get();
     PagePoolOptions po;
@@ -41,11 +41,11 @@ class Harness {
     po.registrar = registrar_.get();
     pool_ = PagePool::Create(po).value();
     if (!handler) {
-      handler = [](const std::vector<uint8_t>& f, FakeSmbdServer::Context&) {
+      handler = [](const std::vector<uint8_t>& f, FakeSmbDirectServer::Context&) {
         return std::vector<std::vector<uint8_t>>{f};  // echo
       };
     }
-    server_ = std::make_unique<FakeSmbdServer>(std::move(pair.peer), so, handler);
+    server_ = std::make_unique<FakeSmbDirectServer>(std::move(pair.peer), so, handler);
     co.negotiate_timeout = absl::Seconds(2);
     transport_ = SmbDirectTransport::Create(std::move(pair.client), pool_.get(), co);
   }
@@ -77,7 +77,7 @@ class Harness {
   RdmaEndpoint* client_ep_ = nullptr;
   std::shared_ptr<MemoryRegistrar> registrar_;
   std::unique_ptr<PagePool> pool_;
-  std::unique_ptr<FakeSmbdServer> server_;
+  std::unique_ptr<FakeSmbDirectServer> server_;
   absl::StatusOr<std::unique_ptr<SmbDirectTransport>> transport_;
 };
 
@@ -123,7 +123,7 @@ TEST(SmbDirectTransportTest, UnregisteredCallerBytesAreBouncedNotSentRaw) {
 }
 
 TEST(SmbDirectTransportTest, FrameAboveThePeersMaxFragmentedIsRefused) {
-  FakeSmbdServerOptions so;
+  FakeSmbDirectServerOptions so;
   so.response.max_fragmented_size = 131072;
   Harness h(so);
   ASSERT_TRUE(h.transport_.ok());
@@ -135,16 +135,16 @@ TEST(SmbDirectTransportTest, FrameAboveThePeersMaxFragmentedIsRefused) {
 TEST(SmbDirectTransportTest, BadNegotiateResponsesAreClearErrors) {
   struct Case {
     const char* what;
-    std::function<void(SmbdNegotiateResponse*)> corrupt;
+    std::function<void(SmbDirectNegotiateResponse*)> corrupt;
   } cases[] = {
-      {"no credits", [](SmbdNegotiateResponse* r) { r->credits_granted = 0; }},
-      {"tiny receive", [](SmbdNegotiateResponse* r) { r->max_receive_size = 127; }},
-      {"status", [](SmbdNegotiateResponse* r) { r->status = 0xC0000001; }},
-      {"fragmented", [](SmbdNegotiateResponse* r) { r->max_fragmented_size = 131071; }},
-      {"version", [](SmbdNegotiateResponse* r) { r->negotiated_version = 0x0200; }},
+      {"no credits", [](SmbDirectNegotiateResponse* r) { r->credits_granted = 0; }},
+      {"tiny receive", [](SmbDirectNegotiateResponse* r) { r->max_receive_size = 127; }},
+      {"status", [](SmbDirectNegotiateResponse* r) { r->status = 0xC0000001; }},
+      {"fragmented", [](SmbDirectNegotiateResponse* r) { r->max_fragmented_size = 131071; }},
+      {"version", [](SmbDirectNegotiateResponse* r) { r->negotiated_version = 0x0200; }},
   };
   for (const Case& c : cases) {
-    FakeSmbdServerOptions so;
+    FakeSmbDirectServerOptions so;
     c.corrupt(&so.response);
     Harness h(so);
     ASSERT_FALSE(h.transport_.ok()) << c.what;
@@ -154,7 +154,7 @@ TEST(SmbDirectTransportTest, BadNegotiateResponsesAreClearErrors) {
 }
 
 TEST(SmbDirectTransportTest, SilentPeerTimesOutTheNegotiate) {
-  FakeSmbdServerOptions so;
+  FakeSmbDirectServerOptions so;
   so.answer_negotiate = false;
   absl::Time start = absl::Now();
   Harness h(so);
@@ -163,12 +163,12 @@ TEST(SmbDirectTransportTest, SilentPeerTimesOutTheNegotiate) {
 }
 
 TEST(SmbDirectTransportTest, PeerThatStopsGrantingCreditsFailsSendersInBoundedTime) {
-  FakeSmbdServerOptions so;
+  FakeSmbDirectServerOptions so;
   so.response.credits_granted = 3;  // three sends, then only what messages grant: nothing
   so.grant_per_message = 0;
   SmbDirectOptions co;
   co.send_timeout = absl::Milliseconds(300);
-  Harness h(so, co, [](const std::vector<uint8_t>&, FakeSmbdServer::Context&) {
+  Harness h(so, co, [](const std::vector<uint8_t>&, FakeSmbDirectServer::Context&) {
     return std::vector<std::vector<uint8_t>>{};  // swallow
   });
   ASSERT_TRUE(h.transport_.ok());
@@ -187,7 +187,7 @@ TEST(SmbDirectTransportTest, PeerThatStopsGrantingCreditsFailsSendersInBoundedTi
 }
 
 TEST(SmbDirectTransportTest, AnswersResponseRequestedWithAnEmptyMessage) {
-  FakeSmbdServerOptions so;
+  FakeSmbDirectServerOptions so;
   so.request_responses = true;
   Harness h(so);
   ASSERT_TRUE(h.transport_.ok());
@@ -200,13 +200,12 @@ TEST(SmbDirectTransportTest, AnswersResponseRequestedWithAnEmptyMessage) {
   EXPECT_GE((*h.transport_)->stats().empty_messages_sent, 1u);
 }
 
-// Issue 13, item 3: the completion thread (the only one that frees send slots) must never wait
-// for a send slot. A peer that grants more credits than the client has send slots, and sets
-// RESPONSE_REQUESTED on every message while the client streams fragmented frames, used to make
-// the completion thread wait for a slot only it could free (the connection died after
-// send_timeout).
+// The completion thread (the only one that frees send slots) must never wait for a send slot. A
+// peer that grants more credits than the client has send slots, and sets RESPONSE_REQUESTED on
+// every message while the client streams fragmented frames, used to make the completion thread wait
+// for a slot only it could free (the connection died after send_timeout).
 TEST(SmbDirectTransportTest, ResponseRequestedWhileEverySendSlotIsBusyNeverStallsCompletions) {
-  FakeSmbdServerOptions so;
+  FakeSmbDirectServerOptions so;
   so.request_responses = true;  // every message of the peer asks for an answer
   so.receive_buffers = 4;       // few receives: the client's sends wait for them (RNR)...
   so.response.credits_granted = 255;  // ...but far more credits than the client has send slots
@@ -215,7 +214,7 @@ TEST(SmbDirectTransportTest, ResponseRequestedWhileEverySendSlotIsBusyNeverStall
   std::atomic<int> frames{0};
   Harness h(
       so, co,
-      [&](const std::vector<uint8_t>&, FakeSmbdServer::Context&) {
+      [&](const std::vector<uint8_t>&, FakeSmbDirectServer::Context&) {
         // The peer is busy with the first frame for a while and reposts no receive meanwhile.
         if (frames++ == 0) absl::SleepFor(absl::Milliseconds(500));
         return std::vector<std::vector<uint8_t>>{};
@@ -256,9 +255,9 @@ TEST(SmbDirectTransportTest, ResponseRequestedWhileEverySendSlotIsBusyNeverStall
             << ")\n";
 }
 
-// Issue 13: receives are reposted (and so granted to the peer) only while the consumer keeps
-// up. A peer that keeps sending to a client whose consumer does not call Receive() runs out of
-// credits once max_undelivered_receives frames wait, instead of filling the pool.
+// Receives are reposted (and so granted to the peer) only while the consumer keeps up. A peer that
+// keeps sending to a client whose consumer does not call Receive() runs out of credits once
+// max_undelivered_receives frames wait, instead of filling the pool.
 TEST(SmbDirectTransportTest, SlowConsumerStopsTheGrantsInsteadOfFillingThePool) {
   SmbDirectOptions co;
   co.max_undelivered_receives = 32;
@@ -304,9 +303,9 @@ TEST(SmbDirectTransportTest, SlowConsumerStopsTheGrantsInsteadOfFillingThePool) 
   EXPECT_TRUE((*h.transport_)->status().ok());
 }
 
-// Issue 13: teardown drains the queue pair (destroys the endpoint) before the pages its posted
-// receives point into go back to the pool, where the next user could see the device write
-// into them. The members used to go first (the endpoint is declared first, so it died last).
+// Teardown drains the queue pair (destroys the endpoint) before the pages its posted receives point
+// into go back to the pool, where the next user could see the device write into them. The members
+// used to go first (the endpoint is declared first, so it died last).
 TEST(SmbDirectTransportTest, TeardownDrainsTheQueuePairBeforeReturningPages) {
   Harness h;
   ASSERT_TRUE(h.transport_.ok());
@@ -326,7 +325,7 @@ TEST(SmbDirectTransportTest, TeardownDrainsTheQueuePairBeforeReturningPages) {
 }
 
 TEST(SmbDirectTransportTest, KeepaliveProbesAndGivesUpOnASilentPeer) {
-  FakeSmbdServerOptions so;
+  FakeSmbDirectServerOptions so;
   so.ignore_response_requested = true;
   SmbDirectOptions co;
   co.keepalive.idle_interval = absl::Milliseconds(200);
@@ -361,7 +360,7 @@ TEST(SmbDirectTransportTest, PeerWritesExactlyTheRegisteredRangeAndNoLonger) {
     std::mutex mu;
     std::vector<absl::Status> writes;
   } sh;
-  auto handler = [&](const std::vector<uint8_t>& f, FakeSmbdServer::Context& ctx) {
+  auto handler = [&](const std::vector<uint8_t>& f, FakeSmbDirectServer::Context& ctx) {
     uint64_t addr;
     uint32_t rkey, len;
     std::memcpy(&addr, f.data(), 8);
@@ -475,7 +474,7 @@ TEST(SmbDirectTransportTest, PeerDisconnectFailsReceiversPromptly) {
 TEST(SmbDirectTransportTest, FaultSweep) {
   int failures = 0, successes = 0;
   for (int n = 1; n <= 400; ++n) {
-    FakeSmbdServerOptions so;
+    FakeSmbDirectServerOptions so;
     Harness* hp;
     {
       // Arm the fault before the transport starts.

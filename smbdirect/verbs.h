@@ -2,7 +2,7 @@
 //
 // The transport programs against RdmaEndpoint (one connected reliable-connection queue pair with
 // its completion queues, protection domain and completion channel) and RdmaConnector (rdma_cm
-// connection setup). Two implementations exist: verbs_real.cc over rdma-core (libibverbs and
+// connection setup). Two implementations exist: verbs_real*.cc over rdma-core (libibverbs and
 // librdmacm; the only files that include <infiniband/verbs.h> and <rdma/rdma_cma.h>), and the
 // testonly fake_verbs.h, an in-process network that really moves bytes between two endpoints.
 //
@@ -74,14 +74,14 @@ struct QueueSizes {
 inline constexpr uint32_t kDefaultSendSge = 16;
 inline constexpr uint32_t kDefaultRecvSge = 1;
 
-// Sizes the queues of one SMB Direct connection (style point 11): the send queue holds one work
-// request per send credit, `registration_wrs` for memory-window binds and invalidations, and one
-// for the drain at teardown; the receive queue holds one receive per receive credit; each
-// completion queue holds every completion its queue can produce, so it cannot overflow.
-// Credits are clamped down to what max_qp_wr and max_cqe allow (the transport then uses the
-// returned credits); SGE counts are clamped to the device's. Fails with FailedPrecondition when
-// the device cannot hold one credit each way plus the registration and drain work requests, and
-// InvalidArgument for zero credits or zero SGEs.
+// Sizes the queues of one SMB Direct connection: the send queue holds one work request per send
+// credit, `registration_wrs` for memory-window binds and invalidations, and one for the drain at
+// teardown; the receive queue holds one receive per receive credit; each completion queue holds
+// every completion its queue can produce, so it cannot overflow. Credits are clamped down to what
+// max_qp_wr and max_cqe allow (the transport then uses the returned credits); SGE counts are
+// clamped to the device's. Fails with FailedPrecondition when the device cannot hold one credit
+// each way plus the registration and drain work requests, and InvalidArgument for zero credits or
+// zero SGEs.
 absl::StatusOr<QueueSizes> SizeQueues(uint32_t send_credit_target, uint32_t receive_credit_max,
                                       uint32_t registration_wrs, const RdmaDeviceLimits& limits,
                                       uint32_t wanted_send_sge = kDefaultSendSge,

@@ -1,5 +1,5 @@
 // The rdma-core implementation of the verbs seam (libibverbs + librdmacm). This header is
-// verbs-free; only verbs_real.cc includes <infiniband/verbs.h> and <rdma/rdma_cma.h>.
+// verbs-free; only the verbs_real*.cc files include <infiniband/verbs.h> and <rdma/rdma_cma.h>.
 #ifndef SMBD_SMBDIRECT_VERBS_REAL_H_
 #define SMBD_SMBDIRECT_VERBS_REAL_H_
 
@@ -35,8 +35,8 @@ inline constexpr uint64_t kDrainWrId = ~uint64_t{0};
 
 namespace verbs_internal {
 
-// Pure helpers of verbs_real.cc, exposed for tests; they take the rdma-core values as integers
-// so that this header stays verbs-free.
+// Pure helpers of the verbs_real*.cc files, exposed for tests; they take the rdma-core values as
+// integers so that this header stays verbs-free.
 
 // ibv_wc_status -> WcStatus.
 WcStatus TranslateWcStatus(int ibv_wc_status);

@@ -29,9 +29,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "connect/connect.h"
 #include "smb2/client/client.h"
 #include "smb2/client/url.h"
-#include "smbdirect/connect.h"
+#include "tools/flags.h"
 
 namespace smbd {
 namespace {
@@ -41,21 +42,6 @@ double CpuSeconds() {
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
          ru.ru_stime.tv_usec / 1e6;
-}
-
-bool ParseSize(std::string s, uint64_t* out) {
-  uint64_t mult = 1;
-  if (!s.empty()) {
-    const char c = static_cast<char>(toupper(s.back()));
-    if (c == 'K') mult = 1 << 10;
-    if (c == 'M') mult = 1 << 20;
-    if (c == 'G') mult = 1ull << 30;
-    if (mult != 1) s.pop_back();
-  }
-  uint64_t v;
-  if (!absl::SimpleAtoi(s, &v)) return false;
-  *out = v * mult;
-  return true;
 }
 
 struct Result {
@@ -135,7 +121,7 @@ absl::Status AsyncReads(File* f, uint64_t bs, int depth, const std::function<boo
         // Never return while a callback may still run: the slots and `sh` it writes live in
         // this frame, and an RDMA read's buffer stays registered until its callback. Every
         // async read completes by its request deadline (the connection's watchdog), so stop
-        // issuing and keep waiting (issue 13).
+        // issuing and keep waiting.
         if (error.ok()) error = absl::DeadlineExceededError("smbd-bench: reads did not complete");
         more = false;
         continue;
@@ -169,8 +155,13 @@ int Main(int argc, char** argv) {
     if (a == "--mode") mode = val();
     else if (a == "--bs") { if (!ParseSize(val(), &bs)) return 2; }
     else if (a == "--size") { if (!ParseSize(val(), &size)) return 2; }
-    else if (a == "--depth") depth = std::max(1, std::atoi(val().c_str()));
-    else if (a == "--seconds") seconds = std::atof(val().c_str());
+    else if (a == "--depth") {
+      int64_t d;
+      if (!ParseInt(val(), 1, 4096, &d)) return 2;
+      depth = static_cast<int>(d);
+    } else if (a == "--seconds") {
+      if (!ParseSeconds(val(), &seconds)) return 2;
+    }
     else if (a == "--sign") co.require_signing = true;
     else if (a == "--seal") co.require_encryption = true;
     else if (a == "--transport") transport = val();

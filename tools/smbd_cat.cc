@@ -32,10 +32,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "connect/connect.h"
 #include "smb2/client/client.h"
 #include "smb2/client/url.h"
 #include "smb2/ntstatus.h"
-#include "smbdirect/connect.h"
+#include "tools/flags.h"
 
 namespace smbd {
 namespace {
@@ -211,23 +212,6 @@ int Fail(int code, absl::string_view message) {
   return code;
 }
 
-bool ParseSize(absl::string_view s, uint64_t* out) {
-  uint64_t mult = 1;
-  if (!s.empty()) {
-    switch (absl::ascii_toupper(s.back())) {
-      case 'K': mult = 1ull << 10; break;
-      case 'M': mult = 1ull << 20; break;
-      case 'G': mult = 1ull << 30; break;
-      default: break;
-    }
-    if (mult != 1) s.remove_suffix(1);
-  }
-  uint64_t v;
-  if (!absl::SimpleAtoi(s, &v) || v > UINT64_MAX / mult) return false;
-  *out = v * mult;
-  return true;
-}
-
 int ExitFor(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kUnauthenticated: return kExitAuth;
@@ -246,7 +230,7 @@ void Wipe(std::string* s) {
 }
 
 // Masks, in the process's own argv, a password given on the command line, so that ps and
-// /proc/PID/cmdline stop showing it once we have read it (issue 13; other users could read it
+// /proc/PID/cmdline stop showing it once we have read it (other users could read it
 // in the moment before, which is why the help text discourages it).
 void MaskArgvSecrets(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {

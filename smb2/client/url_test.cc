@@ -46,7 +46,7 @@ TEST(SmbUrlTest, RejectsBadUrls) {
   }
 }
 
-// Issue 13: smbd-cat echoed a URL that did not parse, password and all.
+// Smbd-cat echoed a URL that did not parse, password and all.
 TEST(SmbUrlTest, UnparsedUrlTextIsRedactedAndErrorsDoNotQuoteIt) {
   EXPECT_EQ(RedactUrlText("smb://alice:s3cret@host:99999/s"), "smb://alice:***@host:99999/s");
   EXPECT_EQ(RedactUrlText("smb://W;alice:p@ss:w@host/s/p"), "smb://W;alice:***@host/s/p");
@@ -61,7 +61,7 @@ TEST(SmbUrlTest, UnparsedUrlTextIsRedactedAndErrorsDoNotQuoteIt) {
   EXPECT_EQ(RedactUrlText("not a url"), "not a url");
 }
 
-// Issue 13: smbd-cat --list printed server-supplied names raw (a name can carry ESC sequences).
+// Smbd-cat --list printed server-supplied names raw (a name can carry ESC sequences).
 TEST(SmbUrlTest, ServerNamesAreEscapedForTheTerminal) {
   EXPECT_EQ(EscapeForTerminal("plain-name.txt"), "plain-name.txt");
   EXPECT_EQ(EscapeForTerminal("caf\xc3\xa9"), "caf\xc3\xa9");  // UTF-8 kept

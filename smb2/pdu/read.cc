@@ -33,8 +33,9 @@ void EncodeReadRequest(const ReadRequest& req, WireWriter* w) {
   }
 }
 
-absl::StatusOr<ReadResponse> DecodeReadResponse(WireReader r) {
+absl::StatusOr<ReadResponse> DecodeReadResponseHead(WireReader r) {
   constexpr absl::string_view kWhat = "READ response";
+  static_assert(kReadResponseHeadSize == kSmb2HeaderSize + kResponseFixed);
   SMBD_RETURN_IF_ERROR(ExpectBody(&r, kResponseStructureSize, kWhat));
   ReadResponse resp;
   uint8_t reserved;
@@ -42,9 +43,14 @@ absl::StatusOr<ReadResponse> DecodeReadResponse(WireReader r) {
       !r.U32(&resp.data_remaining) || !r.U32(&resp.flags)) {
     return r.Error(kWhat);
   }
-  SMBD_RETURN_IF_ERROR(CheckBuffer(kWhat, "DataOffset/DataLength", resp.data_offset,
-                                   resp.data_length, kSmb2HeaderSize + kResponseFixed,
-                                   r.size()));
+  return resp;
+}
+
+absl::StatusOr<ReadResponse> DecodeReadResponse(WireReader r) {
+  const uint64_t size = r.size();
+  SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponseHead(r));
+  SMBD_RETURN_IF_ERROR(CheckBuffer("READ response", "DataOffset/DataLength", resp.data_offset,
+                                   resp.data_length, kReadResponseHeadSize, size));
   return resp;
 }
 

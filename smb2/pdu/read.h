@@ -42,6 +42,16 @@ struct ReadResponse {
   uint32_t flags = 0;
 };
 
+// A READ response's bytes before its data: the header and the fixed body ([MS-SMB2] 2.2.20,
+// StructureSize 17 counting one byte of Buffer). What a receiver must see to know where the
+// data goes.
+inline constexpr size_t kReadResponseHeadSize = kSmb2HeaderSize + 16;
+
+// Decodes the fixed body of a READ response from a reader over at least its first
+// kReadResponseHeadSize bytes (header included), without checking where the data lies: for
+// deciding where inline data goes before it has arrived. DecodeReadResponse checks the rest.
+absl::StatusOr<ReadResponse> DecodeReadResponseHead(WireReader message);
+
 // Decodes a READ response from a reader over the whole member (header included). The data, if
 // inline, is bytes [data_offset, data_offset + data_length) of that member; they are checked
 // to lie inside it. Callers copy or place the data; the decoder does not copy it.

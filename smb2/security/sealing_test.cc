@@ -631,7 +631,7 @@ TEST(SealingPoolTest, ExhaustedPool) {
   EXPECT_EQ((*pool)->stats().pages_in_use, before);
 }
 
-// Issue 13: the nonce counter never wraps. Once its last value is used, every later Seal is
+// The nonce counter never wraps. Once its last value is used, every later Seal is
 // refused (a fetch_add refused one Seal, then wrapped to counter 0 and repeated nonces).
 TEST_F(SealingTest, NonceCounterIsRefusedForeverOnceExhausted) {
   std::unique_ptr<Sealer> s = MakeSealer(Cipher::kAes128Gcm, Pattern(16, 3), 0x11);

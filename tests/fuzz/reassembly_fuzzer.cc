@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "smbdirect/reassembly.h"
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_wire.h"
 #include "tests/fuzz/fuzz_common.h"
 
 namespace smbd {

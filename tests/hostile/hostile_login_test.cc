@@ -1,4 +1,4 @@
-// Issue 13, item 1: a server that never checked who we are must not get a session. The scripted
+// A server that never checked who we are must not get a session. The scripted
 // server ends SESSION_SETUP the way a lying server would (SUCCESS before the mechanism finished,
 // a guest or null session for a user who gave a password, signing required with no keys), over
 // Direct TCP and over SMB Direct on the fake verbs. Each such login fails with a clear code;
@@ -9,11 +9,11 @@
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
 #include "smbdirect/fake_verbs.h"
-#include "tests/hostile/harness.h"
-#include "tests/hostile/scripted_server.h"
+#include "smb2/client/testing/harness.h"
+#include "smb2/client/testing/scripted_server.h"
 
 namespace smbd {
-namespace hostile {
+namespace scripted {
 namespace {
 
 class HostileLoginTest : public ::testing::TestWithParam<TransportKind> {
@@ -109,5 +109,5 @@ INSTANTIATE_TEST_SUITE_P(Transports, HostileLoginTest,
                          });
 
 }  // namespace
-}  // namespace hostile
+}  // namespace scripted
 }  // namespace smbd

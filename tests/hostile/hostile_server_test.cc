@@ -1,4 +1,4 @@
-// A hostile, scripted SMB2 server (tests/hostile/scripted_server.h) against the real Client,
+// A hostile, scripted SMB2 server (smb2/client/testing/scripted_server.h) against the real Client,
 // over Direct TCP and over SMB Direct on the fake verbs. It takes the client to a READ and then
 // misbehaves on purpose. For each scenario the client must give a clear error (the specific
 // absl code below) within a bounded time, not crash, not leak (ASan/LSan run this too), not
@@ -16,11 +16,11 @@
 #include "smb2/client/client.h"
 #include "smbdirect/fake_verbs.h"
 #include "smbdirect/smbdirect_transport.h"
-#include "tests/hostile/harness.h"
-#include "tests/hostile/scripted_server.h"
+#include "smb2/client/testing/harness.h"
+#include "smb2/client/testing/scripted_server.h"
 
 namespace smbd {
-namespace hostile {
+namespace scripted {
 namespace {
 
 constexpr size_t kReadSize = 4096;  // = ClientOptions::rdma_threshold: the RDMA channel on SMBD
@@ -361,7 +361,7 @@ TEST(HostileSmbDirectTest, ServerCannotWriteIntoAWritesSource) {
 }
 
 }  // namespace
-// Issue 13, item 5: a server that streams directory entries forever. Tree::List stops at
+// A server that streams directory entries forever. Tree::List stops at
 // ClientOptions::max_list_entries with a clear error (before: 100,001 rounds of whatever the
 // server sent, all kept in memory); Tree::ListEach hands entries over as they come and stops
 // when the visitor says so.
@@ -411,5 +411,5 @@ TEST(HostileListTest, EndlessDirectoryIsCutOffWithAClearError) {
   EXPECT_EQ((*all)[299].name, "f299");
 }
 
-}  // namespace hostile
+}  // namespace scripted
 }  // namespace smbd

@@ -1,5 +1,5 @@
-// smbd-cat, run as a user runs it, against the scripted hostile server on a loopback TCP port
-// (issue 13): a server that never checked the password gets no bytes printed; a password on
+// smbd-cat, run as a user runs it, against the scripted hostile server on a loopback TCP port:
+// a server that never checked the password gets no bytes printed; a password on
 // the command line is masked in /proc/PID/cmdline; a URL that does not parse is echoed without
 // its password; directory names from the server cannot drive the terminal.
 #include <netinet/in.h>
@@ -21,11 +21,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "tests/hostile/harness.h"
-#include "tests/hostile/scripted_server.h"
+#include "smb2/client/testing/harness.h"
+#include "smb2/client/testing/scripted_server.h"
 
 namespace smbd {
-namespace hostile {
+namespace scripted {
 namespace {
 
 std::string SmbdCatPath() {
@@ -157,7 +157,7 @@ std::string FileUrl(uint16_t port, const std::string& user = "alice") {
   return absl::StrCat("smb://", user, "@127.0.0.1:", port, "/share/file");
 }
 
-// The two logins confirmed from outside in issue 13: a password given, no --sign, and a
+// The two logins that were confirmed against a lying server: a password given, no --sign, and a
 // server that never asked for it (SUCCESS on the first leg) or that hands out a guest
 // session. smbd-cat used to print the server's bytes and exit 0.
 TEST(SmbdCatHostileTest, ServerThatNeverCheckedThePasswordGetsNothingPrinted) {
@@ -222,5 +222,5 @@ TEST(SmbdCatHostileTest, ListEscapesServerSuppliedNames) {
 }
 
 }  // namespace
-}  // namespace hostile
+}  // namespace scripted
 }  // namespace smbd

@@ -1,4 +1,4 @@
-// Whole-session fault sweep over SMB Direct on the fake verbs (issue: hardening). For N = 1, 2,
+// Whole-session fault sweep over SMB Direct on the fake verbs. For N = 1, 2,
 // 3, ... the Nth verbs operation of the client's endpoint fails (FakeRdmaNetwork::
 // FailNthOperation), and a whole session runs against the scripted server's in-memory share:
 // connect (SmbDirectTransport over the fake), Client::Create, anonymous Login, TreeConnect,
@@ -28,10 +28,10 @@
 #include "smb2/client/client.h"
 #include "smb2/pdu/create.h"
 #include "smbdirect/fake_verbs.h"
-#include "tests/hostile/harness.h"
+#include "smb2/client/testing/harness.h"
 
 namespace smbd {
-namespace hostile {
+namespace scripted {
 namespace {
 
 constexpr size_t kBigWrite = 8 << 20;  // 8 x 1 MiB WRITEs on the RDMA channel
@@ -220,5 +220,5 @@ TEST(SmbDirectFaultSweep, FailEveryCompletionOfAWholeSession) {
 }
 
 }  // namespace
-}  // namespace hostile
+}  // namespace scripted
 }  // namespace smbd

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "smb2/client/client.h"
+#include "connect/connect.h"
 
 namespace smbd {
 
@@ -14,7 +14,7 @@ absl::StatusOr<std::vector<uint8_t>> QuickStart(const std::string& host, uint16_
                                                 const std::string& password) {
   // [quickstart]
   smbd::ClientOptions opts;  // require_signing, require_encryption, ciphers, timeouts...
-  auto client = smbd::Client::ConnectTcp(host, port, opts);
+  auto client = smbd::ConnectTcp(host, port, opts);
   if (!client.ok()) return client.status();
   smbd::Credentials cred;
   cred.user = user;

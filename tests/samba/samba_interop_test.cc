@@ -28,6 +28,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "connect/connect.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
 #include "smb2/ntstatus.h"
@@ -51,7 +52,7 @@ class SambaTest : public ::testing::Test {
   }
 
   absl::StatusOr<std::unique_ptr<Client>> Connect(ClientOptions o = {}, uint16_t port = 0) {
-    return Client::ConnectTcp(env_.host, port ? port : env_.port, o);
+    return ConnectTcp(env_.host, port ? port : env_.port, o);
   }
   Credentials User() const {
     Credentials c;
@@ -334,7 +335,7 @@ TEST_F(SambaApiTest, GuestAndAnonymousSessions) {
   auto g3 = (*c3)->Login(guest);
   EXPECT_EQ(g3.status().code(), absl::StatusCode::kPermissionDenied) << g3.status();
 
-  // Issue 13: the same logon without asking for guest. Samba maps the unknown user to guest
+  // The same logon without asking for guest. Samba maps the unknown user to guest
   // ("map to guest = bad user"); a client that gave a password must not take that session as
   // the user's.
   Credentials not_guest;

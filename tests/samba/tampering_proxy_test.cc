@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "connect/connect.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
 #include "tests/samba/samba_env.h"
@@ -238,7 +239,7 @@ TEST_P(TamperingTest, RefusedWithAClearErrorAndOthersUnaffected) {
   cred.user = env_.user;
   cred.password = SecretBytes::FromString(env_.password);
 
-  auto client = Client::ConnectTcp("127.0.0.1", proxy.port(), o);
+  auto client = ConnectTcp("127.0.0.1", proxy.port(), o);
   ASSERT_TRUE(client.ok()) << client.status();
   auto session = (*client)->Login(cred);
   ASSERT_TRUE(session.ok()) << session.status();
@@ -260,7 +261,7 @@ TEST_P(TamperingTest, RefusedWithAClearErrorAndOthersUnaffected) {
   ASSERT_EQ(0, std::memcmp(back.data(), data.data(), data.size()));
 
   // A second connection of the process, straight to Samba.
-  auto other = Client::ConnectTcp(env_.host, port, o);
+  auto other = ConnectTcp(env_.host, port, o);
   ASSERT_TRUE(other.ok()) << other.status();
   auto other_session = (*other)->Login(cred);
   ASSERT_TRUE(other_session.ok()) << other_session.status();
@@ -296,7 +297,7 @@ INSTANTIATE_TEST_SUITE_P(Frames, TamperingTest, ::testing::ValuesIn(Cases()),
                            return std::string(i.param.name);
                          });
 
-// Issue 13, item 6: on a 3.1.1 session that does not sign everything, the client signs
+// On a 3.1.1 session that does not sign everything, the client signs
 // TREE_CONNECT ([MS-SMB2] 3.2.4.1.1). A man in the middle that clears SHAREFLAG_ENCRYPT_DATA
 // (and the SIGNED flag, to get past the signature) in Samba's answer for an encrypted share
 // would strip its encryption; the client refuses the unsigned answer.
@@ -307,7 +308,7 @@ TEST_F(TamperingTest, UnsignedTreeConnectAnswerCannotStripShareEncryption) {
   cred.password = SecretBytes::FromString(env_.password);
   ClientOptions o;
   o.request_timeout = absl::Seconds(5);
-  auto client = Client::ConnectTcp("127.0.0.1", proxy.port(), o);
+  auto client = ConnectTcp("127.0.0.1", proxy.port(), o);
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_EQ((*client)->negotiated().dialect, 0x0311);
   auto session = (*client)->Login(cred);

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "smbdirect/connect.h"
+#include "connect/connect.h"
 #include "smbdirect/smbdirect_transport.h"
 
 namespace smbd {

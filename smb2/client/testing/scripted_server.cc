@@ -1,4 +1,4 @@
-#include "tests/hostile/scripted_server.h"
+#include "smb2/client/testing/scripted_server.h"
 
 #include <algorithm>
 #include <utility>
@@ -11,7 +11,7 @@
 #include "smb2/security/spnego.h"
 
 namespace smbd {
-namespace hostile {
+namespace scripted {
 namespace {
 
 constexpr uint64_t kSessionId = 0x77;
@@ -712,5 +712,5 @@ void ScriptedSmb2Server::Read(const Smb2Header& req, const std::vector<uint8_t>&
   }
 }
 
-}  // namespace hostile
+}  // namespace scripted
 }  // namespace smbd

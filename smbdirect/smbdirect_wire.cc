@@ -1,4 +1,4 @@
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_wire.h"
 
 #include <algorithm>
 
@@ -72,8 +72,8 @@ DataTransferHeader MakeDataTransferHeader(uint16_t credits_requested, uint16_t c
   return h;
 }
 
-absl::Status EncodeSmbdNegotiateRequest(const SmbdNegotiateRequest& req, WireWriter* w) {
-  if (req.min_version > kSmbdVersion1 || req.max_version < kSmbdVersion1) {
+absl::Status EncodeSmbDirectNegotiateRequest(const SmbDirectNegotiateRequest& req, WireWriter* w) {
+  if (req.min_version > kSmbDirectVersion1 || req.max_version < kSmbDirectVersion1) {
     return absl::InvalidArgumentError(
         absl::StrFormat("negotiate request: version range [0x%04x, 0x%04x] excludes 0x0100",
                         req.min_version, req.max_version));
@@ -81,15 +81,15 @@ absl::Status EncodeSmbdNegotiateRequest(const SmbdNegotiateRequest& req, WireWri
   if (req.credits_requested == 0) {
     return absl::InvalidArgumentError("negotiate request: CreditsRequested must be > 0");
   }
-  if (req.max_receive_size < kSmbdMinReceiveSize) {
+  if (req.max_receive_size < kSmbDirectMinReceiveSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("negotiate request: MaxReceiveSize ", req.max_receive_size, " < 128"));
   }
-  if (req.preferred_send_size < kSmbdMinReceiveSize) {
+  if (req.preferred_send_size < kSmbDirectMinReceiveSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "negotiate request: PreferredSendSize ", req.preferred_send_size, " < 128"));
   }
-  if (req.max_fragmented_size < kSmbdMinFragmentedSize) {
+  if (req.max_fragmented_size < kSmbDirectMinFragmentedSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "negotiate request: MaxFragmentedSize ", req.max_fragmented_size, " < 131072"));
   }
@@ -103,20 +103,21 @@ absl::Status EncodeSmbdNegotiateRequest(const SmbdNegotiateRequest& req, WireWri
   return w->ok() ? absl::OkStatus() : w->Finish();
 }
 
-absl::StatusOr<SmbdNegotiateRequest> DecodeSmbdNegotiateRequest(absl::Span<const uint8_t> message) {
+absl::StatusOr<SmbDirectNegotiateRequest> DecodeSmbDirectNegotiateRequest(
+    absl::Span<const uint8_t> message) {
   constexpr absl::string_view kWhat = "negotiate request";
   if (message.size() < kNegotiateRequestSize) {
     return Bad(kWhat, "received length", message.size(), "is shorter than 20 bytes (3.1.5.6)");
   }
   WireReader r(message);
-  SmbdNegotiateRequest req;
+  SmbDirectNegotiateRequest req;
   uint16_t reserved;
   if (!r.U16(&req.min_version) || !r.U16(&req.max_version) || !r.U16(&reserved) ||
       !r.U16(&req.credits_requested) || !r.U32(&req.preferred_send_size) ||
       !r.U32(&req.max_receive_size) || !r.U32(&req.max_fragmented_size)) {
     return r.Error(kWhat);
   }
-  if (req.min_version > kSmbdVersion1 || req.max_version < kSmbdVersion1) {
+  if (req.min_version > kSmbDirectVersion1 || req.max_version < kSmbDirectVersion1) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "[MS-SMBD] negotiate request: MinVersion/MaxVersion [0x%04x, 0x%04x] exclude 0x0100 "
         "(3.1.5.6: answer STATUS_NOT_SUPPORTED)",
@@ -125,17 +126,17 @@ absl::StatusOr<SmbdNegotiateRequest> DecodeSmbdNegotiateRequest(absl::Span<const
   if (req.credits_requested == 0) {
     return Bad(kWhat, "CreditsRequested", 0, "must be greater than 0 (3.1.5.6)");
   }
-  if (req.max_receive_size < kSmbdMinReceiveSize) {
+  if (req.max_receive_size < kSmbDirectMinReceiveSize) {
     return Bad(kWhat, "MaxReceiveSize", req.max_receive_size, "is below 128 (3.1.5.6)");
   }
-  if (req.max_fragmented_size < kSmbdMinFragmentedSize) {
+  if (req.max_fragmented_size < kSmbDirectMinFragmentedSize) {
     return Bad(kWhat, "MaxFragmentedSize", req.max_fragmented_size,
                "is below 131072 (3.1.5.6)");
   }
   return req;
 }
 
-void EncodeSmbdNegotiateResponse(const SmbdNegotiateResponse& rsp, WireWriter* w) {
+void EncodeSmbDirectNegotiateResponse(const SmbDirectNegotiateResponse& rsp, WireWriter* w) {
   w->U16(rsp.min_version);
   w->U16(rsp.max_version);
   w->U16(rsp.negotiated_version);
@@ -149,13 +150,14 @@ void EncodeSmbdNegotiateResponse(const SmbdNegotiateResponse& rsp, WireWriter* w
   w->U32(rsp.max_fragmented_size);
 }
 
-absl::StatusOr<SmbdNegotiateResponse> DecodeSmbdNegotiateResponse(absl::Span<const uint8_t> message) {
+absl::StatusOr<SmbDirectNegotiateResponse> DecodeSmbDirectNegotiateResponse(
+    absl::Span<const uint8_t> message) {
   constexpr absl::string_view kWhat = "negotiate response";
   if (message.size() < kNegotiateResponseSize) {
     return Bad(kWhat, "received length", message.size(), "is shorter than 32 bytes (3.1.5.7)");
   }
   WireReader r(message);
-  SmbdNegotiateResponse rsp;
+  SmbDirectNegotiateResponse rsp;
   uint16_t reserved;
   if (!r.U16(&rsp.min_version) || !r.U16(&rsp.max_version) ||
       !r.U16(&rsp.negotiated_version) || !r.U16(&reserved) || !r.U16(&rsp.credits_requested) ||
@@ -167,16 +169,16 @@ absl::StatusOr<SmbdNegotiateResponse> DecodeSmbdNegotiateResponse(absl::Span<con
   return rsp;
 }
 
-absl::StatusOr<NegotiatedParams> ValidateSmbdNegotiateResponse(const SmbdNegotiateRequest& sent,
-                                                           const SmbdNegotiateResponse& rsp,
-                                                           uint32_t local_max_read_write_size) {
+absl::StatusOr<NegotiatedParams> ValidateSmbDirectNegotiateResponse(
+    const SmbDirectNegotiateRequest& sent, const SmbDirectNegotiateResponse& rsp,
+    uint32_t local_max_read_write_size) {
   constexpr absl::string_view kWhat = "negotiate response";
   if (rsp.status != 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "[MS-SMBD] negotiate response: Status = 0x%08x, the peer refused the connection",
         rsp.status));
   }
-  if (rsp.negotiated_version != kSmbdVersion1) {
+  if (rsp.negotiated_version != kSmbDirectVersion1) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "[MS-SMBD] negotiate response: NegotiatedVersion = 0x%04x, only 0x0100 is supported",
         rsp.negotiated_version));
@@ -193,10 +195,10 @@ absl::StatusOr<NegotiatedParams> ValidateSmbdNegotiateResponse(const SmbdNegotia
   if (rsp.credits_granted == 0) {
     return Bad(kWhat, "CreditsGranted", 0, "must be greater than 0 (3.1.5.7)");
   }
-  if (rsp.max_receive_size < kSmbdMinReceiveSize) {
+  if (rsp.max_receive_size < kSmbDirectMinReceiveSize) {
     return Bad(kWhat, "MaxReceiveSize", rsp.max_receive_size, "is below 128 (3.1.5.7)");
   }
-  if (rsp.max_fragmented_size < kSmbdMinFragmentedSize) {
+  if (rsp.max_fragmented_size < kSmbDirectMinFragmentedSize) {
     return Bad(kWhat, "MaxFragmentedSize", rsp.max_fragmented_size,
                "is below 131072 (3.1.5.7)");
   }
@@ -210,7 +212,7 @@ absl::StatusOr<NegotiatedParams> ValidateSmbdNegotiateResponse(const SmbdNegotia
   p.send_credit_target = sent.credits_requested;
   p.receive_credit_target = rsp.credits_requested;
   p.max_receive_size =
-      std::max(kSmbdMinReceiveSize, std::min(sent.max_receive_size, rsp.preferred_send_size));
+      std::max(kSmbDirectMinReceiveSize, std::min(sent.max_receive_size, rsp.preferred_send_size));
   p.max_send_size = std::min(sent.preferred_send_size, rsp.max_receive_size);
   p.max_read_write_size = std::min(local_max_read_write_size, rsp.max_read_write_size);
   p.max_fragmented_send_size = rsp.max_fragmented_size;
@@ -218,11 +220,11 @@ absl::StatusOr<NegotiatedParams> ValidateSmbdNegotiateResponse(const SmbdNegotia
   return p;
 }
 
-absl::StatusOr<NegotiatedParams> ProcessSmbdNegotiateResponse(const SmbdNegotiateRequest& sent,
-                                                          absl::Span<const uint8_t> message,
-                                                          uint32_t local_max_read_write_size) {
-  SMBD_ASSIGN_OR_RETURN(SmbdNegotiateResponse rsp, DecodeSmbdNegotiateResponse(message));
-  return ValidateSmbdNegotiateResponse(sent, rsp, local_max_read_write_size);
+absl::StatusOr<NegotiatedParams> ProcessSmbDirectNegotiateResponse(
+    const SmbDirectNegotiateRequest& sent, absl::Span<const uint8_t> message,
+    uint32_t local_max_read_write_size) {
+  SMBD_ASSIGN_OR_RETURN(SmbDirectNegotiateResponse rsp, DecodeSmbDirectNegotiateResponse(message));
+  return ValidateSmbDirectNegotiateResponse(sent, rsp, local_max_read_write_size);
 }
 
 absl::Status EncodeDataTransferHeader(const DataTransferHeader& h, WireWriter* w) {

@@ -2,22 +2,22 @@
 //  - Direct TCP: a socketpair, TcpTransport on both ends, a server thread feeding frames to the
 //    script;
 //  - SMB Direct: the client's SmbDirectTransport on a FakeRdmaNetwork endpoint, the peer end a
-//    FakeSmbdServer whose handler feeds the script and whose Context is the RDMA channel.
+//    FakeSmbDirectServer whose handler feeds the script and whose Context is the RDMA channel.
 // Either way the script answers through a FrameSink, so no SMB2 logic is duplicated.
-#ifndef SMBD_TESTS_HOSTILE_HARNESS_H_
-#define SMBD_TESTS_HOSTILE_HARNESS_H_
+#ifndef SMBD_SMB2_CLIENT_TESTING_HARNESS_H_
+#define SMBD_SMB2_CLIENT_TESTING_HARNESS_H_
 
 #include <memory>
 
 #include "absl/status/status.h"
 #include "smb2/client/client.h"
-#include "smbdirect/fake_smbd_server.h"
+#include "smbdirect/fake_smbdirect_server.h"
 #include "smbdirect/fake_verbs.h"
 #include "smbdirect/smbdirect_transport.h"
-#include "tests/hostile/scripted_server.h"
+#include "smb2/client/testing/scripted_server.h"
 
 namespace smbd {
-namespace hostile {
+namespace scripted {
 
 enum class TransportKind { kTcp, kSmbDirect };
 const char* TransportName(TransportKind kind);
@@ -28,7 +28,7 @@ struct RigOptions {
   ScriptedSmb2Server::Options script;
   ClientOptions client;
   // SMB Direct only.
-  FakeSmbdServerOptions smbd_server;
+  FakeSmbDirectServerOptions smbd_server;
   SmbDirectOptions smbd_client;
 
   RigOptions() {
@@ -46,7 +46,7 @@ class ServerEnd {
   virtual ~ServerEnd() = default;
   ScriptedSmb2Server& script() { return script_; }
   // SMB Direct only (nullptr over TCP).
-  virtual FakeSmbdServer* smbd() { return nullptr; }
+  virtual FakeSmbDirectServer* smbd() { return nullptr; }
 
  protected:
   explicit ServerEnd(const ScriptedSmb2Server::Options& options) : script_(options) {}
@@ -68,7 +68,7 @@ absl::Status ConnectRig(TransportKind kind, FakeRdmaNetwork* net, RigOptions opt
 // client in another process (smbd-cat) against it.
 std::unique_ptr<ServerEnd> ServeTcpSocket(int fd, const ScriptedSmb2Server::Options& options);
 
-}  // namespace hostile
+}  // namespace scripted
 }  // namespace smbd
 
-#endif  // SMBD_TESTS_HOSTILE_HARNESS_H_
+#endif  // SMBD_SMB2_CLIENT_TESTING_HARNESS_H_

@@ -1,10 +1,12 @@
-#include "smbdirect/connect.h"
+#include "connect/connect.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "buffers/status_macros.h"
+#include "smb2/tcp_transport.h"
 #include "smbdirect/verbs_real.h"
 
 namespace smbd {
@@ -62,12 +64,28 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectRdma(const ConnectSpec& spec,
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host, uint16_t port,
+                                                   const ClientOptions& options) {
+  PagePoolOptions po;
+  po.max_bytes = options.pool_bytes;
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<PagePool> pool_owned, PagePool::Create(po));
+  std::shared_ptr<PagePool> pool(std::move(pool_owned));
+  TcpOptions to;
+  // Room for the largest READ response plus its header, or a whole sealed frame.
+  to.max_receive_frame = std::max<uint64_t>(options.max_io, 1 << 20) + (64 << 10);
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<TcpTransport> transport,
+                        TcpTransport::Connect(host, port == 0 ? 445 : port, pool.get(), to));
+  ClientOptions o = options;
+  if (o.server_name.empty()) o.server_name = std::string(host);
+  return Client::Create(std::move(transport), std::move(pool), o);
+}
+
 absl::StatusOr<std::unique_ptr<Client>> ConnectClient(const ConnectSpec& spec,
                                                       std::string* fallback_note,
                                                       RdmaConnector* connector) {
   if (fallback_note != nullptr) fallback_note->clear();
   if (spec.transport == TransportChoice::kTcp) {
-    return Client::ConnectTcp(spec.host, spec.port, spec.client);
+    return ConnectTcp(spec.host, spec.port, spec.client);
   }
   absl::StatusOr<std::unique_ptr<Client>> rdma = ConnectRdma(spec, connector);
   if (rdma.ok() || spec.transport == TransportChoice::kRdma) {
@@ -81,7 +99,7 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectClient(const ConnectSpec& spec,
     *fallback_note = absl::StrCat("SMB Direct to ", spec.host, " not used (",
                                   rdma.status().message(), "); using TCP");
   }
-  return Client::ConnectTcp(spec.host, spec.port, spec.client);
+  return ConnectTcp(spec.host, spec.port, spec.client);
 }
 
 }  // namespace smbd

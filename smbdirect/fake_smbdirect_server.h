@@ -3,8 +3,8 @@
 // sends the handler's replies fragmented to the client's MaxReceiveSize. The handler can also
 // RDMA-write into or read from the client's registered buffers, as an SMB server does for
 // READ and WRITE on the RDMA channel. Knobs make it misbehave on purpose.
-#ifndef SMBD_SMBDIRECT_FAKE_SMBD_SERVER_H_
-#define SMBD_SMBDIRECT_FAKE_SMBD_SERVER_H_
+#ifndef SMBD_SMBDIRECT_FAKE_SMBDIRECT_SERVER_H_
+#define SMBD_SMBDIRECT_FAKE_SMBDIRECT_SERVER_H_
 
 #include <atomic>
 #include <cstdint>
@@ -18,14 +18,14 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "smbdirect/fake_verbs.h"
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_wire.h"
 
 namespace smbd {
 
-struct FakeSmbdServerOptions {
+struct FakeSmbDirectServerOptions {
   // The negotiate response ([MS-SMBD] 2.2.2); tests corrupt fields here.
-  SmbdNegotiateResponse response = [] {
-    SmbdNegotiateResponse r;
+  SmbDirectNegotiateResponse response = [] {
+    SmbDirectNegotiateResponse r;
     r.credits_requested = 255;
     r.credits_granted = 255;
     r.max_read_write_size = 1 << 20;
@@ -46,7 +46,7 @@ struct FakeSmbdServerOptions {
   uint32_t receive_size = 8192;
 };
 
-class FakeSmbdServer {
+class FakeSmbDirectServer {
  public:
   class Context {
    public:
@@ -55,17 +55,17 @@ class FakeSmbdServer {
     absl::Status RdmaRead(uint64_t addr, uint32_t rkey, absl::Span<uint8_t> out);
 
    private:
-    friend class FakeSmbdServer;
-    explicit Context(FakeSmbdServer* s) : s_(s) {}
-    FakeSmbdServer* s_;
+    friend class FakeSmbDirectServer;
+    explicit Context(FakeSmbDirectServer* s) : s_(s) {}
+    FakeSmbDirectServer* s_;
   };
   // Returns the frames to send back (each a complete upper-layer message).
   using Handler =
       std::function<std::vector<std::vector<uint8_t>>(const std::vector<uint8_t>&, Context&)>;
 
-  FakeSmbdServer(std::unique_ptr<FakeRdmaEndpoint> endpoint, FakeSmbdServerOptions options,
-                 Handler handler);
-  ~FakeSmbdServer();
+  FakeSmbDirectServer(std::unique_ptr<FakeRdmaEndpoint> endpoint,
+                      FakeSmbDirectServerOptions options, Handler handler);
+  ~FakeSmbDirectServer();
 
   // Sends an unsolicited frame (e.g. an oplock break); thread safe.
   absl::Status SendFrame(const std::vector<uint8_t>& frame);
@@ -90,7 +90,7 @@ class FakeSmbdServer {
   absl::Status HandleData(absl::Span<const uint8_t> bytes);
 
   std::unique_ptr<FakeRdmaEndpoint> endpoint_;
-  const FakeSmbdServerOptions options_;
+  const FakeSmbDirectServerOptions options_;
   Handler handler_;
   std::vector<uint8_t> memory_;
   std::unique_ptr<MemoryRegion> region_;
@@ -115,4 +115,4 @@ class FakeSmbdServer {
 
 }  // namespace smbd
 
-#endif  // SMBD_SMBDIRECT_FAKE_SMBD_SERVER_H_
+#endif  // SMBD_SMBDIRECT_FAKE_SMBDIRECT_SERVER_H_

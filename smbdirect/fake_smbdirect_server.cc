@@ -1,4 +1,4 @@
-#include "smbdirect/fake_smbd_server.h"
+#include "smbdirect/fake_smbdirect_server.h"
 
 #include <algorithm>
 #include <cstring>
@@ -15,8 +15,8 @@ constexpr uint32_t kSendArea = 64 << 10;
 constexpr uint32_t kRdmaArea = 4 << 20;
 }  // namespace
 
-FakeSmbdServer::FakeSmbdServer(std::unique_ptr<FakeRdmaEndpoint> endpoint,
-                               FakeSmbdServerOptions options, Handler handler)
+FakeSmbDirectServer::FakeSmbDirectServer(std::unique_ptr<FakeRdmaEndpoint> endpoint,
+                                         FakeSmbDirectServerOptions options, Handler handler)
     : endpoint_(std::move(endpoint)), options_(options), handler_(std::move(handler)) {
   send_offset_ = options_.receive_buffers * options_.receive_size;
   rdma_offset_ = send_offset_ + kSendArea;
@@ -30,25 +30,25 @@ FakeSmbdServer::FakeSmbdServer(std::unique_ptr<FakeRdmaEndpoint> endpoint,
   thread_ = std::thread([this] { Run(); });
 }
 
-FakeSmbdServer::~FakeSmbdServer() {
+FakeSmbDirectServer::~FakeSmbDirectServer() {
   stop_ = true;
   endpoint_->Disconnect(absl::CancelledError("fake server stopping"));
   if (thread_.joinable()) thread_.join();
   region_.reset();
 }
 
-absl::Status FakeSmbdServer::status() const {
+absl::Status FakeSmbDirectServer::status() const {
   std::lock_guard<std::mutex> l(mu_);
   return error_;
 }
 
-void FakeSmbdServer::Run() {
+void FakeSmbDirectServer::Run() {
   absl::Status s = Loop();
   std::lock_guard<std::mutex> l(mu_);
   if (error_.ok()) error_ = s;
 }
 
-absl::Status FakeSmbdServer::PostReceive(uint32_t slot) {
+absl::Status FakeSmbDirectServer::PostReceive(uint32_t slot) {
   Sge sge = region_->SgeFor(memory_.data() + slot * options_.receive_size, options_.receive_size);
   SMBD_RETURN_IF_ERROR(endpoint_->PostRecv(slot, absl::MakeConstSpan(&sge, 1)));
   std::lock_guard<std::mutex> l(send_mu_);  // SendMessage (any thread) reads it
@@ -56,7 +56,7 @@ absl::Status FakeSmbdServer::PostReceive(uint32_t slot) {
   return absl::OkStatus();
 }
 
-absl::Status FakeSmbdServer::WaitFor(uint64_t wr_id, WorkCompletion* out) {
+absl::Status FakeSmbDirectServer::WaitFor(uint64_t wr_id, WorkCompletion* out) {
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
   while (!stop_) {
     int n;
@@ -82,8 +82,8 @@ absl::Status FakeSmbdServer::WaitFor(uint64_t wr_id, WorkCompletion* out) {
   return absl::CancelledError("fake server stopped");
 }
 
-absl::Status FakeSmbdServer::SendMessage(uint16_t flags, absl::Span<const uint8_t> data,
-                                         uint32_t remaining) {
+absl::Status FakeSmbDirectServer::SendMessage(uint16_t flags, absl::Span<const uint8_t> data,
+                                              uint32_t remaining) {
   // Only called with send_mu_ held by the caller... except from the loop; keep it simple:
   // every sender takes send_mu_ here.
   if (send_credits_ == 0) return absl::ResourceExhaustedError("fake server: no send credits");
@@ -91,7 +91,7 @@ absl::Status FakeSmbdServer::SendMessage(uint16_t flags, absl::Span<const uint8_
   const uint16_t grant = std::min<uint32_t>(options_.grant_per_message, posted_ - granted_);
   granted_ += grant;
   DataTransferHeader h = MakeDataTransferHeader(
-      255, grant, flags | (options_.request_responses ? kSmbdResponseRequested : 0), remaining,
+      255, grant, flags | (options_.request_responses ? kSmbDirectResponseRequested : 0), remaining,
       static_cast<uint32_t>(data.size()));
   uint8_t* p = memory_.data() + send_offset_;
   SMBD_ASSIGN_OR_RETURN(size_t hl, EncodeDataTransferHeader(h, absl::MakeSpan(p, 24)));
@@ -105,7 +105,7 @@ absl::Status FakeSmbdServer::SendMessage(uint16_t flags, absl::Span<const uint8_
   return absl::OkStatus();
 }
 
-absl::Status FakeSmbdServer::SendFrame(const std::vector<uint8_t>& frame) {
+absl::Status FakeSmbDirectServer::SendFrame(const std::vector<uint8_t>& frame) {
   std::lock_guard<std::mutex> l(send_mu_);
   const uint32_t max_data = client_max_receive_ - 24;
   size_t off = 0;
@@ -118,8 +118,8 @@ absl::Status FakeSmbdServer::SendFrame(const std::vector<uint8_t>& frame) {
   return absl::OkStatus();
 }
 
-absl::Status FakeSmbdServer::SendFragment(absl::Span<const uint8_t> data,
-                                          uint32_t remaining_data_length) {
+absl::Status FakeSmbDirectServer::SendFragment(absl::Span<const uint8_t> data,
+                                               uint32_t remaining_data_length) {
   std::lock_guard<std::mutex> l(send_mu_);
   if (data.size() + 24 > client_max_receive_) {
     return absl::InvalidArgumentError("fake server: fragment above the client's MaxReceiveSize");
@@ -127,7 +127,7 @@ absl::Status FakeSmbdServer::SendFragment(absl::Span<const uint8_t> data,
   return SendMessage(0, data, remaining_data_length);
 }
 
-absl::Status FakeSmbdServer::HandleData(absl::Span<const uint8_t> bytes) {
+absl::Status FakeSmbDirectServer::HandleData(absl::Span<const uint8_t> bytes) {
   SMBD_ASSIGN_OR_RETURN(DataTransferHeader h, DecodeDataTransfer(bytes, 16 << 20));
   messages_received_++;
   {
@@ -156,7 +156,7 @@ absl::Status FakeSmbdServer::HandleData(absl::Span<const uint8_t> bytes) {
   return absl::OkStatus();
 }
 
-absl::Status FakeSmbdServer::Loop() {
+absl::Status FakeSmbDirectServer::Loop() {
   for (uint32_t i = 0; i < options_.receive_buffers; ++i) SMBD_RETURN_IF_ERROR(PostReceive(i));
   WorkCompletion wc;
   SMBD_RETURN_IF_ERROR(WaitFor(UINT64_MAX, &wc));
@@ -165,8 +165,8 @@ absl::Status FakeSmbdServer::Loop() {
     std::lock_guard<std::mutex> l(send_mu_);
     --posted_;
   }
-  SMBD_ASSIGN_OR_RETURN(SmbdNegotiateRequest req,
-                        DecodeSmbdNegotiateRequest(absl::MakeConstSpan(
+  SMBD_ASSIGN_OR_RETURN(SmbDirectNegotiateRequest req,
+                        DecodeSmbDirectNegotiateRequest(absl::MakeConstSpan(
                             memory_.data() + wc.wr_id * options_.receive_size, wc.byte_len)));
   SMBD_RETURN_IF_ERROR(PostReceive(static_cast<uint32_t>(wc.wr_id)));
   client_max_receive_ = req.max_receive_size;
@@ -180,7 +180,7 @@ absl::Status FakeSmbdServer::Loop() {
   }
   uint8_t* p = memory_.data() + send_offset_;
   WireWriter w(absl::MakeSpan(p, kNegotiateResponseSize));
-  EncodeSmbdNegotiateResponse(options_.response, &w);
+  EncodeSmbDirectNegotiateResponse(options_.response, &w);
   SMBD_RETURN_IF_ERROR(w.Finish());
   Sge sge = region_->SgeFor(p, kNegotiateResponseSize);
   SMBD_RETURN_IF_ERROR(endpoint_->PostSend(kSendWr, absl::MakeConstSpan(&sge, 1), true));
@@ -197,9 +197,9 @@ absl::Status FakeSmbdServer::Loop() {
   return absl::OkStatus();
 }
 
-absl::Status FakeSmbdServer::Context::RdmaWrite(uint64_t addr, uint32_t rkey,
-                                                absl::Span<const uint8_t> bytes) {
-  FakeSmbdServer* s = s_;
+absl::Status FakeSmbDirectServer::Context::RdmaWrite(uint64_t addr, uint32_t rkey,
+                                                     absl::Span<const uint8_t> bytes) {
+  FakeSmbDirectServer* s = s_;
   if (bytes.size() > kRdmaArea) return absl::InvalidArgumentError("too big");
   uint8_t* p = s->memory_.data() + s->rdma_offset_;
   std::memcpy(p, bytes.data(), bytes.size());
@@ -211,9 +211,9 @@ absl::Status FakeSmbdServer::Context::RdmaWrite(uint64_t addr, uint32_t rkey,
   return wc.status == WcStatus::kSuccess ? absl::OkStatus() : CompletionError(wc);
 }
 
-absl::Status FakeSmbdServer::Context::RdmaRead(uint64_t addr, uint32_t rkey,
-                                               absl::Span<uint8_t> out) {
-  FakeSmbdServer* s = s_;
+absl::Status FakeSmbDirectServer::Context::RdmaRead(uint64_t addr, uint32_t rkey,
+                                                    absl::Span<uint8_t> out) {
+  FakeSmbDirectServer* s = s_;
   if (out.size() > kRdmaArea) return absl::InvalidArgumentError("too big");
   uint8_t* p = s->memory_.data() + s->rdma_offset_;
   Sge sge = s->region_->SgeFor(p, static_cast<uint32_t>(out.size()));

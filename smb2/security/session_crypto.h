@@ -1,8 +1,9 @@
-// The SessionSecurity a logged-in session gives its connection: signing with the session's
-// signing key and algorithm, sealing with its encryption/decryption keys ([MS-SMB2] 3.2.5.3.1,
-// 3.2.4.1.8). Sealing can be switched on later, when a tree that requires it is connected.
-#ifndef SMBD_SMB2_CLIENT_SESSION_SECURITY_H_
-#define SMBD_SMB2_CLIENT_SESSION_SECURITY_H_
+// SessionCrypto: the SessionSecurity (smb2/session_security.h) that a logged-in session gives
+// its connection: signing with the session's signing key and algorithm, sealing with its
+// encryption/decryption keys ([MS-SMB2] 3.2.5.3.1, 3.2.4.1.8). Sealing can be switched on
+// later, when a tree that requires it is connected.
+#ifndef SMBD_SMB2_SECURITY_SESSION_CRYPTO_H_
+#define SMBD_SMB2_SECURITY_SESSION_CRYPTO_H_
 
 #include <atomic>
 #include <memory>
@@ -14,9 +15,9 @@
 
 namespace smbd {
 
-class Smb2SessionSecurity : public SessionSecurity {
+class SessionCrypto : public SessionSecurity {
  public:
-  Smb2SessionSecurity(uint64_t session_id, std::optional<Signer> signer,
+  SessionCrypto(uint64_t session_id, std::optional<Signer> signer,
                       std::unique_ptr<Sealer> sealer, std::unique_ptr<Unsealer> unsealer,
                       bool sign, bool seal, uint32_t always_signed_commands)
       : session_id_(session_id),
@@ -55,4 +56,4 @@ class Smb2SessionSecurity : public SessionSecurity {
 
 }  // namespace smbd
 
-#endif  // SMBD_SMB2_CLIENT_SESSION_SECURITY_H_
+#endif  // SMBD_SMB2_SECURITY_SESSION_CRYPTO_H_

@@ -1,4 +1,4 @@
-#include "tests/hostile/harness.h"
+#include "smb2/client/testing/harness.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include "smb2/tcp_transport.h"
 
 namespace smbd {
-namespace hostile {
+namespace scripted {
 namespace {
 
 std::unique_ptr<PagePool> NewPool(MemoryRegistrar* registrar) {
@@ -76,29 +76,30 @@ class TcpServerEnd : public ServerEnd, private FrameSink {
   std::thread thread_;
 };
 
-// The server end over SMB Direct: the FakeSmbdServer reassembles each frame and calls the
+// The server end over SMB Direct: the FakeSmbDirectServer reassembles each frame and calls the
 // script on its own thread; the sink lives for one handler call, as the RDMA Context does.
-class SmbdServerEnd : public ServerEnd {
+class SmbDirectServerEnd : public ServerEnd {
  public:
-  SmbdServerEnd(std::unique_ptr<FakeRdmaEndpoint> peer, const FakeSmbdServerOptions& so,
-                const ScriptedSmb2Server::Options& options)
+  SmbDirectServerEnd(std::unique_ptr<FakeRdmaEndpoint> peer, const FakeSmbDirectServerOptions& so,
+                     const ScriptedSmb2Server::Options& options)
       : ServerEnd(options) {
-    server_ = std::make_unique<FakeSmbdServer>(
+    server_ = std::make_unique<FakeSmbDirectServer>(
         std::move(peer), so,
-        [this](const std::vector<uint8_t>& frame, FakeSmbdServer::Context& ctx) {
+        [this](const std::vector<uint8_t>& frame, FakeSmbDirectServer::Context& ctx) {
           Sink sink(server_ptr_.load(), &ctx);
           script_.Handle(frame, &sink);
           return std::vector<std::vector<uint8_t>>{};  // answered through the sink
         });
     server_ptr_ = server_.get();
   }
-  ~SmbdServerEnd() override { server_.reset(); }
-  FakeSmbdServer* smbd() override { return server_.get(); }
+  ~SmbDirectServerEnd() override { server_.reset(); }
+  FakeSmbDirectServer* smbd() override { return server_.get(); }
 
  private:
   class Sink : public FrameSink {
    public:
-    Sink(FakeSmbdServer* server, FakeSmbdServer::Context* ctx) : server_(server), ctx_(ctx) {}
+    Sink(FakeSmbDirectServer* server, FakeSmbDirectServer::Context* ctx)
+        : server_(server), ctx_(ctx) {}
     absl::Status Send(const std::vector<uint8_t>& frame) override {
       return server_->SendFrame(frame);
     }
@@ -118,13 +119,13 @@ class SmbdServerEnd : public ServerEnd {
     }
 
    private:
-    FakeSmbdServer* const server_;
-    FakeSmbdServer::Context* const ctx_;
+    FakeSmbDirectServer* const server_;
+    FakeSmbDirectServer::Context* const ctx_;
   };
 
   // Set once the server exists; the handler runs only after the client has sent a frame.
-  std::atomic<FakeSmbdServer*> server_ptr_{nullptr};
-  std::unique_ptr<FakeSmbdServer> server_;
+  std::atomic<FakeSmbDirectServer*> server_ptr_{nullptr};
+  std::unique_ptr<FakeSmbDirectServer> server_;
 };
 
 absl::Status ConnectTcp(RigOptions options, Rig* rig) {
@@ -152,7 +153,7 @@ absl::Status ConnectSmbDirect(FakeRdmaNetwork* net, RigOptions options, Rig* rig
   std::unique_ptr<FakeRdmaEndpoint> peer = net->WaitForPeer(absl::Seconds(5));
   if (peer == nullptr) return absl::InternalError("fake network: no peer end");
   rig->server =
-      std::make_unique<SmbdServerEnd>(std::move(peer), options.smbd_server, options.script);
+      std::make_unique<SmbDirectServerEnd>(std::move(peer), options.smbd_server, options.script);
   // As smbdirect/connect.cc does: the pool's slabs are registered with the endpoint, and the
   // registrar's bookkeeping lives as long as the pool.
   std::shared_ptr<MemoryRegistrar> registrar = endpoint->registrar_handle();
@@ -182,5 +183,5 @@ absl::Status ConnectRig(TransportKind kind, FakeRdmaNetwork* net, RigOptions opt
   return ConnectSmbDirect(net, std::move(options), rig);
 }
 
-}  // namespace hostile
+}  // namespace scripted
 }  // namespace smbd

@@ -1,7 +1,8 @@
 // Connecting a Client over SMB Direct, Direct TCP, or SMB Direct with a TCP fallback ("auto").
-// This is the layer above smb2/ that knows both transports (smb2/ never includes smbdirect/).
-#ifndef SMBD_SMBDIRECT_CONNECT_H_
-#define SMBD_SMBDIRECT_CONNECT_H_
+// The one package that knows both transports: the client API (smb2/client) knows only the
+// Transport interface, and smbdirect/ knows nothing of the client.
+#ifndef SMBD_CONNECT_CONNECT_H_
+#define SMBD_CONNECT_CONNECT_H_
 
 #include <cstdint>
 #include <memory>
@@ -36,6 +37,11 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectClient(const ConnectSpec& spec,
                                                       std::string* fallback_note,
                                                       RdmaConnector* connector = nullptr);
 
+// Connects over Direct TCP to host:port (0: 445) and negotiates, with a page pool of
+// options.pool_bytes.
+absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host, uint16_t port,
+                                                   const ClientOptions& options);
+
 }  // namespace smbd
 
-#endif  // SMBD_SMBDIRECT_CONNECT_H_
+#endif  // SMBD_CONNECT_CONNECT_H_

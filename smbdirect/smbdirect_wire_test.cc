@@ -1,4 +1,4 @@
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_wire.h"
 
 #include <cstdint>
 #include <cstring>
@@ -30,13 +30,13 @@ std::string ToHex(absl::Span<const uint8_t> bytes) {
 void Put16(std::vector<uint8_t>* b, size_t at, uint16_t v) { StoreLE<uint16_t>(b->data() + at, v); }
 void Put32(std::vector<uint8_t>* b, size_t at, uint32_t v) { StoreLE<uint32_t>(b->data() + at, v); }
 
-// vectors.md section 22: [MS-SMBD] 4.1 negotiate example (bytes derived from the field values).
+// [MS-SMBD] 4.1 negotiate example (bytes derived from the field values).
 constexpr absl::string_view kRequestHex = "0001000100000a00000400000004000000000200";
 constexpr absl::string_view kResponseHex =
     "00010001000100000a000a000000000000001000000400000004000000000200";
 
-SmbdNegotiateRequest ExampleRequest() {
-  SmbdNegotiateRequest req;
+SmbDirectNegotiateRequest ExampleRequest() {
+  SmbDirectNegotiateRequest req;
   req.min_version = 0x0100;
   req.max_version = 0x0100;
   req.credits_requested = 0x000A;
@@ -51,7 +51,7 @@ SmbdNegotiateRequest ExampleRequest() {
 TEST(NegotiateRequestTest, EncodesSpecExample) {
   uint8_t buf[64];
   WireWriter w(absl::MakeSpan(buf));
-  ASSERT_TRUE(EncodeSmbdNegotiateRequest(ExampleRequest(), &w).ok());
+  ASSERT_TRUE(EncodeSmbDirectNegotiateRequest(ExampleRequest(), &w).ok());
   ASSERT_TRUE(w.Finish().ok());
   EXPECT_EQ(w.position(), kNegotiateRequestSize);
   EXPECT_EQ(ToHex(w.written()), kRequestHex);
@@ -59,11 +59,11 @@ TEST(NegotiateRequestTest, EncodesSpecExample) {
 
 TEST(NegotiateRequestTest, EncodeRejectsOwnBadValues) {
   uint8_t buf[64];
-  auto encode = [&](const SmbdNegotiateRequest& r) {
+  auto encode = [&](const SmbDirectNegotiateRequest& r) {
     WireWriter w(absl::MakeSpan(buf));
-    return EncodeSmbdNegotiateRequest(r, &w);
+    return EncodeSmbDirectNegotiateRequest(r, &w);
   };
-  SmbdNegotiateRequest r = ExampleRequest();
+  SmbDirectNegotiateRequest r = ExampleRequest();
   r.credits_requested = 0;
   EXPECT_EQ(encode(r).code(), absl::StatusCode::kInvalidArgument);
   r = ExampleRequest();
@@ -84,13 +84,13 @@ TEST(NegotiateRequestTest, EncodeRejectsOwnBadValues) {
 TEST(NegotiateRequestTest, EncodeIntoTooSmallBufferFails) {
   uint8_t buf[19];
   WireWriter w(absl::MakeSpan(buf));
-  EXPECT_EQ(EncodeSmbdNegotiateRequest(ExampleRequest(), &w).code(),
+  EXPECT_EQ(EncodeSmbDirectNegotiateRequest(ExampleRequest(), &w).code(),
             absl::StatusCode::kResourceExhausted);
 }
 
 TEST(NegotiateRequestTest, DecodesSpecExample) {
   const std::vector<uint8_t> b = Hex(kRequestHex);
-  absl::StatusOr<SmbdNegotiateRequest> r = DecodeSmbdNegotiateRequest(b);
+  absl::StatusOr<SmbDirectNegotiateRequest> r = DecodeSmbDirectNegotiateRequest(b);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->min_version, 0x0100);
   EXPECT_EQ(r->max_version, 0x0100);
@@ -103,8 +103,8 @@ TEST(NegotiateRequestTest, DecodesSpecExample) {
 TEST(NegotiateRequestTest, DecodeTruncatedAtEveryByte) {
   const std::vector<uint8_t> b = Hex(kRequestHex);
   for (size_t n = 0; n < b.size(); ++n) {
-    absl::StatusOr<SmbdNegotiateRequest> r =
-        DecodeSmbdNegotiateRequest(absl::MakeConstSpan(b.data(), n));
+    absl::StatusOr<SmbDirectNegotiateRequest> r =
+        DecodeSmbDirectNegotiateRequest(absl::MakeConstSpan(b.data(), n));
     EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << n;
   }
 }
@@ -113,29 +113,31 @@ TEST(NegotiateRequestTest, DecodeChecksEachField) {
   std::vector<uint8_t> b = Hex(kRequestHex);
   Put16(&b, 0, 0x0200);  // MinVersion above 0x0100
   Put16(&b, 2, 0x0200);
-  EXPECT_EQ(DecodeSmbdNegotiateRequest(b).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(DecodeSmbDirectNegotiateRequest(b).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   b = Hex(kRequestHex);
   Put16(&b, 0, 0x0000);  // a range [0x0000, 0x0200] that includes 0x0100 is fine
   Put16(&b, 2, 0x0200);
-  EXPECT_TRUE(DecodeSmbdNegotiateRequest(b).ok());
+  EXPECT_TRUE(DecodeSmbDirectNegotiateRequest(b).ok());
   b = Hex(kRequestHex);
   Put16(&b, 6, 0);
-  EXPECT_THAT(DecodeSmbdNegotiateRequest(b).status().message(), HasSubstr("CreditsRequested"));
+  EXPECT_THAT(DecodeSmbDirectNegotiateRequest(b).status().message(), HasSubstr("CreditsRequested"));
   b = Hex(kRequestHex);
   Put32(&b, 12, 127);
-  EXPECT_EQ(DecodeSmbdNegotiateRequest(b).status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(DecodeSmbdNegotiateRequest(b).status().message(), HasSubstr("MaxReceiveSize"));
+  EXPECT_EQ(DecodeSmbDirectNegotiateRequest(b).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(DecodeSmbDirectNegotiateRequest(b).status().message(), HasSubstr("MaxReceiveSize"));
   b = Hex(kRequestHex);
   Put32(&b, 16, 131071);
-  EXPECT_EQ(DecodeSmbdNegotiateRequest(b).status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(DecodeSmbdNegotiateRequest(b).status().message(), HasSubstr("MaxFragmentedSize"));
+  EXPECT_EQ(DecodeSmbDirectNegotiateRequest(b).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(DecodeSmbDirectNegotiateRequest(b).status().message(),
+              HasSubstr("MaxFragmentedSize"));
 }
 
 // --------------------------------------------------------------- negotiate response (2.2.2)
 
 TEST(NegotiateResponseTest, DecodesSpecExample) {
   const std::vector<uint8_t> b = Hex(kResponseHex);
-  absl::StatusOr<SmbdNegotiateResponse> r = DecodeSmbdNegotiateResponse(b);
+  absl::StatusOr<SmbDirectNegotiateResponse> r = DecodeSmbDirectNegotiateResponse(b);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->min_version, 0x0100);
   EXPECT_EQ(r->max_version, 0x0100);
@@ -151,17 +153,17 @@ TEST(NegotiateResponseTest, DecodesSpecExample) {
 
 TEST(NegotiateResponseTest, EncodeRoundTripsSpecExample) {
   const std::vector<uint8_t> b = Hex(kResponseHex);
-  SmbdNegotiateResponse rsp = DecodeSmbdNegotiateResponse(b).value();
+  SmbDirectNegotiateResponse rsp = DecodeSmbDirectNegotiateResponse(b).value();
   uint8_t out[32];
   WireWriter w(absl::MakeSpan(out));
-  EncodeSmbdNegotiateResponse(rsp, &w);
+  EncodeSmbDirectNegotiateResponse(rsp, &w);
   ASSERT_TRUE(w.Finish().ok());
   EXPECT_EQ(ToHex(w.written()), kResponseHex);
 }
 
 TEST(NegotiateResponseTest, ValidatesSpecExample) {
   absl::StatusOr<NegotiatedParams> p =
-      ProcessSmbdNegotiateResponse(ExampleRequest(), Hex(kResponseHex), 8 << 20);
+      ProcessSmbDirectNegotiateResponse(ExampleRequest(), Hex(kResponseHex), 8 << 20);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->send_credits, 10);
   EXPECT_EQ(p->send_credit_target, 10);
@@ -174,7 +176,7 @@ TEST(NegotiateResponseTest, ValidatesSpecExample) {
 }
 
 TEST(NegotiateResponseTest, DerivedSizesTakeTheSmaller) {
-  SmbdNegotiateRequest req = ExampleRequest();
+  SmbDirectNegotiateRequest req = ExampleRequest();
   req.preferred_send_size = 1364;
   req.max_receive_size = 1364;
   req.max_fragmented_size = 1 << 20;
@@ -183,7 +185,7 @@ TEST(NegotiateResponseTest, DerivedSizesTakeTheSmaller) {
   Put32(&b, 20, 200);       // PreferredSendSize: we receive at most 200
   Put32(&b, 24, 1000);      // MaxReceiveSize: we send at most 1000
   Put32(&b, 28, 300000);
-  absl::StatusOr<NegotiatedParams> p = ProcessSmbdNegotiateResponse(req, b, 4 << 20);
+  absl::StatusOr<NegotiatedParams> p = ProcessSmbDirectNegotiateResponse(req, b, 4 << 20);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->max_receive_size, 200u);
   EXPECT_EQ(p->max_send_size, 1000u);
@@ -193,7 +195,7 @@ TEST(NegotiateResponseTest, DerivedSizesTakeTheSmaller) {
 
   // A PreferredSendSize below 128 still leaves MaxReceiveSize at 128 (3.1.5.7).
   Put32(&b, 20, 64);
-  p = ProcessSmbdNegotiateResponse(req, b, 4 << 20);
+  p = ProcessSmbDirectNegotiateResponse(req, b, 4 << 20);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->max_receive_size, 128u);
 }
@@ -201,14 +203,14 @@ TEST(NegotiateResponseTest, DerivedSizesTakeTheSmaller) {
 TEST(NegotiateResponseTest, TruncatedAtEveryByteIsDataLoss) {
   const std::vector<uint8_t> b = Hex(kResponseHex);
   for (size_t n = 0; n < b.size(); ++n) {
-    absl::StatusOr<NegotiatedParams> p =
-        ProcessSmbdNegotiateResponse(ExampleRequest(), absl::MakeConstSpan(b.data(), n), 1 << 20);
+    absl::StatusOr<NegotiatedParams> p = ProcessSmbDirectNegotiateResponse(
+        ExampleRequest(), absl::MakeConstSpan(b.data(), n), 1 << 20);
     EXPECT_EQ(p.status().code(), absl::StatusCode::kDataLoss) << n;
   }
   // Trailing bytes after the 32 are ignored.
   std::vector<uint8_t> longer = b;
   longer.resize(40, 0xEE);
-  EXPECT_TRUE(ProcessSmbdNegotiateResponse(ExampleRequest(), longer, 1 << 20).ok());
+  EXPECT_TRUE(ProcessSmbDirectNegotiateResponse(ExampleRequest(), longer, 1 << 20).ok());
 }
 
 struct Corruption {
@@ -247,7 +249,8 @@ TEST(NegotiateResponseTest, EachFieldCorrupted) {
     } else {
       Put32(&b, c.offset, c.value);
     }
-    absl::StatusOr<NegotiatedParams> p = ProcessSmbdNegotiateResponse(ExampleRequest(), b, 1 << 20);
+    absl::StatusOr<NegotiatedParams> p =
+        ProcessSmbDirectNegotiateResponse(ExampleRequest(), b, 1 << 20);
     EXPECT_EQ(p.status().code(), c.code) << c.name << ": " << p.status();
     EXPECT_THAT(p.status().message(), HasSubstr(c.field)) << c.name;
   }
@@ -260,7 +263,8 @@ TEST(NegotiateResponseTest, BoundaryValuesAccepted) {
   Put32(&b, 20, 1024);    // PreferredSendSize == our MaxReceiveSize
   Put16(&b, 10, 1);       // one credit
   Put16(&b, 6, 0xBEEF);   // Reserved is ignored
-  absl::StatusOr<NegotiatedParams> p = ProcessSmbdNegotiateResponse(ExampleRequest(), b, 1 << 20);
+  absl::StatusOr<NegotiatedParams> p =
+      ProcessSmbDirectNegotiateResponse(ExampleRequest(), b, 1 << 20);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->max_send_size, 128u);
   EXPECT_EQ(p->send_credits, 1);
@@ -268,11 +272,11 @@ TEST(NegotiateResponseTest, BoundaryValuesAccepted) {
 
 TEST(NegotiateResponseTest, FailureStatusWinsOverGarbageFields) {
   // A refusal (STATUS_NOT_SUPPORTED) need not carry valid sizes: the status is reported.
-  SmbdNegotiateResponse rsp;
+  SmbDirectNegotiateResponse rsp;
   rsp.status = 0xC00000BB;
   rsp.credits_granted = 0;
   rsp.max_receive_size = 0;
-  absl::StatusOr<NegotiatedParams> p = ValidateSmbdNegotiateResponse(ExampleRequest(), rsp, 0);
+  absl::StatusOr<NegotiatedParams> p = ValidateSmbDirectNegotiateResponse(ExampleRequest(), rsp, 0);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(p.status().message(), HasSubstr("Status"));
 }
@@ -298,7 +302,7 @@ constexpr absl::string_view kEmptyHex = "0a000500000000000000000000000000" "0000
 TEST(DataTransferTest, EncodesHeaderWithData) {
   uint8_t buf[32];
   absl::StatusOr<size_t> n = EncodeDataTransferHeader(
-      MakeDataTransferHeader(255, 3, kSmbdResponseRequested, 1000, 8), absl::MakeSpan(buf));
+      MakeDataTransferHeader(255, 3, kSmbDirectResponseRequested, 1000, 8), absl::MakeSpan(buf));
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 24u);
   EXPECT_EQ(*n % 8, 0u);
@@ -344,7 +348,7 @@ TEST(DataTransferTest, DecodesHandBuiltMessage) {
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(h->credits_requested, 255);
   EXPECT_EQ(h->credits_granted, 3);
-  EXPECT_EQ(h->flags, kSmbdResponseRequested);
+  EXPECT_EQ(h->flags, kSmbDirectResponseRequested);
   EXPECT_TRUE(h->response_requested());
   EXPECT_EQ(h->remaining_data_length, 1000u);
   EXPECT_EQ(h->data_offset, 24u);
@@ -406,7 +410,7 @@ TEST(DataTransferTest, ToleratedFields) {
   std::vector<uint8_t> b = DataMessage();
   Put16(&b, 4, 0xFFFE);  // unknown flag bits only: ignored, RESPONSE_REQUESTED clear
   Put16(&b, 6, 0x1234);  // Reserved: ignored
-  Put16(&b, 2, 0xFFFF);  // any CreditsGranted decodes (credit limits are smbd_credits' job)
+  Put16(&b, 2, 0xFFFF);  // any CreditsGranted decodes (credit limits are smbdirect_credits' job)
   absl::StatusOr<DataTransferHeader> h = DecodeDataTransfer(b, 131072);
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_FALSE(h->response_requested());

@@ -1,16 +1,16 @@
-// A scripted SMB2 server for hostile-peer tests (testonly), independent of the transport under
-// it. It speaks just enough SMB2 to take the real Client to a READ (NEGOTIATE, anonymous NTLM
+// A scripted SMB2 server for client and hostile-peer tests (testonly), independent of the
+// transport under it. It speaks just enough SMB2 to take the real Client to a READ (NEGOTIATE, anonymous NTLM
 // over SPNEGO, TREE_CONNECT, CREATE) and serves a small in-memory share (CREATE with the usual
 // dispositions, READ and WRITE inline or on the RDMA channel, FLUSH, CLOSE, TREE_DISCONNECT,
 // LOGOFF, ECHO). With a Misbehavior other than kNone it answers the client's READs wrongly on
 // purpose.
 //
 // The transport is a FrameSink: Direct TCP (a socketpair and TcpTransport) or SMB Direct (a
-// FakeSmbdServer on the fake verbs, whose Context gives the RDMA channel). The scripted logic is
-// the same on both; only what the sink can do differs (RDMA, how a never-ending frame is
+// FakeSmbDirectServer on the fake verbs, whose Context gives the RDMA channel). The scripted logic
+// is the same on both; only what the sink can do differs (RDMA, how a never-ending frame is
 // announced).
-#ifndef SMBD_TESTS_HOSTILE_SCRIPTED_SERVER_H_
-#define SMBD_TESTS_HOSTILE_SCRIPTED_SERVER_H_
+#ifndef SMBD_SMB2_CLIENT_TESTING_SCRIPTED_SERVER_H_
+#define SMBD_SMB2_CLIENT_TESTING_SCRIPTED_SERVER_H_
 
 #include <atomic>
 #include <cstdint>
@@ -27,7 +27,7 @@
 #include "smb2/pdu/common.h"
 
 namespace smbd {
-namespace hostile {
+namespace scripted {
 
 // What the server does with the client's READ.
 enum class Misbehavior {
@@ -56,7 +56,7 @@ enum class Misbehavior {
 };
 const char* MisbehaviorName(Misbehavior m);
 
-// How the server ends SESSION_SETUP (issue 13: a server that never checked the password).
+// How the server ends SESSION_SETUP (tricks of a server that never checked the password).
 enum class LoginTrick {
   kNullSession,      // NTLM challenge, then SUCCESS with SessionFlags IS_NULL (anonymous)
   kSuccessFirstLeg,  // STATUS_SUCCESS to the first SESSION_SETUP (no challenge at all)
@@ -169,7 +169,7 @@ class ScriptedSmb2Server {
   std::vector<RdmaOp> rdma_ops_;
 };
 
-}  // namespace hostile
+}  // namespace scripted
 }  // namespace smbd
 
-#endif  // SMBD_TESTS_HOSTILE_SCRIPTED_SERVER_H_
+#endif  // SMBD_SMB2_CLIENT_TESTING_SCRIPTED_SERVER_H_

@@ -1,12 +1,12 @@
-// [MS-SMBD] message codecs: DecodeSmbdNegotiateResponse and ProcessSmbdNegotiateResponse (3.1.5.7,
-// against a fixed request), DecodeSmbdNegotiateRequest (3.1.5.6), and DecodeDataTransfer (3.1.5.8)
-// from a span and from a Bvecq, with two MaxFragmentedSize limits.
+// [MS-SMBD] message codecs: DecodeSmbDirectNegotiateResponse and ProcessSmbDirectNegotiateResponse
+// (3.1.5.7, against a fixed request), DecodeSmbDirectNegotiateRequest (3.1.5.6), and
+// DecodeDataTransfer (3.1.5.8) from a span and from a Bvecq, with two MaxFragmentedSize limits.
 // Input: 3 layout bytes (tests/fuzz/fuzz_common.h), then the message.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_wire.h"
 #include "tests/fuzz/fuzz_common.h"
 
 namespace smbd {
@@ -29,28 +29,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Input in = ParseInput(data, size);
   const absl::Span<const uint8_t> m = in.message;
 
-  absl::StatusOr<SmbdNegotiateResponse> rsp = DecodeSmbdNegotiateResponse(m);
-  SmbdNegotiateRequest sent;
+  absl::StatusOr<SmbDirectNegotiateResponse> rsp = DecodeSmbDirectNegotiateResponse(m);
+  SmbDirectNegotiateRequest sent;
   sent.credits_requested = 255;
   sent.preferred_send_size = 1364;
   sent.max_receive_size = 8192;
   sent.max_fragmented_size = 1 << 20;
-  absl::StatusOr<NegotiatedParams> p = ProcessSmbdNegotiateResponse(sent, m, 1 << 20);
+  absl::StatusOr<NegotiatedParams> p = ProcessSmbDirectNegotiateResponse(sent, m, 1 << 20);
   if (p.ok()) {
     if (!rsp.ok()) {
-      Fail("ProcessSmbdNegotiateResponse accepted what DecodeSmbdNegotiateResponse rejects");
+      Fail("ProcessSmbDirectNegotiateResponse accepted what DecodeSmbDirectNegotiateResponse "
+           "rejects");
     }
     // The negotiated sizes never exceed what this side asked for.
     if (p->max_send_size > sent.preferred_send_size ||
-        p->max_receive_size > std::max<uint32_t>(sent.max_receive_size, kSmbdMinReceiveSize) ||
+        p->max_receive_size > std::max<uint32_t>(sent.max_receive_size, kSmbDirectMinReceiveSize) ||
         p->max_read_write_size > (1u << 20) || p->send_credits == 0) {
-      Fail("ProcessSmbdNegotiateResponse: negotiated sizes past the local limits");
+      Fail("ProcessSmbDirectNegotiateResponse: negotiated sizes past the local limits");
     }
   }
-  (void)DecodeSmbdNegotiateRequest(m);
+  (void)DecodeSmbDirectNegotiateRequest(m);
 
   SplitMessage split(m, in.layout);
-  for (uint32_t max : {uint32_t{1} << 20, kSmbdMinFragmentedSize}) {
+  for (uint32_t max : {uint32_t{1} << 20, kSmbDirectMinFragmentedSize}) {
     absl::StatusOr<DataTransferHeader> a = DecodeDataTransfer(m, max);
     ExpectSame("DecodeDataTransfer", Text(a), Text(DecodeDataTransfer(split.queue(), max)));
     if (a.ok()) {

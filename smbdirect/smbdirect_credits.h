@@ -6,10 +6,11 @@
 //  - receive credits: how many of our posted receives the peer may fill; we grant them in our
 //    CreditsGranted. We never grant a receive that is not posted, so "granted" <= "posted".
 //
-// CreditState is the plain state machine (no locking, no clock): events in (negotiated, receive
-// posted, message received), decisions out (may this message go and with which CreditsGranted,
-// should an empty message go now, how many receives to post). CreditGate wraps it with a mutex
-// and a condition variable so that senders can wait, bounded by a timeout, for a credit.
+// SmbDirectCreditState is the plain state machine (no locking, no clock): events in (negotiated,
+// receive posted, message received), decisions out (may this message go and with which
+// CreditsGranted, should an empty message go now, how many receives to post). SmbDirectCreditGate
+// wraps it with a mutex and a condition variable so that senders can wait, bounded by a timeout,
+// for a credit.
 //
 // Rules, by section:
 //  - 3.1.5.1: never send with SendCredits 0; never spend the last send credit in a message that
@@ -27,8 +28,8 @@
 // Hostile peers: a message that arrives while the peer holds none of our credits, or a
 // CreditsGranted that would lift SendCredits above `max_send_credits`, is a DataLoss error
 // (the transport tears the connection down); counters are 32-bit internally and never wrap.
-#ifndef SMBD_SMBDIRECT_SMBD_CREDITS_H_
-#define SMBD_SMBDIRECT_SMBD_CREDITS_H_
+#ifndef SMBD_SMBDIRECT_SMBDIRECT_CREDITS_H_
+#define SMBD_SMBDIRECT_SMBDIRECT_CREDITS_H_
 
 #include <condition_variable>
 #include <cstdint>
@@ -38,11 +39,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "smbdirect/smbd_wire.h"
+#include "smbdirect/smbdirect_wire.h"
 
 namespace smbd {
 
-struct SmbdCreditOptions {
+struct SmbDirectCreditOptions {
   // CreditsRequested in our negotiate request and in every message ([MS-SMBD] 3.1.5.1).
   uint16_t send_credit_target = 255;
   // Connection.ReceiveCreditMax: the most receives we ever have posted (and hence grant).
@@ -56,13 +57,13 @@ struct SmbdCreditOptions {
 };
 
 // The credit fields of one message that is allowed to go.
-struct SendTicket {
+struct SmbDirectSendTicket {
   uint16_t credits_requested = 0;  // SendCreditTarget
   uint16_t credits_granted = 0;    // receive credits granted by this message
   uint16_t flags = 0;
 };
 
-class CreditState {
+class SmbDirectCreditState {
  public:
   enum class Blocked {
     kNone,                  // a message may go now
@@ -71,7 +72,7 @@ class CreditState {
     kLastCreditNeedsGrant,  // SendCredits is 1 and there is nothing to grant
   };
 
-  explicit CreditState(const SmbdCreditOptions& options);
+  explicit SmbDirectCreditState(const SmbDirectCreditOptions& options);
 
   // [MS-SMBD] 3.1.5.7 (or 3.1.5.6 for a responder): `send_credits` is the CreditsGranted of the
   // negotiate response (0 for a responder until the first message), `receive_credit_target` the
@@ -92,7 +93,7 @@ class CreditState {
   // [MS-SMBD] 3.1.5.1 + 3.1.5.9: takes one send credit for a message with `flags` if the rules
   // allow, granting every posted receive not yet granted. std::nullopt when blocked (see
   // WhyBlocked). Any message sent answers a pending RESPONSE_REQUESTED.
-  std::optional<SendTicket> TryAcquireSend(uint16_t flags = 0);
+  std::optional<SmbDirectSendTicket> TryAcquireSend(uint16_t flags = 0);
   Blocked WhyBlocked() const;
 
   // True when an empty message should be sent now: to answer RESPONSE_REQUESTED, or to grant
@@ -100,7 +101,7 @@ class CreditState {
   // it go.
   bool EmptyMessageWanted() const;
   // TryAcquireSend for that empty message; std::nullopt unless EmptyMessageWanted().
-  std::optional<SendTicket> TryAcquireEmpty(uint16_t flags = 0);
+  std::optional<SmbDirectSendTicket> TryAcquireEmpty(uint16_t flags = 0);
 
   // [MS-SMBD] 3.1.5.9: receives to post now (toward min(ReceiveCreditTarget, receive_credit_max)).
   uint32_t ReceivesToPost() const;
@@ -118,7 +119,7 @@ class CreditState {
   uint32_t grant_low_watermark() const;
 
  private:
-  SmbdCreditOptions options_;
+  SmbDirectCreditOptions options_;
   bool negotiated_ = false;
   uint32_t send_credits_ = 0;
   uint32_t posted_ = 0;
@@ -127,26 +128,26 @@ class CreditState {
   bool response_pending_ = false;
 };
 
-// Thread-safe CreditState with blocking senders. One mutex; waits use a condition variable with a
-// deadline (no spinning). The first error (a peer violation reported by OnDataTransferReceived,
-// or Fail) is sticky: every waiter and every later call gets it.
-class CreditGate {
+// Thread-safe SmbDirectCreditState with blocking senders. One mutex; waits use a condition variable
+// with a deadline (no spinning). The first error (a peer violation reported by
+// OnDataTransferReceived, or Fail) is sticky: every waiter and every later call gets it.
+class SmbDirectCreditGate {
  public:
-  explicit CreditGate(const SmbdCreditOptions& options);
-  CreditGate(const CreditGate&) = delete;
-  CreditGate& operator=(const CreditGate&) = delete;
+  explicit SmbDirectCreditGate(const SmbDirectCreditOptions& options);
+  SmbDirectCreditGate(const SmbDirectCreditGate&) = delete;
+  SmbDirectCreditGate& operator=(const SmbDirectCreditGate&) = delete;
 
   absl::Status OnNegotiated(uint16_t send_credits, uint16_t receive_credit_target,
                             uint16_t receive_credits_granted = 0);
   absl::Status OnReceivePosted(uint32_t n = 1);
   absl::Status OnDataTransferReceived(const DataTransferHeader& h);
 
-  // Waits until a message may go (see CreditState::TryAcquireSend), the gate fails (its error),
-  // or `timeout` passes (DeadlineExceeded naming why it was blocked).
-  absl::StatusOr<SendTicket> AcquireSend(absl::Duration timeout, uint16_t flags = 0);
+  // Waits until a message may go (see SmbDirectCreditState::TryAcquireSend), the gate fails (its
+  // error), or `timeout` passes (DeadlineExceeded naming why it was blocked).
+  absl::StatusOr<SmbDirectSendTicket> AcquireSend(absl::Duration timeout, uint16_t flags = 0);
   // Non-blocking forms. The error, when failed.
-  absl::StatusOr<std::optional<SendTicket>> TryAcquireSend(uint16_t flags = 0);
-  absl::StatusOr<std::optional<SendTicket>> TryAcquireEmpty(uint16_t flags = 0);
+  absl::StatusOr<std::optional<SmbDirectSendTicket>> TryAcquireSend(uint16_t flags = 0);
+  absl::StatusOr<std::optional<SmbDirectSendTicket>> TryAcquireEmpty(uint16_t flags = 0);
   bool EmptyMessageWanted() const;
   uint32_t ReceivesToPost() const;
 
@@ -154,17 +155,17 @@ class CreditGate {
   void Fail(absl::Status error);
   absl::Status status() const;
   // A copy of the state, for inspection.
-  CreditState Snapshot() const;
+  SmbDirectCreditState Snapshot() const;
   int waiting_senders() const;
 
  private:
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  CreditState state_;
+  SmbDirectCreditState state_;
   absl::Status error_;
   int waiters_ = 0;
 };
 
 }  // namespace smbd
 
-#endif  // SMBD_SMBDIRECT_SMBD_CREDITS_H_
+#endif  // SMBD_SMBDIRECT_SMBDIRECT_CREDITS_H_

@@ -1,4 +1,4 @@
-#include "smbdirect/smbd_credits.h"
+#include "smbdirect/smbdirect_credits.h"
 
 #include <atomic>
 #include <chrono>
@@ -24,27 +24,27 @@ DataTransferHeader Peer(uint16_t granted, uint16_t requested = 16, uint16_t flag
   return MakeDataTransferHeader(requested, granted, flags, 0, data_length);
 }
 
-SmbdCreditOptions Options(uint16_t send_target = 16, uint16_t receive_max = 16) {
-  SmbdCreditOptions o;
+SmbDirectCreditOptions Options(uint16_t send_target = 16, uint16_t receive_max = 16) {
+  SmbDirectCreditOptions o;
   o.send_credit_target = send_target;
   o.receive_credit_max = receive_max;
   return o;
 }
 
 // An initiator after negotiate: `posted` receives posted, `send` credits from the response.
-CreditState Negotiated(uint32_t posted, uint16_t send, uint16_t peer_target = 16,
-                       const SmbdCreditOptions& o = Options()) {
-  CreditState s(o);
+SmbDirectCreditState Negotiated(uint32_t posted, uint16_t send, uint16_t peer_target = 16,
+                                const SmbDirectCreditOptions& o = Options()) {
+  SmbDirectCreditState s(o);
   EXPECT_TRUE(s.OnReceivePosted(posted).ok());
   EXPECT_TRUE(s.OnNegotiated(send, peer_target).ok());
   return s;
 }
 
-// ------------------------------------------------------------------------ CreditState rules
+// ------------------------------------------------------------- SmbDirectCreditState rules
 
-TEST(CreditStateTest, NothingBeforeNegotiation) {
-  CreditState s(Options());
-  EXPECT_EQ(s.WhyBlocked(), CreditState::Blocked::kNotNegotiated);
+TEST(SmbDirectCreditStateTest, NothingBeforeNegotiation) {
+  SmbDirectCreditState s(Options());
+  EXPECT_EQ(s.WhyBlocked(), SmbDirectCreditState::Blocked::kNotNegotiated);
   EXPECT_FALSE(s.TryAcquireSend().has_value());
   EXPECT_FALSE(s.EmptyMessageWanted());
   EXPECT_EQ(s.ReceivesToPost(), 0u);
@@ -53,9 +53,9 @@ TEST(CreditStateTest, NothingBeforeNegotiation) {
   EXPECT_EQ(s.OnNegotiated(1, 1).code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST(CreditStateTest, FirstMessageGrantsEveryPostedReceiveAndRequestsTarget) {
-  CreditState s = Negotiated(/*posted=*/10, /*send=*/5, 16, Options(/*send_target=*/40));
-  std::optional<SendTicket> t = s.TryAcquireSend();
+TEST(SmbDirectCreditStateTest, FirstMessageGrantsEveryPostedReceiveAndRequestsTarget) {
+  SmbDirectCreditState s = Negotiated(/*posted=*/10, /*send=*/5, 16, Options(/*send_target=*/40));
+  std::optional<SmbDirectSendTicket> t = s.TryAcquireSend();
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->credits_granted, 10);
   EXPECT_EQ(t->credits_requested, 40);  // a total, [MS-SMBD] 2.2.3 / 3.1.5.1
@@ -64,72 +64,72 @@ TEST(CreditStateTest, FirstMessageGrantsEveryPostedReceiveAndRequestsTarget) {
   EXPECT_EQ(s.peer_receive_credits(), 10u);
   EXPECT_EQ(s.grantable(), 0u);
   // The next message has nothing new to grant.
-  t = s.TryAcquireSend(kSmbdResponseRequested);
+  t = s.TryAcquireSend(kSmbDirectResponseRequested);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->credits_granted, 0);
   EXPECT_EQ(t->credits_requested, 40);
-  EXPECT_EQ(t->flags, kSmbdResponseRequested);
+  EXPECT_EQ(t->flags, kSmbDirectResponseRequested);
 }
 
-TEST(CreditStateTest, NeverSendsWithZeroCredits) {
-  CreditState s = Negotiated(4, 2);
+TEST(SmbDirectCreditStateTest, NeverSendsWithZeroCredits) {
+  SmbDirectCreditState s = Negotiated(4, 2);
   ASSERT_TRUE(s.TryAcquireSend().has_value());  // grants 4
   ASSERT_TRUE(s.OnReceivePosted(1).ok());
   ASSERT_TRUE(s.TryAcquireSend().has_value());  // last credit, grants 1
   EXPECT_EQ(s.send_credits(), 0u);
   ASSERT_TRUE(s.OnReceivePosted(1).ok());
-  EXPECT_EQ(s.WhyBlocked(), CreditState::Blocked::kNoSendCredits);
+  EXPECT_EQ(s.WhyBlocked(), SmbDirectCreditState::Blocked::kNoSendCredits);
   EXPECT_FALSE(s.TryAcquireSend().has_value());
   EXPECT_FALSE(s.EmptyMessageWanted());  // even with a credit to grant
   EXPECT_FALSE(s.TryAcquireEmpty().has_value());
   EXPECT_EQ(s.send_credits(), 0u);
 }
 
-TEST(CreditStateTest, LastCreditOnlyWithAGrant) {
-  CreditState s = Negotiated(3, 2);
+TEST(SmbDirectCreditStateTest, LastCreditOnlyWithAGrant) {
+  SmbDirectCreditState s = Negotiated(3, 2);
   ASSERT_EQ(s.TryAcquireSend()->credits_granted, 3);
   EXPECT_EQ(s.send_credits(), 1u);
   // One credit left, nothing to grant: blocked ([MS-SMBD] 3.1.5.1).
-  EXPECT_EQ(s.WhyBlocked(), CreditState::Blocked::kLastCreditNeedsGrant);
+  EXPECT_EQ(s.WhyBlocked(), SmbDirectCreditState::Blocked::kLastCreditNeedsGrant);
   EXPECT_FALSE(s.TryAcquireSend().has_value());
-  EXPECT_FALSE(s.TryAcquireSend(kSmbdResponseRequested).has_value());
+  EXPECT_FALSE(s.TryAcquireSend(kSmbDirectResponseRequested).has_value());
   EXPECT_EQ(s.send_credits(), 1u);
   // 3.1.5.9: post at least one receive so that the last credit can go.
   EXPECT_GE(s.ReceivesToPost(), 1u);
   ASSERT_TRUE(s.OnReceivePosted(1).ok());
-  std::optional<SendTicket> t = s.TryAcquireSend();
+  std::optional<SmbDirectSendTicket> t = s.TryAcquireSend();
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->credits_granted, 1);
   EXPECT_EQ(s.send_credits(), 0u);
 }
 
-TEST(CreditStateTest, EmptyMessageMaySpendTheLastCreditToGrant) {
-  CreditState s = Negotiated(0, 1);
+TEST(SmbDirectCreditStateTest, EmptyMessageMaySpendTheLastCreditToGrant) {
+  SmbDirectCreditState s = Negotiated(0, 1);
   EXPECT_FALSE(s.EmptyMessageWanted());  // nothing to grant, nothing asked
   ASSERT_TRUE(s.OnReceivePosted(5).ok());
   // The peer holds none of our credits: grant now, with the last send credit.
   EXPECT_TRUE(s.EmptyMessageWanted());
-  std::optional<SendTicket> t = s.TryAcquireEmpty();
+  std::optional<SmbDirectSendTicket> t = s.TryAcquireEmpty();
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->credits_granted, 5);
   EXPECT_EQ(s.send_credits(), 0u);
   EXPECT_FALSE(s.EmptyMessageWanted());
 }
 
-TEST(CreditStateTest, PeerThatNeverGrantsStarvesUs) {
-  CreditState s = Negotiated(16, 1);
+TEST(SmbDirectCreditStateTest, PeerThatNeverGrantsStarvesUs) {
+  SmbDirectCreditState s = Negotiated(16, 1);
   ASSERT_EQ(s.TryAcquireSend()->credits_granted, 16);  // the only credit, granting
   // The peer keeps sending (it holds our credits) but grants 0 every time.
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(s.OnDataTransferReceived(Peer(0)).ok());
   }
   EXPECT_EQ(s.send_credits(), 0u);
-  EXPECT_EQ(s.WhyBlocked(), CreditState::Blocked::kNoSendCredits);
+  EXPECT_EQ(s.WhyBlocked(), SmbDirectCreditState::Blocked::kNoSendCredits);
   EXPECT_FALSE(s.TryAcquireSend().has_value());
 }
 
-TEST(CreditStateTest, ZeroGrantMessagesChangeNothingButReceiveCredits) {
-  CreditState s = Negotiated(8, 4);
+TEST(SmbDirectCreditStateTest, ZeroGrantMessagesChangeNothingButReceiveCredits) {
+  SmbDirectCreditState s = Negotiated(8, 4);
   ASSERT_EQ(s.TryAcquireSend()->credits_granted, 8);
   const uint32_t before = s.send_credits();
   ASSERT_TRUE(s.OnDataTransferReceived(Peer(0)).ok());
@@ -138,16 +138,16 @@ TEST(CreditStateTest, ZeroGrantMessagesChangeNothingButReceiveCredits) {
   EXPECT_EQ(s.posted_receives(), 7u);
 }
 
-TEST(CreditStateTest, GrantsAreIncremental) {
-  CreditState s = Negotiated(8, 1);
+TEST(SmbDirectCreditStateTest, GrantsAreIncremental) {
+  SmbDirectCreditState s = Negotiated(8, 1);
   ASSERT_EQ(s.TryAcquireSend()->credits_granted, 8);
   ASSERT_TRUE(s.OnDataTransferReceived(Peer(3)).ok());
   ASSERT_TRUE(s.OnDataTransferReceived(Peer(4)).ok());
   EXPECT_EQ(s.send_credits(), 7u);
 }
 
-TEST(CreditStateTest, HugeGrantIsRejectedWithoutOverflow) {
-  CreditState s = Negotiated(8, 1);
+TEST(SmbDirectCreditStateTest, HugeGrantIsRejectedWithoutOverflow) {
+  SmbDirectCreditState s = Negotiated(8, 1);
   ASSERT_TRUE(s.TryAcquireSend().has_value());
   ASSERT_TRUE(s.OnDataTransferReceived(Peer(0xFFFF)).ok());  // exactly the 65535 limit
   EXPECT_EQ(s.send_credits(), 65535u);
@@ -156,9 +156,9 @@ TEST(CreditStateTest, HugeGrantIsRejectedWithoutOverflow) {
   EXPECT_THAT(st.message(), HasSubstr("CreditsGranted"));
   EXPECT_EQ(s.send_credits(), 65535u);  // unchanged, not wrapped
 
-  SmbdCreditOptions o = Options();
+  SmbDirectCreditOptions o = Options();
   o.max_send_credits = 300;
-  CreditState t = Negotiated(8, 255, 16, o);
+  SmbDirectCreditState t = Negotiated(8, 255, 16, o);
   ASSERT_TRUE(t.TryAcquireSend().has_value());
   EXPECT_EQ(t.OnDataTransferReceived(Peer(47)).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(t.send_credits(), 254u);
@@ -166,8 +166,8 @@ TEST(CreditStateTest, HugeGrantIsRejectedWithoutOverflow) {
   EXPECT_EQ(t.send_credits(), 299u);
 }
 
-TEST(CreditStateTest, PeerSendingWithoutACreditIsAViolation) {
-  CreditState s = Negotiated(4, 4);
+TEST(SmbDirectCreditStateTest, PeerSendingWithoutACreditIsAViolation) {
+  SmbDirectCreditState s = Negotiated(4, 4);
   // Nothing granted yet: the initiator's negotiate request grants no receive credits.
   absl::Status st = s.OnDataTransferReceived(Peer(1));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
@@ -177,9 +177,9 @@ TEST(CreditStateTest, PeerSendingWithoutACreditIsAViolation) {
   EXPECT_EQ(s.OnDataTransferReceived(Peer(1)).code(), absl::StatusCode::kDataLoss);
 }
 
-TEST(CreditStateTest, NoGrantWithoutPostedReceives) {
-  CreditState s = Negotiated(0, 5);
-  std::optional<SendTicket> t = s.TryAcquireSend();
+TEST(SmbDirectCreditStateTest, NoGrantWithoutPostedReceives) {
+  SmbDirectCreditState s = Negotiated(0, 5);
+  std::optional<SmbDirectSendTicket> t = s.TryAcquireSend();
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->credits_granted, 0);
   EXPECT_EQ(s.peer_receive_credits(), 0u);
@@ -188,7 +188,7 @@ TEST(CreditStateTest, NoGrantWithoutPostedReceives) {
   EXPECT_GE(s.ReceivesToPost(), 1u);
 
   // A responder cannot grant more in its negotiate response than it posted.
-  CreditState r(Options());
+  SmbDirectCreditState r(Options());
   ASSERT_TRUE(r.OnReceivePosted(2).ok());
   EXPECT_EQ(r.OnNegotiated(0, 16, 3).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(r.OnNegotiated(0, 16, 2).ok());
@@ -196,18 +196,18 @@ TEST(CreditStateTest, NoGrantWithoutPostedReceives) {
   EXPECT_EQ(r.grantable(), 0u);
 }
 
-TEST(CreditStateTest, PostingBeyondReceiveCreditMaxFails) {
-  CreditState s(Options(16, 8));
+TEST(SmbDirectCreditStateTest, PostingBeyondReceiveCreditMaxFails) {
+  SmbDirectCreditState s(Options(16, 8));
   EXPECT_TRUE(s.OnReceivePosted(8).ok());
   EXPECT_EQ(s.OnReceivePosted(1).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.OnReceivePosted(0xFFFFFFFFu).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.posted_receives(), 8u);
 }
 
-TEST(CreditStateTest, ReceiveCreditsNeverExceedPostedReceives) {
+TEST(SmbDirectCreditStateTest, ReceiveCreditsNeverExceedPostedReceives) {
   // Random walk over every event; the invariants hold after each step.
   std::mt19937 rng(12345);
-  CreditState s = Negotiated(0, 10, 16, Options(16, 32));
+  SmbDirectCreditState s = Negotiated(0, 10, 16, Options(16, 32));
   uint64_t granted_total = 0;
   uint64_t received_total = 0;
   for (int step = 0; step < 20000; ++step) {
@@ -220,10 +220,14 @@ TEST(CreditStateTest, ReceiveCreditsNeverExceedPostedReceives) {
         break;
       }
       case 1:
-        if (std::optional<SendTicket> t = s.TryAcquireSend()) granted_total += t->credits_granted;
+        if (std::optional<SmbDirectSendTicket> t = s.TryAcquireSend()) {
+          granted_total += t->credits_granted;
+        }
         break;
       case 2:
-        if (std::optional<SendTicket> t = s.TryAcquireEmpty()) granted_total += t->credits_granted;
+        if (std::optional<SmbDirectSendTicket> t = s.TryAcquireEmpty()) {
+          granted_total += t->credits_granted;
+        }
         break;
       case 3:
         if (s.peer_receive_credits() > 0) {
@@ -241,44 +245,44 @@ TEST(CreditStateTest, ReceiveCreditsNeverExceedPostedReceives) {
   EXPECT_GT(granted_total, 1000u);
 }
 
-TEST(CreditStateTest, ResponseRequestedIsAnsweredPromptly) {
-  CreditState s = Negotiated(4, 4);
+TEST(SmbDirectCreditStateTest, ResponseRequestedIsAnsweredPromptly) {
+  SmbDirectCreditState s = Negotiated(4, 4);
   ASSERT_TRUE(s.TryAcquireSend().has_value());  // grants 4
-  ASSERT_TRUE(s.OnDataTransferReceived(Peer(2, 16, kSmbdResponseRequested)).ok());
+  ASSERT_TRUE(s.OnDataTransferReceived(Peer(2, 16, kSmbDirectResponseRequested)).ok());
   EXPECT_TRUE(s.response_pending());
   // Nothing to grant (the receive is not reposted yet), 5 credits: an empty answer is due.
   EXPECT_TRUE(s.EmptyMessageWanted());
-  std::optional<SendTicket> t = s.TryAcquireEmpty();
+  std::optional<SmbDirectSendTicket> t = s.TryAcquireEmpty();
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->flags, 0);  // the answer does not ask back
   EXPECT_FALSE(s.response_pending());
   EXPECT_FALSE(s.EmptyMessageWanted());
 }
 
-TEST(CreditStateTest, ResponseRequestedAnsweredByAnyMessage) {
-  CreditState s = Negotiated(4, 4);
+TEST(SmbDirectCreditStateTest, ResponseRequestedAnsweredByAnyMessage) {
+  SmbDirectCreditState s = Negotiated(4, 4);
   ASSERT_TRUE(s.TryAcquireSend().has_value());
-  ASSERT_TRUE(s.OnDataTransferReceived(Peer(0, 16, kSmbdResponseRequested)).ok());
+  ASSERT_TRUE(s.OnDataTransferReceived(Peer(0, 16, kSmbDirectResponseRequested)).ok());
   ASSERT_TRUE(s.TryAcquireSend().has_value());  // a data message
   EXPECT_FALSE(s.response_pending());
   EXPECT_FALSE(s.EmptyMessageWanted());
 }
 
-TEST(CreditStateTest, ResponseRequestedWithLastCreditWaitsForAReceive) {
-  CreditState s = Negotiated(2, 2);
+TEST(SmbDirectCreditStateTest, ResponseRequestedWithLastCreditWaitsForAReceive) {
+  SmbDirectCreditState s = Negotiated(2, 2);
   ASSERT_TRUE(s.TryAcquireSend().has_value());  // grants 2, one credit left
-  ASSERT_TRUE(s.OnDataTransferReceived(Peer(0, 16, kSmbdResponseRequested)).ok());
+  ASSERT_TRUE(s.OnDataTransferReceived(Peer(0, 16, kSmbDirectResponseRequested)).ok());
   EXPECT_TRUE(s.response_pending());
   EXPECT_FALSE(s.EmptyMessageWanted());  // the last credit cannot go without a grant
   EXPECT_GE(s.ReceivesToPost(), 1u);
   ASSERT_TRUE(s.OnReceivePosted(1).ok());
-  std::optional<SendTicket> t = s.TryAcquireEmpty();
+  std::optional<SmbDirectSendTicket> t = s.TryAcquireEmpty();
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->credits_granted, 1);
 }
 
-TEST(CreditStateTest, ReceiveTargetFollowsPeerRequests) {
-  CreditState s = Negotiated(0, 4, /*peer_target=*/10, Options(16, 32));
+TEST(SmbDirectCreditStateTest, ReceiveTargetFollowsPeerRequests) {
+  SmbDirectCreditState s = Negotiated(0, 4, /*peer_target=*/10, Options(16, 32));
   EXPECT_EQ(s.receive_credit_target(), 10);
   EXPECT_EQ(s.ReceivesToPost(), 10u);
   ASSERT_TRUE(s.OnReceivePosted(10).ok());
@@ -289,9 +293,9 @@ TEST(CreditStateTest, ReceiveTargetFollowsPeerRequests) {
   EXPECT_EQ(s.ReceivesToPost(), 32u - 9u);  // capped by receive_credit_max
 }
 
-TEST(CreditStateTest, GrantsPromptlyBelowTheLowWatermark) {
+TEST(SmbDirectCreditStateTest, GrantsPromptlyBelowTheLowWatermark) {
   // Peer target 16, max 16: watermark 8.
-  CreditState s = Negotiated(16, 50);
+  SmbDirectCreditState s = Negotiated(16, 50);
   EXPECT_EQ(s.grant_low_watermark(), 8u);
   ASSERT_EQ(s.TryAcquireSend()->credits_granted, 16);
   for (int i = 0; i < 8; ++i) {
@@ -302,27 +306,27 @@ TEST(CreditStateTest, GrantsPromptlyBelowTheLowWatermark) {
   ASSERT_TRUE(s.OnDataTransferReceived(Peer(0)).ok());  // now it holds 7
   ASSERT_TRUE(s.OnReceivePosted(1).ok());
   EXPECT_TRUE(s.EmptyMessageWanted());
-  std::optional<SendTicket> t = s.TryAcquireEmpty();
+  std::optional<SmbDirectSendTicket> t = s.TryAcquireEmpty();
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->credits_granted, 9);
   EXPECT_EQ(s.peer_receive_credits(), 16u);
 
   // Explicit watermark, and the floor of 2 for tiny targets.
-  SmbdCreditOptions o = Options();
+  SmbDirectCreditOptions o = Options();
   o.grant_low_watermark = 3;
   EXPECT_EQ(Negotiated(0, 1, 16, o).grant_low_watermark(), 3u);
   EXPECT_EQ(Negotiated(0, 1, 1).grant_low_watermark(), 2u);
 }
 
-// ------------------------------------------------------------------------- CreditGate
+// -------------------------------------------------------------------- SmbDirectCreditGate
 
-TEST(CreditGateTest, PeerThatNeverGrantsTimesOut) {
-  CreditGate g(Options());
+TEST(SmbDirectCreditGateTest, PeerThatNeverGrantsTimesOut) {
+  SmbDirectCreditGate g(Options());
   ASSERT_TRUE(g.OnReceivePosted(4).ok());
   ASSERT_TRUE(g.OnNegotiated(1, 16).ok());
   ASSERT_TRUE(g.AcquireSend(absl::Seconds(1)).ok());  // the only credit, granting 4
   const absl::Time start = absl::Now();
-  absl::StatusOr<SendTicket> t = g.AcquireSend(absl::Milliseconds(100));
+  absl::StatusOr<SmbDirectSendTicket> t = g.AcquireSend(absl::Milliseconds(100));
   const absl::Duration waited = absl::Now() - start;
   EXPECT_EQ(t.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(t.status().message(), HasSubstr("no send credits"));
@@ -331,16 +335,16 @@ TEST(CreditGateTest, PeerThatNeverGrantsTimesOut) {
   EXPECT_EQ(g.waiting_senders(), 0);
 }
 
-TEST(CreditGateTest, LastCreditTimeoutNamesTheRule) {
-  CreditGate g(Options());
+TEST(SmbDirectCreditGateTest, LastCreditTimeoutNamesTheRule) {
+  SmbDirectCreditGate g(Options());
   ASSERT_TRUE(g.OnNegotiated(1, 16).ok());
-  absl::StatusOr<SendTicket> t = g.AcquireSend(absl::Milliseconds(20));
+  absl::StatusOr<SmbDirectSendTicket> t = g.AcquireSend(absl::Milliseconds(20));
   EXPECT_EQ(t.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(t.status().message(), HasSubstr("one send credit left"));
 }
 
 // Waits (bounded) until `n` senders are blocked in AcquireSend.
-bool WaitForWaiters(const CreditGate& g, int n) {
+bool WaitForWaiters(const SmbDirectCreditGate& g, int n) {
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (g.waiting_senders() != n) {
     if (absl::Now() > deadline) return false;
@@ -349,12 +353,12 @@ bool WaitForWaiters(const CreditGate& g, int n) {
   return true;
 }
 
-TEST(CreditGateTest, WaitingSenderWakesOnGrant) {
-  CreditGate g(Options());
+TEST(SmbDirectCreditGateTest, WaitingSenderWakesOnGrant) {
+  SmbDirectCreditGate g(Options());
   ASSERT_TRUE(g.OnReceivePosted(4).ok());
   ASSERT_TRUE(g.OnNegotiated(1, 16).ok());
   ASSERT_TRUE(g.AcquireSend(absl::Seconds(1)).ok());
-  absl::StatusOr<SendTicket> result = absl::UnknownError("not run");
+  absl::StatusOr<SmbDirectSendTicket> result = absl::UnknownError("not run");
   std::thread sender([&] { result = g.AcquireSend(absl::Seconds(20)); });
   ASSERT_TRUE(WaitForWaiters(g, 1));
   const absl::Time start = absl::Now();
@@ -366,10 +370,10 @@ TEST(CreditGateTest, WaitingSenderWakesOnGrant) {
   EXPECT_EQ(g.Snapshot().send_credits(), 1u);
 }
 
-TEST(CreditGateTest, WaitingSenderWakesOnReceivePostedForLastCredit) {
-  CreditGate g(Options());
+TEST(SmbDirectCreditGateTest, WaitingSenderWakesOnReceivePostedForLastCredit) {
+  SmbDirectCreditGate g(Options());
   ASSERT_TRUE(g.OnNegotiated(1, 16).ok());
-  absl::StatusOr<SendTicket> result = absl::UnknownError("not run");
+  absl::StatusOr<SmbDirectSendTicket> result = absl::UnknownError("not run");
   std::thread sender([&] { result = g.AcquireSend(absl::Seconds(20)); });
   ASSERT_TRUE(WaitForWaiters(g, 1));
   ASSERT_TRUE(g.OnReceivePosted(3).ok());
@@ -378,8 +382,8 @@ TEST(CreditGateTest, WaitingSenderWakesOnReceivePostedForLastCredit) {
   EXPECT_EQ(result->credits_granted, 3);
 }
 
-TEST(CreditGateTest, FailWakesEveryWaiterWithTheError) {
-  CreditGate g(Options());
+TEST(SmbDirectCreditGateTest, FailWakesEveryWaiterWithTheError) {
+  SmbDirectCreditGate g(Options());
   ASSERT_TRUE(g.OnNegotiated(0, 16).ok());
   absl::Status r1, r2;
   std::thread s1([&] { r1 = g.AcquireSend(absl::Seconds(20)).status(); });
@@ -398,8 +402,8 @@ TEST(CreditGateTest, FailWakesEveryWaiterWithTheError) {
   EXPECT_FALSE(g.EmptyMessageWanted());
 }
 
-TEST(CreditGateTest, PeerViolationIsStickyForSenders) {
-  CreditGate g(Options());
+TEST(SmbDirectCreditGateTest, PeerViolationIsStickyForSenders) {
+  SmbDirectCreditGate g(Options());
   ASSERT_TRUE(g.OnReceivePosted(2).ok());
   ASSERT_TRUE(g.OnNegotiated(1, 16).ok());
   ASSERT_TRUE(g.TryAcquireSend().value().has_value());  // the only credit, granting 2
@@ -435,11 +439,11 @@ class Queue {
   std::deque<DataTransferHeader> q_;
 };
 
-TEST(CreditGateTest, ConcurrentSenderAndReceiversKeepTheRules) {
+TEST(SmbDirectCreditGateTest, ConcurrentSenderAndReceiversKeepTheRules) {
   constexpr int kMessages = 3000;
   constexpr uint16_t kCredits = 8;
-  const SmbdCreditOptions o = Options(kCredits, kCredits);
-  CreditGate a(o), b(o);
+  const SmbDirectCreditOptions o = Options(kCredits, kCredits);
+  SmbDirectCreditGate a(o), b(o);
   ASSERT_TRUE(a.OnReceivePosted(kCredits).ok());
   ASSERT_TRUE(b.OnReceivePosted(kCredits).ok());
   // B answers A's negotiate request granting all its receives; A's request granted nothing.
@@ -450,13 +454,13 @@ TEST(CreditGateTest, ConcurrentSenderAndReceiversKeepTheRules) {
   std::atomic<int> responses{0};
   std::atomic<int> failures{0};
   std::atomic<int> empties{0};
-  auto ticket_to_header = [](const SendTicket& t, uint32_t len) {
+  auto ticket_to_header = [](const SmbDirectSendTicket& t, uint32_t len) {
     return MakeDataTransferHeader(t.credits_requested, t.credits_granted, t.flags, 0, len);
   };
 
   std::thread a_sender([&] {
     for (int i = 0; i < kMessages && failures == 0; ++i) {
-      absl::StatusOr<SendTicket> t = a.AcquireSend(absl::Seconds(20));
+      absl::StatusOr<SmbDirectSendTicket> t = a.AcquireSend(absl::Seconds(20));
       if (!t.ok()) {
         ADD_FAILURE() << "A send " << i << ": " << t.status();
         ++failures;
@@ -478,7 +482,7 @@ TEST(CreditGateTest, ConcurrentSenderAndReceiversKeepTheRules) {
         }
         if (h->data_length > 0) ++responses;
       }
-      absl::StatusOr<std::optional<SendTicket>> e = a.TryAcquireEmpty();
+      absl::StatusOr<std::optional<SmbDirectSendTicket>> e = a.TryAcquireEmpty();
       if (e.ok() && e->has_value()) {
         ++empties;
         a_to_b.Push(ticket_to_header(**e, 0));
@@ -500,12 +504,12 @@ TEST(CreditGateTest, ConcurrentSenderAndReceiversKeepTheRules) {
         if (h->data_length > 0) ++pending;
       }
       while (pending > 0) {
-        absl::StatusOr<std::optional<SendTicket>> t = b.TryAcquireSend();
+        absl::StatusOr<std::optional<SmbDirectSendTicket>> t = b.TryAcquireSend();
         if (!t.ok() || !t->has_value()) break;
         b_to_a.Push(ticket_to_header(**t, 50));
         --pending;
       }
-      absl::StatusOr<std::optional<SendTicket>> e = b.TryAcquireEmpty();
+      absl::StatusOr<std::optional<SmbDirectSendTicket>> e = b.TryAcquireEmpty();
       if (e.ok() && e->has_value()) {
         ++empties;
         b_to_a.Push(ticket_to_header(**e, 0));
@@ -524,8 +528,8 @@ TEST(CreditGateTest, ConcurrentSenderAndReceiversKeepTheRules) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(responses.load(), kMessages);
   EXPECT_GT(empties.load(), 0);  // the grants had to travel in empty messages at times
-  for (const CreditGate* g : {&a, &b}) {
-    const CreditState s = g->Snapshot();
+  for (const SmbDirectCreditGate* g : {&a, &b}) {
+    const SmbDirectCreditState s = g->Snapshot();
     EXPECT_LE(s.peer_receive_credits(), s.posted_receives());
     EXPECT_LE(s.posted_receives(), kCredits);
     EXPECT_TRUE(g->status().ok()) << g->status();

@@ -1,32 +1,32 @@
-#include "smb2/client/session_security.h"
+#include "smb2/security/session_crypto.h"
 
 namespace smbd {
 
-absl::Status Smb2SessionSecurity::Sign(BvecqIter member) {
+absl::Status SessionCrypto::Sign(BvecqIter member) {
   if (!signer_.has_value()) {
     return absl::FailedPreconditionError("session has no signing key (guest or anonymous)");
   }
   return signer_->Sign(member);
 }
 
-absl::Status Smb2SessionSecurity::Verify(BvecqIter member) {
+absl::Status SessionCrypto::Verify(BvecqIter member) {
   if (!signer_.has_value()) {
     return absl::FailedPreconditionError("session has no signing key (guest or anonymous)");
   }
   return signer_->Verify(member);
 }
 
-absl::StatusOr<Bvecq> Smb2SessionSecurity::Seal(const Bvecq& frame, PagePool* pool) {
+absl::StatusOr<Bvecq> SessionCrypto::Seal(const Bvecq& frame, PagePool* pool) {
   if (sealer_ == nullptr) return absl::FailedPreconditionError("session cannot encrypt");
   return sealer_->Seal(frame, pool);
 }
 
-absl::StatusOr<Bvecq> Smb2SessionSecurity::Unseal(const Bvecq& transformed, PagePool* pool) {
+absl::StatusOr<Bvecq> SessionCrypto::Unseal(const Bvecq& transformed, PagePool* pool) {
   if (unsealer_ == nullptr) return absl::FailedPreconditionError("session cannot decrypt");
   return unsealer_->Unseal(transformed.begin(), pool, session_id_);
 }
 
-absl::StatusOr<Bvecq> Smb2SessionSecurity::UnsealPlaced(const Bvecq& transformed, PagePool* pool,
+absl::StatusOr<Bvecq> SessionCrypto::UnsealPlaced(const Bvecq& transformed, PagePool* pool,
                                                        const UnsealPlacement& placement) {
   if (unsealer_ == nullptr) return absl::FailedPreconditionError("session cannot decrypt");
   return unsealer_->Unseal(transformed.begin(), pool, session_id_, &placement);

@@ -6,8 +6,8 @@
 // received, or whose fields break a MUST of the spec, is DataLoss (the connection must be torn
 // down). A well-formed negotiate response that refuses us (Status != 0) or picks a version we do
 // not speak is FailedPrecondition. Messages name the field at fault.
-#ifndef SMBD_SMBDIRECT_SMBD_WIRE_H_
-#define SMBD_SMBDIRECT_SMBD_WIRE_H_
+#ifndef SMBD_SMBDIRECT_SMBDIRECT_WIRE_H_
+#define SMBD_SMBDIRECT_SMBDIRECT_WIRE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +21,7 @@
 namespace smbd {
 
 // [MS-SMBD] 1.7: the only protocol version.
-inline constexpr uint16_t kSmbdVersion1 = 0x0100;
+inline constexpr uint16_t kSmbDirectVersion1 = 0x0100;
 // [MS-SMBD] 2.2.1 / 2.2.2 fixed sizes.
 inline constexpr size_t kNegotiateRequestSize = 20;
 inline constexpr size_t kNegotiateResponseSize = 32;
@@ -30,17 +30,17 @@ inline constexpr size_t kNegotiateResponseSize = 32;
 inline constexpr size_t kDataTransferMinSize = 20;
 inline constexpr size_t kDataTransferDataOffset = 24;
 // [MS-SMBD] 2.2.3 Flags.
-inline constexpr uint16_t kSmbdResponseRequested = 0x0001;
+inline constexpr uint16_t kSmbDirectResponseRequested = 0x0001;
 // [MS-SMBD] 3.1.5.6 / 3.1.5.7 lower bounds.
-inline constexpr uint32_t kSmbdMinReceiveSize = 128;
-inline constexpr uint32_t kSmbdMinFragmentedSize = 131072;
+inline constexpr uint32_t kSmbDirectMinReceiveSize = 128;
+inline constexpr uint32_t kSmbDirectMinFragmentedSize = 131072;
 
 // [MS-SMBD] 2.2.1 Negotiate Request (20 bytes):
 //   0 MinVersion u16, 2 MaxVersion u16, 4 Reserved u16, 6 CreditsRequested u16,
 //   8 PreferredSendSize u32, 12 MaxReceiveSize u32, 16 MaxFragmentedSize u32.
-struct SmbdNegotiateRequest {
-  uint16_t min_version = kSmbdVersion1;
-  uint16_t max_version = kSmbdVersion1;
+struct SmbDirectNegotiateRequest {
+  uint16_t min_version = kSmbDirectVersion1;
+  uint16_t max_version = kSmbDirectVersion1;
   uint16_t credits_requested = 0;
   uint32_t preferred_send_size = 0;
   uint32_t max_receive_size = 0;
@@ -52,10 +52,10 @@ struct SmbdNegotiateRequest {
 //   8 CreditsRequested u16, 10 CreditsGranted u16, 12 Status u32 (NTSTATUS),
 //   16 MaxReadWriteSize u32, 20 PreferredSendSize u32, 24 MaxReceiveSize u32,
 //   28 MaxFragmentedSize u32.
-struct SmbdNegotiateResponse {
-  uint16_t min_version = kSmbdVersion1;
-  uint16_t max_version = kSmbdVersion1;
-  uint16_t negotiated_version = kSmbdVersion1;
+struct SmbDirectNegotiateResponse {
+  uint16_t min_version = kSmbDirectVersion1;
+  uint16_t max_version = kSmbDirectVersion1;
+  uint16_t negotiated_version = kSmbDirectVersion1;
   uint16_t credits_requested = 0;
   uint16_t credits_granted = 0;
   uint32_t status = 0;
@@ -77,7 +77,7 @@ struct DataTransferHeader {
   uint32_t data_offset = 0;
   uint32_t data_length = 0;
 
-  bool response_requested() const { return (flags & kSmbdResponseRequested) != 0; }
+  bool response_requested() const { return (flags & kSmbDirectResponseRequested) != 0; }
 };
 
 // The header bytes a message with `data_length` bytes of payload starts with: 24 with data
@@ -93,17 +93,19 @@ DataTransferHeader MakeDataTransferHeader(uint16_t credits_requested, uint16_t c
 
 // Negotiate request: what this side sends. Checks our own values against the 3.1.5.6 minimums
 // (InvalidArgument) and writes 20 bytes.
-absl::Status EncodeSmbdNegotiateRequest(const SmbdNegotiateRequest& req, WireWriter* w);
+absl::Status EncodeSmbDirectNegotiateRequest(const SmbDirectNegotiateRequest& req, WireWriter* w);
 // Receiver side (a peer or a test server), [MS-SMBD] 3.1.5.6: at least 20 bytes, the version
 // range includes 0x0100 (else FailedPrecondition: the responder answers STATUS_NOT_SUPPORTED),
 // CreditsRequested > 0, MaxReceiveSize >= 128, MaxFragmentedSize >= 131072.
-absl::StatusOr<SmbdNegotiateRequest> DecodeSmbdNegotiateRequest(absl::Span<const uint8_t> message);
+absl::StatusOr<SmbDirectNegotiateRequest> DecodeSmbDirectNegotiateRequest(
+    absl::Span<const uint8_t> message);
 
 // Negotiate response: written by a responder (test servers); writes 32 bytes.
-void EncodeSmbdNegotiateResponse(const SmbdNegotiateResponse& rsp, WireWriter* w);
+void EncodeSmbDirectNegotiateResponse(const SmbDirectNegotiateResponse& rsp, WireWriter* w);
 // Parses the 32 bytes (DataLoss when shorter; trailing bytes are ignored). No semantic checks:
-// see ValidateSmbdNegotiateResponse.
-absl::StatusOr<SmbdNegotiateResponse> DecodeSmbdNegotiateResponse(absl::Span<const uint8_t> message);
+// see ValidateSmbDirectNegotiateResponse.
+absl::StatusOr<SmbDirectNegotiateResponse> DecodeSmbDirectNegotiateResponse(
+    absl::Span<const uint8_t> message);
 
 // What a successful negotiate leaves on the connection ([MS-SMBD] 3.1.5.7, 3.1.1.1).
 struct NegotiatedParams {
@@ -123,13 +125,13 @@ struct NegotiatedParams {
 // [MinVersion, MaxVersion] (FailedPrecondition), CreditsRequested > 0, CreditsGranted > 0,
 // MaxReceiveSize >= 128, MaxFragmentedSize >= 131072, PreferredSendSize <= the MaxReceiveSize we
 // asked for (each DataLoss naming the field).
-absl::StatusOr<NegotiatedParams> ValidateSmbdNegotiateResponse(const SmbdNegotiateRequest& sent,
-                                                           const SmbdNegotiateResponse& rsp,
-                                                           uint32_t local_max_read_write_size);
+absl::StatusOr<NegotiatedParams> ValidateSmbDirectNegotiateResponse(
+    const SmbDirectNegotiateRequest& sent, const SmbDirectNegotiateResponse& rsp,
+    uint32_t local_max_read_write_size);
 // Decode + validate of a received negotiate response of `message.size()` bytes.
-absl::StatusOr<NegotiatedParams> ProcessSmbdNegotiateResponse(const SmbdNegotiateRequest& sent,
-                                                          absl::Span<const uint8_t> message,
-                                                          uint32_t local_max_read_write_size);
+absl::StatusOr<NegotiatedParams> ProcessSmbDirectNegotiateResponse(
+    const SmbDirectNegotiateRequest& sent, absl::Span<const uint8_t> message,
+    uint32_t local_max_read_write_size);
 
 // Writes the header of an outgoing data transfer message: 24 bytes (Padding zero) when
 // data_length > 0, else 20. InvalidArgument when DataOffset is not the one the header size
@@ -156,4 +158,4 @@ absl::StatusOr<DataTransferHeader> DecodeDataTransfer(const Bvecq& message,
 
 }  // namespace smbd
 
-#endif  // SMBD_SMBDIRECT_SMBD_WIRE_H_
+#endif  // SMBD_SMBDIRECT_SMBDIRECT_WIRE_H_

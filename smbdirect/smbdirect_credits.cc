@@ -1,4 +1,4 @@
-#include "smbdirect/smbd_credits.h"
+#include "smbdirect/smbdirect_credits.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,15 +8,15 @@
 namespace smbd {
 namespace {
 
-absl::string_view BlockedName(CreditState::Blocked b) {
+absl::string_view BlockedName(SmbDirectCreditState::Blocked b) {
   switch (b) {
-    case CreditState::Blocked::kNone:
+    case SmbDirectCreditState::Blocked::kNone:
       return "not blocked";
-    case CreditState::Blocked::kNotNegotiated:
+    case SmbDirectCreditState::Blocked::kNotNegotiated:
       return "the connection is not negotiated";
-    case CreditState::Blocked::kNoSendCredits:
+    case SmbDirectCreditState::Blocked::kNoSendCredits:
       return "no send credits (the peer granted none)";
-    case CreditState::Blocked::kLastCreditNeedsGrant:
+    case SmbDirectCreditState::Blocked::kLastCreditNeedsGrant:
       return "one send credit left and no receive credits to grant with it";
   }
   return "?";
@@ -24,10 +24,12 @@ absl::string_view BlockedName(CreditState::Blocked b) {
 
 }  // namespace
 
-CreditState::CreditState(const SmbdCreditOptions& options) : options_(options) {}
+SmbDirectCreditState::SmbDirectCreditState(const SmbDirectCreditOptions& options)
+    : options_(options) {}
 
-absl::Status CreditState::OnNegotiated(uint16_t send_credits, uint16_t receive_credit_target,
-                                       uint16_t receive_credits_granted) {
+absl::Status SmbDirectCreditState::OnNegotiated(uint16_t send_credits,
+                                                uint16_t receive_credit_target,
+                                                uint16_t receive_credits_granted) {
   if (negotiated_) return absl::FailedPreconditionError("credits: negotiated twice");
   if (receive_credits_granted > posted_) {
     return absl::FailedPreconditionError(
@@ -41,7 +43,7 @@ absl::Status CreditState::OnNegotiated(uint16_t send_credits, uint16_t receive_c
   return absl::OkStatus();
 }
 
-absl::Status CreditState::OnReceivePosted(uint32_t n) {
+absl::Status SmbDirectCreditState::OnReceivePosted(uint32_t n) {
   if (n > uint32_t{options_.receive_credit_max} - posted_) {
     return absl::FailedPreconditionError(
         absl::StrCat("credits: posting ", n, " receives on top of ", posted_,
@@ -51,7 +53,7 @@ absl::Status CreditState::OnReceivePosted(uint32_t n) {
   return absl::OkStatus();
 }
 
-absl::Status CreditState::OnDataTransferReceived(const DataTransferHeader& h) {
+absl::Status SmbDirectCreditState::OnDataTransferReceived(const DataTransferHeader& h) {
   if (!negotiated_) {
     return absl::FailedPreconditionError("credits: data transfer message before negotiation");
   }
@@ -75,16 +77,16 @@ absl::Status CreditState::OnDataTransferReceived(const DataTransferHeader& h) {
   return absl::OkStatus();
 }
 
-CreditState::Blocked CreditState::WhyBlocked() const {
+SmbDirectCreditState::Blocked SmbDirectCreditState::WhyBlocked() const {
   if (!negotiated_) return Blocked::kNotNegotiated;
   if (send_credits_ == 0) return Blocked::kNoSendCredits;
   if (send_credits_ == 1 && grantable() == 0) return Blocked::kLastCreditNeedsGrant;
   return Blocked::kNone;
 }
 
-std::optional<SendTicket> CreditState::TryAcquireSend(uint16_t flags) {
+std::optional<SmbDirectSendTicket> SmbDirectCreditState::TryAcquireSend(uint16_t flags) {
   if (WhyBlocked() != Blocked::kNone) return std::nullopt;
-  SendTicket t;
+  SmbDirectSendTicket t;
   t.credits_requested = options_.send_credit_target;
   // posted_ <= receive_credit_max (a uint16_t), so this fits.
   t.credits_granted = static_cast<uint16_t>(grantable());
@@ -95,24 +97,24 @@ std::optional<SendTicket> CreditState::TryAcquireSend(uint16_t flags) {
   return t;
 }
 
-uint32_t CreditState::grant_low_watermark() const {
+uint32_t SmbDirectCreditState::grant_low_watermark() const {
   if (options_.grant_low_watermark != 0) return options_.grant_low_watermark;
   const uint32_t eff = std::min<uint32_t>(receive_credit_target_, options_.receive_credit_max);
   return std::max<uint32_t>(2, eff / 2);
 }
 
-bool CreditState::EmptyMessageWanted() const {
+bool SmbDirectCreditState::EmptyMessageWanted() const {
   if (WhyBlocked() != Blocked::kNone) return false;
   if (response_pending_) return true;
   return grantable() > 0 && granted_ < grant_low_watermark();
 }
 
-std::optional<SendTicket> CreditState::TryAcquireEmpty(uint16_t flags) {
+std::optional<SmbDirectSendTicket> SmbDirectCreditState::TryAcquireEmpty(uint16_t flags) {
   if (!EmptyMessageWanted()) return std::nullopt;
   return TryAcquireSend(flags);
 }
 
-uint32_t CreditState::ReceivesToPost() const {
+uint32_t SmbDirectCreditState::ReceivesToPost() const {
   if (!negotiated_) return 0;
   const uint32_t max = options_.receive_credit_max;
   const uint32_t eff = std::min<uint32_t>(receive_credit_target_, max);
@@ -123,10 +125,11 @@ uint32_t CreditState::ReceivesToPost() const {
   return std::min(want, max - posted_);
 }
 
-CreditGate::CreditGate(const SmbdCreditOptions& options) : state_(options) {}
+SmbDirectCreditGate::SmbDirectCreditGate(const SmbDirectCreditOptions& options) : state_(options) {}
 
-absl::Status CreditGate::OnNegotiated(uint16_t send_credits, uint16_t receive_credit_target,
-                                      uint16_t receive_credits_granted) {
+absl::Status SmbDirectCreditGate::OnNegotiated(uint16_t send_credits,
+                                               uint16_t receive_credit_target,
+                                               uint16_t receive_credits_granted) {
   std::lock_guard<std::mutex> l(mu_);
   if (!error_.ok()) return error_;
   absl::Status s =
@@ -135,7 +138,7 @@ absl::Status CreditGate::OnNegotiated(uint16_t send_credits, uint16_t receive_cr
   return s;
 }
 
-absl::Status CreditGate::OnReceivePosted(uint32_t n) {
+absl::Status SmbDirectCreditGate::OnReceivePosted(uint32_t n) {
   std::lock_guard<std::mutex> l(mu_);
   if (!error_.ok()) return error_;
   absl::Status s = state_.OnReceivePosted(n);
@@ -143,7 +146,7 @@ absl::Status CreditGate::OnReceivePosted(uint32_t n) {
   return s;
 }
 
-absl::Status CreditGate::OnDataTransferReceived(const DataTransferHeader& h) {
+absl::Status SmbDirectCreditGate::OnDataTransferReceived(const DataTransferHeader& h) {
   std::lock_guard<std::mutex> l(mu_);
   if (!error_.ok()) return error_;
   absl::Status s = state_.OnDataTransferReceived(h);
@@ -152,7 +155,8 @@ absl::Status CreditGate::OnDataTransferReceived(const DataTransferHeader& h) {
   return s;
 }
 
-absl::StatusOr<SendTicket> CreditGate::AcquireSend(absl::Duration timeout, uint16_t flags) {
+absl::StatusOr<SmbDirectSendTicket> SmbDirectCreditGate::AcquireSend(absl::Duration timeout,
+                                                                     uint16_t flags) {
   // Deadline on the steady clock; a huge timeout is clamped so that the addition cannot overflow.
   const absl::Duration bounded = std::min(std::max(timeout, absl::ZeroDuration()),
                                           absl::Hours(24 * 365));
@@ -165,7 +169,7 @@ absl::StatusOr<SendTicket> CreditGate::AcquireSend(absl::Duration timeout, uint1
       --waiters_;
       return error_;
     }
-    std::optional<SendTicket> t = state_.TryAcquireSend(flags);
+    std::optional<SmbDirectSendTicket> t = state_.TryAcquireSend(flags);
     if (t.has_value()) {
       --waiters_;
       return *t;
@@ -180,46 +184,48 @@ absl::StatusOr<SendTicket> CreditGate::AcquireSend(absl::Duration timeout, uint1
   }
 }
 
-absl::StatusOr<std::optional<SendTicket>> CreditGate::TryAcquireSend(uint16_t flags) {
+absl::StatusOr<std::optional<SmbDirectSendTicket>> SmbDirectCreditGate::TryAcquireSend(
+    uint16_t flags) {
   std::lock_guard<std::mutex> l(mu_);
   if (!error_.ok()) return error_;
   return state_.TryAcquireSend(flags);
 }
 
-absl::StatusOr<std::optional<SendTicket>> CreditGate::TryAcquireEmpty(uint16_t flags) {
+absl::StatusOr<std::optional<SmbDirectSendTicket>> SmbDirectCreditGate::TryAcquireEmpty(
+    uint16_t flags) {
   std::lock_guard<std::mutex> l(mu_);
   if (!error_.ok()) return error_;
   return state_.TryAcquireEmpty(flags);
 }
 
-bool CreditGate::EmptyMessageWanted() const {
+bool SmbDirectCreditGate::EmptyMessageWanted() const {
   std::lock_guard<std::mutex> l(mu_);
   return error_.ok() && state_.EmptyMessageWanted();
 }
 
-uint32_t CreditGate::ReceivesToPost() const {
+uint32_t SmbDirectCreditGate::ReceivesToPost() const {
   std::lock_guard<std::mutex> l(mu_);
   return error_.ok() ? state_.ReceivesToPost() : 0;
 }
 
-void CreditGate::Fail(absl::Status error) {
+void SmbDirectCreditGate::Fail(absl::Status error) {
   if (error.ok()) error = absl::CancelledError("SMB Direct: credit gate closed");
   std::lock_guard<std::mutex> l(mu_);
   if (error_.ok()) error_ = std::move(error);
   changed_.notify_all();
 }
 
-absl::Status CreditGate::status() const {
+absl::Status SmbDirectCreditGate::status() const {
   std::lock_guard<std::mutex> l(mu_);
   return error_;
 }
 
-CreditState CreditGate::Snapshot() const {
+SmbDirectCreditState SmbDirectCreditGate::Snapshot() const {
   std::lock_guard<std::mutex> l(mu_);
   return state_;
 }
 
-int CreditGate::waiting_senders() const {
+int SmbDirectCreditGate::waiting_senders() const {
   std::lock_guard<std::mutex> l(mu_);
   return waiters_;
 }

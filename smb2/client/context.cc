@@ -1,0 +1,275 @@
+#include "smb2/client/context.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "smb2/ntstatus.h"
+#include "smb2/pdu/negotiate.h"
+
+namespace smbd {
+namespace client_internal {
+namespace {
+
+// [MS-SMB2] 2.2.3: the dialects this client can speak, lowest first.
+constexpr uint16_t kAllDialects[] = {kDialect202, kDialect210, kDialect300, kDialect302,
+                                     kDialect311};
+
+absl::Status RandomBytes(absl::Span<uint8_t> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
+    return absl::InternalError("OpenSSL RAND_bytes failed");
+  }
+  return absl::OkStatus();
+}
+
+// A READ or WRITE size within the options, the server's and the transport's limits.
+uint32_t IoLimit(uint32_t wanted, uint32_t server_max, uint32_t transport_rdma_max,
+                 uint16_t dialect) {
+  uint32_t m = std::min(wanted, server_max);
+  if (transport_rdma_max > 0) m = std::min(m, transport_rdma_max);
+  // [MS-SMB2] 3.2.4.7 / 3.2.4.6: 2.0.2 has no multi-credit requests, so 64 KiB at most.
+  if (dialect == kDialect202) m = std::min<uint32_t>(m, 65536);
+  return std::max<uint32_t>(m, 1);
+}
+
+}  // namespace
+
+void IoCounters::CountRead(uint64_t bytes, bool rdma) {
+  bytes_read += bytes;
+  if (rdma) {
+    rdma_reads++;
+    rdma_bytes_read += bytes;
+  }
+}
+
+void IoCounters::CountWrite(uint64_t bytes, bool rdma) {
+  bytes_written += bytes;
+  if (rdma) {
+    rdma_writes++;
+    rdma_bytes_written += bytes;
+  }
+}
+
+absl::Status ResponseStatus(const SmbMessage& m, absl::string_view what) {
+  return NtStatusToStatus(m.response_header.status, what);
+}
+
+ClientContext::ClientContext(std::shared_ptr<PagePool> pool, const ClientOptions& options)
+    : pool_(std::move(pool)), options_(options) {}
+
+ClientContext::~ClientContext() {
+  if (connection_ != nullptr) connection_->Close(absl::CancelledError("client closed"));
+}
+
+absl::Status ClientContext::Start(std::unique_ptr<Transport> transport) {
+  if (options_.min_dialect > options_.max_dialect) {
+    return absl::InvalidArgumentError("min_dialect is above max_dialect");
+  }
+  if (options_.require_encryption && options_.max_dialect < kDialect300) {
+    return absl::InvalidArgumentError("encryption needs SMB 3.0 or later (max_dialect)");
+  }
+  ConnectionOptions co;
+  co.credits = options_.credits;
+  co.credit_timeout = options_.request_timeout;
+  SMBD_ASSIGN_OR_RETURN(connection_, Connection::Create(std::move(transport), pool_.get(), co));
+  return Negotiate();
+}
+
+std::vector<uint16_t> ClientContext::OfferedDialects() const {
+  std::vector<uint16_t> dialects;
+  for (uint16_t d : kAllDialects) {
+    if (d >= options_.min_dialect && d <= options_.max_dialect) dialects.push_back(d);
+  }
+  return dialects;
+}
+
+uint16_t ClientContext::SecurityMode() const {
+  return kSigningEnabled | (options_.require_signing ? kSigningRequired : 0);
+}
+
+SmbMessageRef ClientContext::NewMessage(Command command, uint64_t session_id, uint32_t tree_id,
+                                        uint64_t payload) const {
+  SmbMessageRef m = SmbMessage::New();
+  m->header.command = command;
+  m->header.session_id = session_id;
+  m->header.tree_id = tree_id;
+  m->header.credit_charge = Charge(payload);
+  return m;
+}
+
+uint16_t ClientContext::Charge(uint64_t bytes) const {
+  // [MS-SMB2] 3.2.4.1.5: CreditCharge only with 2.1+ and CAP_LARGE_MTU; 2.0.2 sends 0.
+  const NegotiatedInfo& n = negotiated_;
+  if (n.dialect == 0 || n.dialect == kDialect202 || (n.server_capabilities & kCapLargeMtu) == 0) {
+    return n.dialect == kDialect202 ? 0 : 1;
+  }
+  return CreditChargeFor(bytes);
+}
+
+absl::Status ClientContext::Submit(const SmbMessageRef& chain) {
+  // One absolute deadline per request, from now: the send and the wait for the answer both end
+  // by it, so a peer that stops reading cannot hold a caller past its timeout.
+  for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
+    m->SetDeadlineIn(options_.request_timeout);
+  }
+  return connection_->Submit(chain);
+}
+
+absl::Status ClientContext::Await(SmbMessage* m) {
+  const absl::Duration left = m->TimeLeft();
+  absl::Status s = m->Wait(left == absl::InfiniteDuration() ? options_.request_timeout : left);
+  if (s.ok()) return s;
+  if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+    // Ask the server to drop it ([MS-SMB2] 3.2.4.24): one that does answers STATUS_CANCELLED
+    // and the request's credits come back instead of staying charged for good.
+    (void)connection_->Cancel(m);
+  }
+  connection_->Abandon(m);  // its destination is not written after we return
+  return s;
+}
+
+absl::Status ClientContext::RoundTrip(const SmbMessageRef& chain) {
+  SMBD_RETURN_IF_ERROR(Submit(chain));
+  for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
+    SMBD_RETURN_IF_ERROR(Await(m));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClientContext::Exchange(Command command, uint64_t session_id, uint32_t tree_id,
+                                     const std::function<void(WireWriter*)>& body,
+                                     absl::string_view what) {
+  SmbMessageRef m = NewMessage(command, session_id, tree_id);
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), pool(), body));
+  SMBD_RETURN_IF_ERROR(RoundTrip(m));
+  return ResponseStatus(*m, what);
+}
+
+uint32_t ClientContext::MaxRead(bool rdma) const {
+  return IoLimit(rdma ? options_.max_rdma_io : options_.max_io, negotiated_.max_read_size,
+                 transport()->limits().max_rdma_io, negotiated_.dialect);
+}
+
+uint32_t ClientContext::MaxWrite(bool rdma) const {
+  return IoLimit(rdma ? options_.max_rdma_io : options_.max_io, negotiated_.max_write_size,
+                 transport()->limits().max_rdma_io, negotiated_.dialect);
+}
+
+size_t ClientContext::Depth(uint32_t chunk) const {
+  // Whatever was asked for, at most 1 GiB in flight: ReadTo allocates its window up front.
+  constexpr uint64_t kMaxInFlight = uint64_t{1} << 30;
+  chunk = std::max<uint32_t>(chunk, 1);
+  const uint64_t wanted = options_.depth > 0 ? options_.depth : options_.window_bytes / chunk;
+  return static_cast<size_t>(
+      std::clamp<uint64_t>(wanted, 1, std::max<uint64_t>(1, kMaxInFlight / chunk)));
+}
+
+int ClientContext::Cancel() {
+  cancel_epoch_.fetch_add(1, std::memory_order_acq_rel);
+  return connection_->CancelAll();
+}
+
+absl::Status ClientContext::Negotiate() {
+  const std::vector<uint16_t> dialects = OfferedDialects();
+  if (dialects.empty()) return absl::InvalidArgumentError("no dialect in the requested range");
+  const bool offer_311 = dialects.back() == kDialect311;
+
+  NegotiateRequest req;
+  req.dialects = dialects;
+  req.security_mode = SecurityMode();
+  req.capabilities = kCapLargeMtu | kCapEncryption;
+  SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(client_guid_)));
+  std::memcpy(req.client_guid, client_guid_, 16);
+  uint8_t salt[32];
+  std::vector<uint16_t> ciphers, signing;
+  if (offer_311) {
+    SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(salt)));
+    req.preauth_salt = salt;
+    for (Cipher c : options_.ciphers) ciphers.push_back(static_cast<uint16_t>(c));
+    req.ciphers = ciphers;
+    if (options_.offer_gmac) signing.push_back(kSigningAesGmac);
+    signing.push_back(kSigningAesCmac);
+    signing.push_back(kSigningHmacSha256);
+    req.signing_algorithms = signing;
+    req.netname = options_.server_name;
+  }
+
+  SmbMessageRef m = SmbMessage::New();
+  m->header.command = Command::kNegotiate;
+  m->header.credit_charge = 0;  // not yet known whether the server does multi-credit
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), pool_.get(),
+                                 [&](WireWriter* w) { return EncodeNegotiateRequest(req, w); }));
+  SMBD_RETURN_IF_ERROR(RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "NEGOTIATE"));
+  SMBD_ASSIGN_OR_RETURN(NegotiateResponse resp, DecodeNegotiateResponse(Reader(*m)));
+
+  // A dialect we did not offer (or the 2.x wildcard) is a protocol violation or a downgrade.
+  if (std::find(dialects.begin(), dialects.end(), resp.dialect) == dialects.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "server chose dialect 0x", absl::Hex(resp.dialect), ", which was not offered"));
+  }
+  NegotiatedInfo& n = negotiated_;
+  n.dialect = resp.dialect;
+  n.server_security_mode = resp.security_mode;
+  n.server_capabilities = resp.capabilities;
+  n.max_transact_size = resp.max_transact_size;
+  n.max_read_size = resp.max_read_size;
+  n.max_write_size = resp.max_write_size;
+  std::memcpy(n.server_guid, resp.server_guid, 16);
+  n.signing = DefaultSigningAlgorithm(resp.dialect);
+  if (resp.security_buffer_length > 0) {
+    WireReader r = Reader(*m);
+    SMBD_ASSIGN_OR_RETURN(WireReader token,
+                          r.Sub(resp.security_buffer_offset, resp.security_buffer_length));
+    negotiate_token_.resize(resp.security_buffer_length);
+    if (!token.Bytes(absl::MakeSpan(negotiate_token_))) return token.Error("NEGOTIATE token");
+  }
+  if (n.max_read_size < 65536 || n.max_write_size < 65536) {
+    return absl::DataLossError(absl::StrCat("server's MaxReadSize ", n.max_read_size,
+                                            " / MaxWriteSize ", n.max_write_size,
+                                            " are below the 64 KiB every dialect allows"));
+  }
+
+  if (n.dialect == kDialect311) {
+    // [MS-SMB2] 3.2.5.2: the response MUST carry exactly one preauth context with SHA-512.
+    if (!resp.preauth.has_value() ||
+        std::find(resp.preauth->hash_algorithms.begin(), resp.preauth->hash_algorithms.end(),
+                  kHashSha512) == resp.preauth->hash_algorithms.end()) {
+      return absl::DataLossError("3.1.1 NEGOTIATE response without a SHA-512 preauth context");
+    }
+    SMBD_RETURN_IF_ERROR(preauth_.Update(m->request.begin()));
+    SMBD_RETURN_IF_ERROR(preauth_.Update(m->response.begin()));
+    if (resp.ciphers.has_value() && !resp.ciphers->empty() && (*resp.ciphers)[0] != 0) {
+      const uint16_t c = (*resp.ciphers)[0];
+      if (std::find(ciphers.begin(), ciphers.end(), c) == ciphers.end()) {
+        return absl::DataLossError(absl::StrCat("server chose cipher ", c, ", not offered"));
+      }
+      n.cipher = static_cast<Cipher>(c);
+      n.can_encrypt = true;
+    }
+    if (resp.signing_algorithms.has_value() && !resp.signing_algorithms->empty()) {
+      const uint16_t a = (*resp.signing_algorithms)[0];
+      if (std::find(signing.begin(), signing.end(), a) == signing.end()) {
+        return absl::DataLossError(
+            absl::StrCat("server chose signing algorithm ", a, ", not offered"));
+      }
+      n.signing = static_cast<SigningAlgorithm>(a);
+    }
+  } else if (n.dialect >= kDialect300) {
+    n.can_encrypt = (n.server_capabilities & kCapEncryption) != 0;
+    n.cipher = Cipher::kAes128Ccm;
+  }
+  if (options_.require_encryption && !n.can_encrypt) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("encryption required, but the server (dialect 0x", absl::Hex(n.dialect),
+                     ") offers none; refusing to continue unencrypted"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace client_internal
+}  // namespace smbd

@@ -1,0 +1,385 @@
+#include "smb2/client/file.h"
+
+#include <algorithm>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "smb2/client/context.h"
+#include "smb2/client/file_info.h"
+#include "smb2/client/pipeline.h"
+#include "smb2/client/session.h"
+#include "smb2/client/tree.h"
+#include "smb2/ntstatus.h"
+#include "smb2/pdu/close.h"
+#include "smb2/pdu/flush.h"
+#include "smb2/pdu/query_info.h"
+#include "smb2/pdu/read.h"
+#include "smb2/pdu/set_info.h"
+#include "smb2/pdu/write.h"
+
+namespace smbd {
+
+using client_internal::ClientContext;
+using client_internal::EncodeOne;
+using client_internal::PipelineCalls;
+using client_internal::PipelineStep;
+using client_internal::Reader;
+using client_internal::ResponseStatus;
+
+namespace {
+
+struct AlignedDelete {
+  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kPageSize)); }
+};
+
+// A completed READ's byte count, its data landed in dst. Inline data the transport placed is
+// already there; otherwise it is copied out of the answer.
+absl::StatusOr<uint32_t> ReadResult(SmbMessage* m, absl::Span<uint8_t> dst, bool rdma) {
+  if (m->response_header.status == ntstatus::kEndOfFile) return 0;
+  SMBD_RETURN_IF_ERROR(NtStatusToStatus(m->response_header.status, "READ"));
+  SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(Reader(*m)));
+  if (rdma && resp.data_length == 0) {
+    // [MS-SMB2] 3.3.5.12: over RDMA, DataLength is 0 and DataRemaining is what the server
+    // wrote into the registered buffer. More than we registered cannot have been written.
+    if (resp.data_remaining > dst.size()) {
+      return absl::DataLossError(absl::StrCat("READ over RDMA claims ", resp.data_remaining,
+                                              " bytes placed in a ", dst.size(), "-byte buffer"));
+    }
+    return resp.data_remaining;
+  }
+  if (resp.data_length > dst.size()) {
+    return absl::DataLossError(
+        absl::StrCat("READ returned ", resp.data_length, " bytes for a request of ", dst.size()));
+  }
+  if (resp.data_length > 0) {
+    SMBD_ASSIGN_OR_RETURN(BvecqIter it, m->response.Range(resp.data_offset, resp.data_length));
+    // Placed by the transport straight into dst: nothing to copy.
+    if (it.Peek().data() != dst.data()) it.CopyOut(dst.subspan(0, resp.data_length));
+  }
+  return resp.data_length;
+}
+
+// A READ's result once its message completed: the registration (if any) is dropped first, so
+// the server cannot reach dst any more by the time anyone hears of it; then counted.
+absl::StatusOr<uint32_t> EndRead(SmbMessage* m, absl::Span<uint8_t> dst,
+                                 client_internal::IoCounters& counters) {
+  const bool rdma = m->rdma != nullptr;
+  absl::StatusOr<uint32_t> r =
+      m->result().ok() ? ReadResult(m, dst, rdma) : absl::StatusOr<uint32_t>(m->result());
+  m->rdma.reset();
+  if (r.ok()) counters.CountRead(*r, rdma);
+  return r;
+}
+
+}  // namespace
+
+File::File(ClientContext* context, Tree* tree, const FileId& id, uint64_t size_at_open)
+    : context_(context), tree_(tree), id_(id), size_at_open_(size_at_open) {}
+
+File::~File() {
+  if (!closed_) (void)Close();
+}
+
+absl::Status File::Close() {
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  Connection* connection = context_->connection();
+  if (!connection->status().ok()) return connection->status();
+  CloseRequest req;
+  req.file_id = id_;
+  return context_->Exchange(
+      Command::kClose, tree_->session()->id(), tree_->id(),
+      [&](WireWriter* w) { EncodeCloseRequest(req, w); }, "CLOSE");
+}
+
+absl::StatusOr<FileInfo> File::Stat() {
+  SmbMessageRef m =
+      context_->NewMessage(Command::kQueryInfo, tree_->session()->id(), tree_->id(), 4096);
+  QueryInfoRequest q;
+  q.info_type = kInfoFile;
+  q.file_info_class = kFileAllInformation;
+  q.output_buffer_length = 4096;
+  q.file_id = id_;
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
+    EncodeQueryInfoRequest(q, w);
+  }));
+  SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "QUERY_INFO"));
+  SMBD_ASSIGN_OR_RETURN(QueryInfoResponse qr, DecodeQueryInfoResponse(Reader(*m)));
+  SMBD_ASSIGN_OR_RETURN(WireReader buf,
+                        Reader(*m).Sub(qr.output_buffer_offset, qr.output_buffer_length));
+  SMBD_ASSIGN_OR_RETURN(FileAllInfo all, DecodeFileAllInformation(buf));
+  std::string name = all.name;
+  return client_internal::MakeFileInfo(std::move(name), all);
+}
+
+absl::StatusOr<std::vector<FileNotification>> File::WaitForChanges(
+    const ChangeNotifyOptions& options) {
+  SmbMessageRef m = context_->NewMessage(Command::kChangeNotify, tree_->session()->id(),
+                                         tree_->id(), options.buffer_bytes);
+  ChangeNotifyRequest req;
+  req.flags = options.watch_tree ? kWatchTree : 0;
+  req.output_buffer_length = options.buffer_bytes;
+  req.file_id = id_;
+  req.completion_filter = options.filter;
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
+    EncodeChangeNotifyRequest(req, w);
+  }));
+  Connection* connection = context_->connection();
+  SMBD_RETURN_IF_ERROR(connection->Submit(m));
+  const absl::Duration request_timeout = context_->options().request_timeout;
+  const absl::Duration timeout =
+      options.timeout > absl::ZeroDuration() ? options.timeout : request_timeout;
+  absl::Status waited = m->Wait(timeout);
+  bool timed_out = false;
+  if (waited.code() == absl::StatusCode::kDeadlineExceeded) {
+    // Nothing changed in time: cancel it ([MS-SMB2] 3.2.4.24) and wait for its end, so that the
+    // server holds no request of ours and the credits come back.
+    timed_out = true;
+    SMBD_RETURN_IF_ERROR(connection->Cancel(m.get()));
+    waited = m->Wait(request_timeout);
+  }
+  if (!waited.ok()) {
+    connection->Abandon(m.get());
+    return waited;
+  }
+  if (timed_out && m->response_header.status == ntstatus::kCancelled) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("CHANGE_NOTIFY: no change within ", absl::FormatDuration(timeout)));
+  }
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "CHANGE_NOTIFY"));
+  if (m->response_header.status == ntstatus::kNotifyEnumDir) {
+    return std::vector<FileNotification>();
+  }
+  return DecodeChangeNotifyResponse(Reader(*m));
+}
+
+absl::Status File::Truncate(uint64_t size) {
+  return context_->Exchange(
+      Command::kSetInfo, tree_->session()->id(), tree_->id(),
+      [&](WireWriter* w) { EncodeSetEndOfFileRequest(id_, size, w); }, "SET_INFO (end of file)");
+}
+
+absl::Status File::Flush() {
+  FlushRequest req;
+  req.file_id = id_;
+  return context_->Exchange(
+      Command::kFlush, tree_->session()->id(), tree_->id(),
+      [&](WireWriter* w) { EncodeFlushRequest(req, w); }, "FLUSH");
+}
+
+bool File::UseRdma(uint64_t bytes) const {
+  const Session* s = tree_->session();
+  // Never on a signed or sealed session: RDMA-placed bytes are covered by neither the
+  // signature nor the encryption (ClientOptions::rdma_threshold).
+  return bytes >= context_->options().rdma_threshold && context_->transport()->supports_rdma() &&
+         !s->signs() && !s->seals() && context_->negotiated().dialect >= kDialect300;
+}
+
+uint32_t File::ChunkSize(bool write) const {
+  // The RDMA channel (when this session can use it at all) takes larger transfers.
+  if (UseRdma(context_->options().rdma_threshold)) {
+    const uint32_t rdma_chunk = write ? context_->MaxWrite(true) : context_->MaxRead(true);
+    if (UseRdma(rdma_chunk)) return rdma_chunk;
+  }
+  uint32_t chunk = write ? context_->MaxWrite(false) : context_->MaxRead(false);
+  if (!UseRdma(chunk)) {
+    // Inline data travels in the frame: keep it inside the transport's frame limits (SMB Direct
+    // reassembles at most MaxFragmentedSize), with room for headers and a transform header.
+    const TransportLimits l = context_->transport()->limits();
+    const uint64_t frame = write ? l.max_send_frame : l.max_receive_frame;
+    if (frame < uint64_t{chunk} + 1024) {
+      chunk = static_cast<uint32_t>(std::max<uint64_t>(4096, (frame - 1024) & ~uint64_t{4095}));
+    }
+  }
+  return chunk;
+}
+
+absl::StatusOr<SmbMessageRef> File::PrepareRead(uint64_t offset, absl::Span<uint8_t> dst,
+                                                bool allow_rdma) {
+  const bool rdma = allow_rdma && UseRdma(dst.size());
+  // [MS-SMB2] 3.1.5.2 charges the payload whether it travels inline or by RDMA.
+  SmbMessageRef m =
+      context_->NewMessage(Command::kRead, tree_->session()->id(), tree_->id(), dst.size());
+  m->expected_response_bytes = dst.size();
+  m->read_destination = dst;
+  ReadRequest req;
+  req.length = static_cast<uint32_t>(dst.size());
+  req.offset = offset;
+  req.file_id = id_;
+  if (rdma) {
+    // The server may write exactly dst, for exactly this request.
+    SMBD_ASSIGN_OR_RETURN(m->rdma, context_->transport()->RegisterForPeer(dst, true));
+    req.channel = kChannelRdmaV1;
+    req.channel_info = m->rdma->descriptors();
+    req.padding = 0;
+  }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) { EncodeReadRequest(req, w); }));
+  return m;
+}
+
+absl::StatusOr<uint64_t> File::PipelinedRead(
+    uint64_t offset, uint64_t length,
+    const std::function<absl::Span<uint8_t>(uint64_t at, size_t n)>& destination,
+    const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver) {
+  const uint32_t chunk = ChunkSize(false);
+  return client_internal::RunPipeline(
+      *context_, length, chunk, context_->Depth(chunk),
+      PipelineCalls{
+          [&](PipelineStep* step) -> absl::Status {
+            step->buffer = destination(step->at, step->length);
+            SMBD_ASSIGN_OR_RETURN(step->message,
+                                  PrepareRead(offset + step->at, step->buffer, true));
+            return context_->Submit(step->message);
+          },
+          [&](PipelineStep& step) -> absl::StatusOr<uint32_t> {
+            SmbMessage* m = step.message.get();
+            absl::Status waited = context_->Await(m);
+            if (!waited.ok()) {
+              m->rdma.reset();  // given up: the server reaches the buffer no more
+              return waited;
+            }
+            return EndRead(m, step.buffer, context_->counters());
+          },
+          [&](const PipelineStep& step, uint32_t done) {
+            return deliver(step.buffer.subspan(0, done));
+          }},
+      "read");
+}
+
+absl::StatusOr<uint64_t> File::Read(uint64_t offset, absl::Span<uint8_t> dst) {
+  // Each chunk lands in its own part of dst: nothing to deliver.
+  return PipelinedRead(
+      offset, dst.size(), [&](uint64_t at, size_t n) { return dst.subspan(at, n); },
+      [](absl::Span<const uint8_t>) { return absl::OkStatus(); });
+}
+
+absl::StatusOr<uint64_t> File::ReadTo(
+    uint64_t offset, uint64_t length,
+    const std::function<absl::Status(absl::Span<const uint8_t>)>& sink) {
+  const uint32_t chunk = ChunkSize(false);
+  // No more slots than the range has chunks: requests in flight never outnumber either.
+  const uint64_t chunks = length == UINT64_MAX ? UINT64_MAX : (length + chunk - 1) / chunk;
+  const size_t depth = static_cast<size_t>(
+      std::max<uint64_t>(1, std::min<uint64_t>(context_->Depth(chunk), chunks)));
+  // One window of buffers for the whole call (not per request), recycled slot by slot: chunks
+  // complete in order, so a slot is free again by the time it comes round.
+  // Page-aligned, so that an RDMA registration of a chunk covers no more pages than it must
+  // (rxe: 512 pages per region, so a 2 MiB chunk fits one region only when aligned).
+  std::unique_ptr<uint8_t[], AlignedDelete> window(new (std::align_val_t(kPageSize))
+                                                       uint8_t[depth * chunk]);
+  size_t slot = 0;
+  return PipelinedRead(
+      offset, length,
+      [&](uint64_t, size_t n) {
+        absl::Span<uint8_t> part(window.get() + slot * chunk, n);
+        slot = (slot + 1) % depth;
+        return part;
+      },
+      sink);
+}
+
+absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src) {
+  const bool rdma = UseRdma(src.size());
+  SmbMessageRef m =
+      context_->NewMessage(Command::kWrite, tree_->session()->id(), tree_->id(), src.size());
+  Bvecq payload;
+  WriteRequest req;
+  req.length = static_cast<uint32_t>(src.size());
+  req.offset = offset;
+  req.file_id = id_;
+  if (rdma) {
+    // The server reads exactly src, for exactly this request ([MS-SMB2] 3.2.4.7).
+    SMBD_ASSIGN_OR_RETURN(m->rdma,
+                          context_->transport()->RegisterForPeer(
+                              absl::MakeSpan(const_cast<uint8_t*>(src.data()), src.size()), false));
+    req.channel = kChannelRdmaV1;
+    req.channel_info = m->rdma->descriptors();
+  } else {
+    // The caller's bytes go out as they are: sendmsg gathers them (or the sealer reads them).
+    SMBD_RETURN_IF_ERROR(payload.AppendExternal(const_cast<uint8_t*>(src.data()), src.size()));
+  }
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
+    return EncodeWriteRequest(req, &payload, w);
+  }));
+  SMBD_RETURN_IF_ERROR(context_->Submit(m));
+  return m;
+}
+
+absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
+  const uint32_t chunk = ChunkSize(true);
+  absl::StatusOr<uint64_t> written = client_internal::RunPipeline(
+      *context_, src.size(), chunk, context_->Depth(chunk),
+      PipelineCalls{
+          [&](PipelineStep* step) -> absl::Status {
+            SMBD_ASSIGN_OR_RETURN(step->message,
+                                  SubmitWrite(offset + step->at, src.subspan(step->at, step->length)));
+            return absl::OkStatus();
+          },
+          [&](PipelineStep& step) -> absl::StatusOr<uint32_t> {
+            SmbMessage* m = step.message.get();
+            absl::Status waited = context_->Await(m);
+            // Answered or given up: the server reaches src no more, and the request no longer
+            // references the caller's memory.
+            const bool rdma = m->rdma != nullptr;
+            m->rdma.reset();
+            m->request.Clear();
+            SMBD_RETURN_IF_ERROR(waited);
+            SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "WRITE"));
+            SMBD_ASSIGN_OR_RETURN(WriteResponse resp, DecodeWriteResponse(Reader(*m)));
+            if (resp.count != step.length) {
+              return absl::DataLossError(
+                  absl::StrCat("WRITE wrote ", resp.count, " of ", step.length, " bytes"));
+            }
+            context_->counters().CountWrite(resp.count, rdma);
+            return resp.count;
+          },
+          [](const PipelineStep&, uint32_t) { return absl::OkStatus(); }},
+      "write");
+  return written.status();
+}
+
+namespace {
+
+// A ReadAsync's state, kept in the message's user_data: no allocation per request.
+struct AsyncRead {
+  File::ReadCallback callback;
+  void* arg;
+  absl::Span<uint8_t> dst;
+  client_internal::IoCounters* counters;
+};
+
+}  // namespace
+
+absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
+                             void* arg) {
+  const uint32_t limit = context_->MaxRead(UseRdma(dst.size()));
+  if (dst.size() > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReadAsync of ", dst.size(), " bytes exceeds the max read size ", limit));
+  }
+  // Over SMB Direct large enough reads use the RDMA channel, as File::Read does.
+  SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, true));
+  static_assert(sizeof(AsyncRead) <= sizeof(m->user_data), "user_data too small");
+  static_assert(std::is_trivially_destructible_v<AsyncRead>);
+  auto* state = new (m->user_data) AsyncRead{callback, arg, dst, &context_->counters()};
+  m->SetCallback(
+      [](SmbMessage* msg, void*) {
+        AsyncRead* st = reinterpret_cast<AsyncRead*>(msg->user_data);
+        absl::StatusOr<uint32_t> r = EndRead(msg, st->dst, *st->counters);
+        st->callback(st->arg, std::move(r));
+      },
+      state);
+  // The callback runs within the request timeout even if the server never answers.
+  m->SetDeadlineIn(context_->options().request_timeout);
+  absl::Status s = context_->connection()->Submit(m);
+  if (!s.ok()) m->rdma.reset();  // nothing was sent: the callback never runs
+  return s;
+}
+
+}  // namespace smbd

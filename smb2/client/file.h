@@ -1,0 +1,96 @@
+// File: an open handle ([MS-SMB2] 3.2.4.3). Reads and writes are pipelined over many requests;
+// over SMB Direct large enough ones use the RDMA channel.
+#ifndef SMBD_SMB2_CLIENT_FILE_H_
+#define SMBD_SMB2_CLIENT_FILE_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "smb2/client/types.h"
+#include "smb2/message.h"
+#include "smb2/pdu/change_notify.h"
+#include "smb2/pdu/common.h"
+
+namespace smbd {
+
+class Tree;
+namespace client_internal {
+class ClientContext;
+}  // namespace client_internal
+
+class File {
+ public:
+  // Internal: made by Tree::Open.
+  File(client_internal::ClientContext* context, Tree* tree, const FileId& id,
+       uint64_t size_at_open);
+  // Closes the handle if still open (errors ignored; use Close() to see them).
+  ~File();
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  // Reads up to dst.size() bytes at `offset`, pipelined in chunks; returns bytes read (short at
+  // end of file).
+  absl::StatusOr<uint64_t> Read(uint64_t offset, absl::Span<uint8_t> dst);
+  // Streams [offset, offset+length) (length UINT64_MAX: to end of file) to `sink` in order,
+  // with up to window_bytes in flight. Returns bytes delivered.
+  absl::StatusOr<uint64_t> ReadTo(uint64_t offset, uint64_t length,
+                                  const std::function<absl::Status(absl::Span<const uint8_t>)>& sink);
+  // Writes all of `src` at `offset`, pipelined.
+  absl::Status Write(uint64_t offset, absl::Span<const uint8_t> src);
+  absl::StatusOr<FileInfo> Stat();
+  // For an open directory: waits for changes in it ([MS-SMB2] 3.2.4.18) and returns them. An
+  // empty result means the server saw more than fits the buffer (STATUS_NOTIFY_ENUM_DIR): list
+  // the directory again. With nothing changed within options.timeout the request is cancelled
+  // and DeadlineExceeded returned; Client::Cancel() ends it with kCancelled.
+  absl::StatusOr<std::vector<FileNotification>> WaitForChanges(
+      const ChangeNotifyOptions& options = {});
+  absl::Status Truncate(uint64_t size);
+  absl::Status Flush();
+  absl::Status Close();
+
+  // Asynchronous read of up to dst.size() (<= the max read size, inline or RDMA as the read will
+  // go) bytes at `offset`: returns once the request is sent; `callback(arg, bytes read or
+  // error)` runs later on the connection's receive thread, or, if no answer came within the
+  // request timeout, with DeadlineExceeded on its watchdog thread (the request is then cancelled
+  // at the server and dst is no longer written). Callbacks of different reads may run
+  // concurrently on those two threads; a callback must not destroy the Client. dst must stay
+  // valid until the callback has run.
+  using ReadCallback = void (*)(void* arg, absl::StatusOr<uint32_t> result);
+  absl::Status ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
+                         void* arg);
+
+  const FileId& id() const { return id_; }
+  uint64_t size_at_open() const { return size_at_open_; }
+
+ private:
+  // Pipelined reads of [offset, offset+length): `destination(at, n)` gives the buffer for the
+  // chunk at `at`, `deliver` gets each chunk's bytes in file order. Returns bytes delivered.
+  absl::StatusOr<uint64_t> PipelinedRead(
+      uint64_t offset, uint64_t length,
+      const std::function<absl::Span<uint8_t>(uint64_t at, size_t n)>& destination,
+      const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver);
+  // One READ request for [offset, offset+dst.size()) into dst, encoded (its buffer registered
+  // for the peer in m->rdma when `allow_rdma` and the read goes by RDMA), not submitted.
+  absl::StatusOr<SmbMessageRef> PrepareRead(uint64_t offset, absl::Span<uint8_t> dst,
+                                            bool allow_rdma);
+  // One WRITE of src at `offset` (by RDMA when large enough), submitted, not waited.
+  absl::StatusOr<SmbMessageRef> SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src);
+  // Whether an I/O of `bytes` goes through the RDMA channel.
+  bool UseRdma(uint64_t bytes) const;
+  // Bytes per READ/WRITE request for pipelined I/O.
+  uint32_t ChunkSize(bool write) const;
+
+  client_internal::ClientContext* const context_;
+  Tree* const tree_;
+  const FileId id_;
+  const uint64_t size_at_open_;
+  bool closed_ = false;
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_CLIENT_FILE_H_

@@ -1,0 +1,166 @@
+#include "smb2/client/login.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "smb2/ntstatus.h"
+#include "smb2/pdu/session_setup.h"
+#include "smb2/security/authenticator.h"
+#include "smb2/security/kdf.h"
+#include "smb2/security/preauth.h"
+#include "smb2/security/sealing.h"
+#include "smb2/security/signing.h"
+
+namespace smbd {
+namespace client_internal {
+
+absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) {
+  LoginResult result;
+  const NegotiatedInfo& negotiated = ctx->negotiated();
+  const ClientOptions& options = ctx->options();
+  NtlmCredentials nc;
+  nc.user = creds.anonymous ? "" : creds.user;
+  nc.domain = creds.domain;
+  nc.workstation = creds.workstation;
+  if (!creds.anonymous) nc.password = creds.password.Clone();
+  NtlmAuthenticator auth(std::move(nc));
+  PreauthIntegrity preauth = ctx->preauth().Fork();
+  std::vector<uint8_t> server_token = ctx->negotiate_token();
+  const bool is_311 = negotiated.dialect == kDialect311;
+
+  for (int round = 0;; ++round) {
+    if (round > 8) return absl::DataLossError("SESSION_SETUP: too many rounds");
+    SMBD_ASSIGN_OR_RETURN(Authenticator::Step step, auth.Next(server_token));
+    SmbMessageRef m = ctx->NewMessage(Command::kSessionSetup, result.session_id, 0);
+    SessionSetupRequest req;
+    req.security_mode = static_cast<uint8_t>(ctx->SecurityMode());
+    req.security_buffer = step.token;
+    SMBD_RETURN_IF_ERROR(EncodeOne(
+        m.get(), ctx->pool(), [&](WireWriter* w) { return EncodeSessionSetupRequest(req, w); }));
+    SMBD_RETURN_IF_ERROR(ctx->RoundTrip(m));
+    if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->request.begin()));
+    const uint32_t status = m->response_header.status;
+    if (status != ntstatus::kSuccess && status != ntstatus::kMoreProcessingRequired) {
+      return NtStatusToStatus(
+          status,
+          absl::StrCat("SESSION_SETUP as '", creds.anonymous ? "(anonymous)" : creds.user, "'"));
+    }
+    SMBD_ASSIGN_OR_RETURN(SessionSetupResponse resp, DecodeSessionSetupResponse(Reader(*m)));
+    result.session_id = m->response_header.session_id;
+    server_token.clear();
+    if (resp.security_buffer_length > 0) {
+      WireReader r = Reader(*m);
+      SMBD_ASSIGN_OR_RETURN(WireReader t,
+                            r.Sub(resp.security_buffer_offset, resp.security_buffer_length));
+      server_token.resize(resp.security_buffer_length);
+      if (!t.Bytes(absl::MakeSpan(server_token))) return t.Error("SESSION_SETUP token");
+    }
+    if (status == ntstatus::kMoreProcessingRequired) {
+      // [MS-SMB2] 3.2.5.3.1: every response but the final successful one is hashed.
+      if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->response.begin()));
+      continue;
+    }
+    // Success. Credentials given: accept it only once the mechanism ran to its end and produced
+    // a session key, with which the server then proves that it knows the password: 3.1.1's
+    // final answer is signed and checked below ([MS-SMB2] 3.2.5.3.1), 3.0/3.0.2 sign
+    // VALIDATE_NEGOTIATE at TREE_CONNECT (3.2.5.5), 2.x sessions are signed
+    // (ClientOptions::sign_unproven_sessions). A server that says SUCCESS on the first leg, or
+    // hands out a guest or null session, never proved anything: without this it could serve
+    // any bytes it likes on an unsigned session. Guest and anonymous are accepted
+    // only when the caller asked for them.
+    const bool asked_unauthenticated = creds.anonymous || creds.guest;
+    if (auth.sent_final_token()) {
+      if (!step.done) {
+        // Let the mechanism check the server's final token (mechListMIC), if any.
+        SMBD_ASSIGN_OR_RETURN(Authenticator::Step last, auth.Next(server_token));
+        (void)last;
+      }
+    } else if (!asked_unauthenticated) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "SESSION_SETUP as '", creds.user,
+          "': the server accepted the session before authentication finished (STATUS_SUCCESS "
+          "on round ",
+          round + 1, "); refusing an unauthenticated session"));
+    }
+    result.guest = (resp.session_flags & kSessionFlagIsGuest) != 0;
+    result.anonymous = (resp.session_flags & kSessionFlagIsNull) != 0 || creds.anonymous;
+    const bool server_wants_encryption = (resp.session_flags & kSessionFlagEncryptData) != 0;
+
+    if (!asked_unauthenticated) {
+      if (result.guest || result.anonymous) {
+        return absl::UnauthenticatedError(absl::StrCat(
+            "SESSION_SETUP as '", creds.user, "': the server logged us in as ",
+            result.guest ? "guest" : "an anonymous (null) user",
+            ", not as the user given; refusing (ask for a guest or anonymous session to accept "
+            "one)"));
+      }
+      if (auth.session_key().empty()) {
+        return absl::UnauthenticatedError(absl::StrCat(
+            "SESSION_SETUP as '", creds.user, "': authentication produced no session key"));
+      }
+    }
+    const bool has_keys = !result.guest && !result.anonymous && !auth.session_key().empty();
+    const bool server_requires_signing =
+        (negotiated.server_security_mode & kSigningRequired) != 0;
+    // SMB 2.0.2/2.1 have no signed final SESSION_SETUP answer (3.1.1) and no signed
+    // VALIDATE_NEGOTIATE (3.0/3.0.2): nothing would prove that the server knows the password,
+    // and a man in the middle can downgrade a NEGOTIATE to 2.1. Signing the session makes every
+    // answer prove it; 2.x never uses the RDMA channel, so this costs only CPU.
+    const bool unproven = negotiated.dialect < kDialect300 && has_keys;
+    const bool sign = options.require_signing || server_requires_signing ||
+                      (unproven && options.sign_unproven_sessions);
+    const bool seal = options.require_encryption || server_wants_encryption;
+    if (!has_keys && (options.require_signing || server_requires_signing ||
+                      options.require_encryption)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "SESSION_SETUP: the server gave a ", result.guest ? "guest" : "anonymous",
+          " session, which cannot be signed or encrypted as ",
+          options.require_signing || options.require_encryption ? "required"
+                                                                   : "the server requires"));
+    }
+    if (!has_keys) {
+      // Guest/anonymous, as asked: nothing can be signed, and nothing is (the caller chose it).
+      break;
+    }
+    if (seal && !negotiated.can_encrypt) {
+      return absl::FailedPreconditionError("session must be encrypted but no cipher was agreed");
+    }
+    absl::Span<const uint8_t> hash;
+    if (is_311) hash = preauth.value();
+    SMBD_ASSIGN_OR_RETURN(
+        SmbSessionKeys keys,
+        DeriveSmbKeys(negotiated.dialect, auth.session_key().span(), hash, negotiated.cipher));
+    SMBD_ASSIGN_OR_RETURN(Signer signer, Signer::Create(negotiated.signing, keys.signing.span()));
+    // [MS-SMB2] 3.2.5.3.1: the final SESSION_SETUP response of 3.x is signed; check it. With
+    // signing required, an unsigned final response is a downgrade. (A 2.x session signed only
+    // by sign_unproven_sessions gets an unsigned final answer from a server that does not
+    // require signing; its first signed answer proves the key.)
+    if (m->response_header.is_signed()) {
+      SMBD_RETURN_IF_ERROR(signer.Verify(m->response.begin()));
+    } else if (options.require_signing || server_requires_signing || (is_311 && !seal)) {
+      return absl::PermissionDeniedError(
+          "SESSION_SETUP: the final response is not signed; refusing the session");
+    }
+    std::unique_ptr<Sealer> sealer;
+    std::unique_ptr<Unsealer> unsealer;
+    if (negotiated.can_encrypt) {
+      SMBD_ASSIGN_OR_RETURN(
+          sealer, Sealer::Create(negotiated.cipher, keys.encryption.span(), result.session_id));
+      SMBD_ASSIGN_OR_RETURN(unsealer, Unsealer::Create(negotiated.cipher, keys.decryption.span()));
+    }
+    result.crypto = std::make_shared<SessionCrypto>(
+        result.session_id, std::move(signer), std::move(sealer), std::move(unsealer), sign, seal,
+        // [MS-SMB2] 3.2.4.1.1: 3.1.1 signs TREE_CONNECT; 3.0/3.0.2 sign the
+        // FSCTL_VALIDATE_NEGOTIATE_INFO IOCTL (3.2.5.5), whatever the session's signing.
+        is_311 ? (1u << static_cast<uint16_t>(Command::kTreeConnect))
+               : (1u << static_cast<uint16_t>(Command::kIoctl)));
+    ctx->connection()->SetSessionSecurity(result.session_id, result.crypto);
+    break;
+  }
+  return result;
+}
+
+}  // namespace client_internal
+}  // namespace smbd

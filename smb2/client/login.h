@@ -1,0 +1,34 @@
+// SESSION_SETUP: authenticates a session and derives its keys ([MS-SMB2] 3.2.4.2.3, 3.2.5.3).
+// Internal to smb2/client (Client::Login wraps it in a Session).
+#ifndef SMBD_SMB2_CLIENT_LOGIN_H_
+#define SMBD_SMB2_CLIENT_LOGIN_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "smb2/client/context.h"
+#include "smb2/client/types.h"
+#include "smb2/security/session_crypto.h"
+
+namespace smbd {
+namespace client_internal {
+
+struct LoginResult {
+  uint64_t session_id = 0;
+  bool guest = false;
+  bool anonymous = false;
+  // Signing and sealing for the session; null for a guest or anonymous session (no keys). Already
+  // installed on the connection.
+  std::shared_ptr<SessionCrypto> crypto;
+};
+
+// Runs SESSION_SETUP rounds until the server accepts or refuses. A session is accepted only
+// once the server has proved it knows the password (or the caller asked for guest/anonymous);
+// see the comments in login.cc for what proves it under each dialect.
+absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& credentials);
+
+}  // namespace client_internal
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_CLIENT_LOGIN_H_

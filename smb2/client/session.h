@@ -1,0 +1,58 @@
+// Session: an authenticated user on a Client's connection ([MS-SMB2] 3.2.4.2.3). Made by
+// Client::Login; trees are connected through it.
+#ifndef SMBD_SMB2_CLIENT_SESSION_H_
+#define SMBD_SMB2_CLIENT_SESSION_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "smb2/client/tree.h"
+
+namespace smbd {
+
+class Client;
+class SessionCrypto;
+namespace client_internal {
+class ClientContext;
+struct LoginResult;
+}  // namespace client_internal
+
+class Session {
+ public:
+  // Internal: made by Client::Login.
+  Session(client_internal::ClientContext* context, Client* client,
+          client_internal::LoginResult login);
+  // Logs off if still logged on (errors ignored; use Logoff() to see them).
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  absl::StatusOr<std::unique_ptr<Tree>> TreeConnect(absl::string_view share);
+  absl::Status Logoff();
+
+  uint64_t id() const { return id_; }
+  bool is_guest() const { return guest_; }
+  bool is_anonymous() const { return anonymous_; }
+  bool signs() const;
+  bool seals() const;
+  Client* client() const { return client_; }
+
+ private:
+  // [MS-SMB2] 3.2.5.5: 3.0/3.0.2 check the NEGOTIATE by a signed FSCTL_VALIDATE_NEGOTIATE_INFO.
+  absl::Status ValidateNegotiate(uint32_t tree_id);
+
+  client_internal::ClientContext* const context_;
+  Client* const client_;
+  const uint64_t id_;
+  const bool guest_;
+  const bool anonymous_;
+  bool logged_off_ = false;
+  const std::shared_ptr<SessionCrypto> crypto_;  // null without keys (guest, anonymous)
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_CLIENT_SESSION_H_

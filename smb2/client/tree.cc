@@ -1,0 +1,241 @@
+#include "smb2/client/tree.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "buffers/status_macros.h"
+#include "smb2/client/context.h"
+#include "smb2/client/create_compound.h"
+#include "smb2/client/file_info.h"
+#include "smb2/client/session.h"
+#include "smb2/ntstatus.h"
+#include "smb2/pdu/close.h"
+#include "smb2/pdu/query_directory.h"
+#include "smb2/pdu/query_info.h"
+#include "smb2/pdu/read.h"
+#include "smb2/pdu/set_info.h"
+#include "smb2/pdu/tree_disconnect.h"
+
+namespace smbd {
+
+using client_internal::ClientContext;
+using client_internal::CreateCompound;
+using client_internal::EncodeOne;
+using client_internal::MakeFileInfo;
+using client_internal::Reader;
+using client_internal::RelatedRequest;
+using client_internal::ResponseStatus;
+using client_internal::RunCreateCompound;
+using client_internal::SmbPath;
+
+Tree::Tree(ClientContext* context, Session* session, uint32_t id, bool encrypted)
+    : context_(context), session_(session), id_(id), encrypt_(encrypted) {}
+
+Tree::~Tree() {
+  if (!disconnected_) (void)Disconnect();
+}
+
+absl::Status Tree::Disconnect() {
+  if (disconnected_) return absl::OkStatus();
+  disconnected_ = true;
+  Connection* connection = context_->connection();
+  if (!connection->status().ok()) return connection->status();
+  return context_->Exchange(Command::kTreeDisconnect, session_->id(), id_,
+                            EncodeTreeDisconnectRequest, "TREE_DISCONNECT");
+}
+
+absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
+                                                 const OpenOptions& options) {
+  const std::string name = SmbPath(path);
+  const CreateRequest req = client_internal::MakeCreate(options, name);
+  SmbMessageRef m = context_->NewMessage(Command::kCreate, session_->id(), id_);
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(),
+                                 [&](WireWriter* w) { return EncodeCreateRequest(req, w); }));
+  SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("CREATE ", path)));
+  SMBD_ASSIGN_OR_RETURN(CreateResponse resp, DecodeCreateResponse(Reader(*m)));
+  return std::make_unique<File>(context_, this, resp.file_id, resp.end_of_file);
+}
+
+absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {
+  OpenOptions oo;
+  oo.read = false;
+  const std::string name = SmbPath(path);
+  CreateRequest create = client_internal::MakeCreate(oo, name);
+  create.create_options = 0;  // a file or a directory
+  create.file_attributes = 0;
+  QueryInfoRequest q;
+  q.info_type = kInfoFile;
+  q.file_info_class = kFileAllInformation;
+  q.output_buffer_length = 4096;
+  q.file_id = FileId::Related();
+  RelatedRequest query{Command::kQueryInfo, q.output_buffer_length, [&](WireWriter* w) {
+                         EncodeQueryInfoRequest(q, w);
+                         return absl::OkStatus();
+                       }};
+  SMBD_ASSIGN_OR_RETURN(CreateCompound c,
+                        RunCreateCompound(context_, session_->id(), id_, create, &query));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*c.create, absl::StrCat("CREATE ", path)));
+  SMBD_RETURN_IF_ERROR(DecodeCreateResponse(Reader(*c.create)).status());
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*c.related, absl::StrCat("QUERY_INFO ", path)));
+  SMBD_ASSIGN_OR_RETURN(QueryInfoResponse qr, DecodeQueryInfoResponse(Reader(*c.related)));
+  SMBD_ASSIGN_OR_RETURN(WireReader buf,
+                        Reader(*c.related).Sub(qr.output_buffer_offset, qr.output_buffer_length));
+  SMBD_ASSIGN_OR_RETURN(FileAllInfo all, DecodeFileAllInformation(buf));
+  return MakeFileInfo(std::string(path), all);
+}
+
+absl::StatusOr<std::string> Tree::ReadSmallFile(absl::string_view path, uint32_t max_bytes) {
+  // Inline in a compound frame: within the transport's frame limit too.
+  const uint64_t frame = context_->transport()->limits().max_receive_frame;
+  const uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(
+      {max_bytes, context_->MaxRead(false), frame > 2048 ? frame - 2048 : 4096}));
+  ReadRequest rr;
+  rr.length = len;
+  rr.file_id = FileId::Related();
+  RelatedRequest read{Command::kRead, len, [&](WireWriter* w) {
+                        EncodeReadRequest(rr, w);
+                        return absl::OkStatus();
+                      }};
+  // POSTQUERY_ATTRIB ([MS-SMB2] 2.2.15): the CLOSE answer has the size, to tell whether the
+  // file was longer than what was read.
+  constexpr uint16_t kClosePostqueryAttrib = 1;
+  const std::string name = SmbPath(path);
+  SMBD_ASSIGN_OR_RETURN(CreateCompound c,
+                        RunCreateCompound(context_, session_->id(), id_,
+                                          client_internal::MakeCreate(OpenOptions(), name), &read,
+                                          kClosePostqueryAttrib));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*c.create, absl::StrCat("CREATE ", path)));
+  std::string out;
+  if (c.related->response_header.status != ntstatus::kEndOfFile) {
+    SMBD_RETURN_IF_ERROR(ResponseStatus(*c.related, absl::StrCat("READ ", path)));
+    SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(Reader(*c.related)));
+    out.resize(resp.data_length);
+    SMBD_ASSIGN_OR_RETURN(BvecqIter it,
+                          c.related->response.Range(resp.data_offset, resp.data_length));
+    it.CopyOut(absl::MakeSpan(reinterpret_cast<uint8_t*>(out.data()), out.size()));
+  }
+  SMBD_ASSIGN_OR_RETURN(CloseResponse cr, DecodeCloseResponse(Reader(*c.close)));
+  if (cr.end_of_file > out.size()) {
+    return absl::OutOfRangeError(
+        absl::StrCat(path, " is ", cr.end_of_file, " bytes, more than the ", len, " read"));
+  }
+  context_->counters().CountRead(out.size(), false);
+  return out;
+}
+
+absl::Status Tree::ListEach(absl::string_view dir,
+                            const std::function<absl::Status(const FileInfo&)>& visit) {
+  OpenOptions oo;
+  oo.directory = true;
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<File> d, Open(dir, oo));
+  int empty_rounds = 0;
+  for (int round = 0;; ++round) {
+    SmbMessageRef m = context_->NewMessage(Command::kQueryDirectory, session_->id(), id_, 65536);
+    QueryDirectoryRequest q;
+    q.file_id = d->id();
+    q.flags = round == 0 ? kQueryDirRestartScans : 0;
+    q.output_buffer_length = 65536;
+    SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
+      return EncodeQueryDirectoryRequest(q, w);
+    }));
+    SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
+    if (m->response_header.status == ntstatus::kNoMoreFiles) break;
+    SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("QUERY_DIRECTORY ", dir)));
+    SMBD_ASSIGN_OR_RETURN(QueryDirectoryResponse resp, DecodeQueryDirectoryResponse(Reader(*m)));
+    SMBD_ASSIGN_OR_RETURN(DirectoryEntryIterator it,
+                          DirectoryEntryIterator::Create(Reader(*m), resp));
+    DirectoryEntry e;
+    int entries = 0;  // visited: "." and ".." alone are no progress
+    while (true) {
+      SMBD_ASSIGN_OR_RETURN(bool more, it.Next(&e));
+      if (!more) break;
+      if (e.name == "." || e.name == "..") continue;
+      ++entries;
+      SMBD_RETURN_IF_ERROR(visit(MakeFileInfo(std::move(e.name), e, e)));
+    }
+    // A server answering SUCCESS with nothing new in it, again and again, never ends the
+    // listing.
+    empty_rounds = entries == 0 ? empty_rounds + 1 : 0;
+    if (empty_rounds > 16) {
+      return absl::DataLossError(
+          absl::StrCat("QUERY_DIRECTORY ", dir, ": the server keeps answering with no entries"));
+    }
+  }
+  return d->Close();
+}
+
+absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
+  const ClientOptions& o = context_->options();
+  std::vector<FileInfo> out;
+  uint64_t bytes = 0;
+  SMBD_RETURN_IF_ERROR(ListEach(dir, [&](const FileInfo& fi) {
+    bytes += sizeof(FileInfo) + fi.name.size();
+    if (out.size() >= o.max_list_entries || bytes > o.max_list_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "listing ", dir, ": more than ", out.size(), " entries (", bytes,
+          " bytes; ClientOptions::max_list_entries ", o.max_list_entries, ", max_list_bytes ",
+          o.max_list_bytes, "); use Tree::ListEach to stream a directory this large"));
+    }
+    out.push_back(fi);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status Tree::Mkdir(absl::string_view path) {
+  OpenOptions oo;
+  oo.directory = true;
+  oo.read = false;
+  oo.disposition = kFileCreate;
+  const std::string name = SmbPath(path);
+  SMBD_ASSIGN_OR_RETURN(CreateCompound c,
+                        RunCreateCompound(context_, session_->id(), id_,
+                                          client_internal::MakeCreate(oo, name),
+                                          /*related=*/nullptr));
+  return ResponseStatus(*c.create, absl::StrCat("CREATE (mkdir) ", path));
+}
+
+namespace {
+
+// Every member's NTSTATUS, the first failure named by its command.
+absl::Status CompoundStatus(const CreateCompound& c, absl::string_view what) {
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*c.create, absl::StrCat("CREATE ", what)));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(
+      *c.related, absl::StrCat(CommandName(c.related->header.command), " ", what)));
+  return ResponseStatus(*c.close, absl::StrCat("CLOSE ", what));
+}
+
+}  // namespace
+
+absl::Status Tree::DeletePath(absl::string_view path, bool directory) {
+  RelatedRequest dispose{Command::kSetInfo, 0, [](WireWriter* w) {
+                           EncodeSetDispositionRequest(FileId::Related(), true, w);
+                           return absl::OkStatus();
+                         }};
+  const std::string name = SmbPath(path);
+  SMBD_ASSIGN_OR_RETURN(CreateCompound c,
+                        RunCreateCompound(context_, session_->id(), id_,
+                                          client_internal::DeleteCreate(name, directory),
+                                          &dispose));
+  return CompoundStatus(c, path);
+}
+
+absl::Status Tree::Rmdir(absl::string_view path) { return DeletePath(path, true); }
+
+absl::Status Tree::Delete(absl::string_view path) { return DeletePath(path, false); }
+
+absl::Status Tree::Rename(absl::string_view from, absl::string_view to, bool replace) {
+  const std::string name = SmbPath(from);
+  const std::string target = SmbPath(to);
+  CreateRequest create = client_internal::DeleteCreate(name, false);
+  create.create_options = 0;  // files and directories
+  RelatedRequest rename{Command::kSetInfo, 0, [&](WireWriter* w) {
+                          return EncodeSetRenameRequest(FileId::Related(), target, replace, w);
+                        }};
+  SMBD_ASSIGN_OR_RETURN(CreateCompound c,
+                        RunCreateCompound(context_, session_->id(), id_, create, &rename));
+  return CompoundStatus(c, from);
+}
+
+}  // namespace smbd

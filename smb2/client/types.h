@@ -1,0 +1,134 @@
+// The plain types of the client API: options, credentials, what negotiation agreed, what stat
+// and listings return, I/O counters.
+#ifndef SMBD_SMB2_CLIENT_TYPES_H_
+#define SMBD_SMB2_CLIENT_TYPES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "smb2/credits.h"
+#include "smb2/pdu/change_notify.h"
+#include "smb2/security/algorithms.h"
+#include "smb2/security/secret.h"
+
+namespace smbd {
+
+struct ClientOptions {
+  // Dialect range offered ([MS-SMB2] 2.2.3); the highest common one is used.
+  uint16_t min_dialect = 0x0202;
+  uint16_t max_dialect = 0x0311;
+  // Refuse a session that is not signed / not encrypted (never downgrade).
+  bool require_signing = false;
+  // Sign SMB 2.0.2/2.1 sessions that have a key even when neither side requires it: those
+  // dialects have nothing else that proves the server knows the password (a man in the middle
+  // can downgrade the NEGOTIATE to 2.1). They never use the RDMA channel, so only CPU is lost.
+  bool sign_unproven_sessions = true;
+  bool require_encryption = false;
+  // Cipher preference for 3.1.1 (first is preferred); 3.0/3.0.2 always use AES-128-CCM.
+  std::vector<Cipher> ciphers = {Cipher::kAes128Gcm, Cipher::kAes256Gcm, Cipher::kAes128Ccm,
+                                 Cipher::kAes256Ccm};
+  // Offer AES-GMAC signing on 3.1.1 ([MS-SMB2] 2.2.3.1.7).
+  bool offer_gmac = true;
+  // Every request's answer must come within this. On the RDMA channel a request that times out
+  // has its buffer deregistered at once: a server that still writes it afterwards breaks the
+  // SMB Direct connection (its queue pair fails, and the other requests in flight with it);
+  // the caller's memory comes first.
+  absl::Duration request_timeout = absl::Seconds(60);
+  // Largest single READ/WRITE with inline data (further capped by the server's
+  // MaxReadSize/MaxWriteSize and the transport).
+  uint32_t max_io = 1 << 20;
+  // Largest single READ/WRITE on the RDMA channel (also capped by the peer's MaxReadWriteSize):
+  // fewer, larger RDMA transfers. Measured over rxe (BENCHMARKS.md): 4 MiB reads 78.7 MiB/s,
+  // 1 MiB reads 74.8 MiB/s.
+  uint32_t max_rdma_io = 4 << 20;
+  // Bytes in flight for pipelined reads and writes (Samba's cli_pull uses 16 MiB).
+  uint64_t window_bytes = 16 << 20;
+  // Requests in flight for pipelined reads and writes; 0: window_bytes / request size.
+  uint32_t depth = 0;
+  CreditOptions credits;
+  // Over SMB Direct: READs and WRITEs of at least this many bytes use the RDMA channel
+  // ([MS-SMB2] 2.2.19 SMB2_CHANNEL_RDMA_V1); smaller ones go inline. The channel is not used on
+  // signed or sealed sessions: RDMA-placed bytes are covered by neither the signature nor the
+  // encryption, so such sessions keep their data inline (as the Linux client does).
+  uint32_t rdma_threshold = 4096;
+  // Tree::List refuses a directory with more entries than this, or whose entries (names and
+  // FileInfo records) take more bytes: a server can stream names forever. Tree::ListEach has no
+  // such limit; its visitor decides.
+  uint64_t max_list_entries = uint64_t{1} << 20;
+  uint64_t max_list_bytes = uint64_t{256} << 20;
+  // Page pool for a client made by ConnectTcp or ConnectClient (connect/connect.h).
+  size_t pool_bytes = size_t{256} << 20;
+  // Name sent in the 3.1.1 NETNAME context (the server's name as the user wrote it).
+  std::string server_name;
+};
+
+struct Credentials {
+  std::string user;      // empty with anonymous
+  std::string domain;
+  SecretBytes password;
+  std::string workstation = "SMBD-CLIENT";
+  bool anonymous = false;
+  bool guest = false;  // log in as guest (any password is accepted by a guest-mapping server)
+};
+
+struct NegotiatedInfo {
+  uint16_t dialect = 0;
+  uint16_t server_security_mode = 0;
+  uint32_t server_capabilities = 0;
+  uint32_t max_transact_size = 0;
+  uint32_t max_read_size = 0;
+  uint32_t max_write_size = 0;
+  Cipher cipher = Cipher::kAes128Ccm;
+  bool can_encrypt = false;
+  SigningAlgorithm signing = SigningAlgorithm::kHmacSha256;
+  uint8_t server_guid[16] = {};
+};
+
+// What stat and directory listings return ([MS-FSCC] 2.4.7 / 2.4.41 in one).
+struct FileInfo {
+  std::string name;
+  uint64_t size = 0;
+  uint64_t allocation_size = 0;
+  uint32_t attributes = 0;
+  uint64_t creation_time = 0;      // FILETIME: 100 ns since 1601-01-01 UTC
+  uint64_t last_access_time = 0;
+  uint64_t last_write_time = 0;
+  uint64_t change_time = 0;
+  bool is_directory() const { return (attributes & 0x10) != 0; }
+};
+
+struct OpenOptions {
+  bool read = true;
+  bool write = false;
+  // kFileOpen (1), kFileCreate (2), kFileOpenIf (3), kFileOverwriteIf (5) ...
+  uint32_t disposition = 1;
+  bool directory = false;
+};
+
+// What File::WaitForChanges watches ([MS-SMB2] 2.2.35).
+struct ChangeNotifyOptions {
+  uint32_t filter = notify_filter::kFileName | notify_filter::kDirName |
+                    notify_filter::kSize | notify_filter::kLastWrite;
+  bool watch_tree = false;  // the whole subtree, not only the directory's own entries
+  uint32_t buffer_bytes = 64 << 10;
+  // How long to wait for a change; then the request is cancelled. Zero: the client's
+  // request_timeout.
+  absl::Duration timeout = absl::ZeroDuration();
+};
+
+struct ClientStats {
+  uint64_t round_trips = 0;  // frames sent
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  uint64_t bytes_placed = 0;  // READ data received straight into the destination
+  uint64_t rdma_reads = 0;    // READs whose data the server placed by RDMA
+  uint64_t rdma_writes = 0;   // WRITEs whose data the server fetched by RDMA
+  uint64_t rdma_bytes_read = 0;     // of bytes_read: placed by the server's RDMA writes
+  uint64_t rdma_bytes_written = 0;  // of bytes_written: fetched by the server's RDMA reads
+};
+
+}  // namespace smbd
+
+#endif  // SMBD_SMB2_CLIENT_TYPES_H_
