@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "buffers/wire.h"
 #include "smb2/compound.h"
 #include "smb2/constants.h"

@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smbdirect/fake_verbs_internal.h"
 #include "smbdirect/verbs.h"
 

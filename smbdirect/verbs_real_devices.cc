@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smbdirect/verbs_real.h"
 #include "smbdirect/verbs_real_internal.h"
 

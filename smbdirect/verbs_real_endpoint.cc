@@ -26,7 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smbdirect/verbs.h"
 #include "smbdirect/verbs_real.h"
 #include "smbdirect/verbs_real_internal.h"

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/client/context.h"
 #include "smb2/client/login.h"
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/compound.h"
 #include "smb2/pdu/close.h"
 

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/client/context.h"
 #include "smb2/client/file_info.h"
 #include "smb2/client/pipeline.h"

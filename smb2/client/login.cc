@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/ntstatus.h"
 #include "smb2/pdu/session_setup.h"
 #include "smb2/security/authenticator.h"

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/client/context.h"
 #include "smb2/client/login.h"
 #include "smb2/pdu/ioctl.h"

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/client/context.h"
 #include "smb2/client/create_compound.h"
 #include "smb2/client/file_info.h"

@@ -1,7 +1,7 @@
 #include "smb2/pdu/error.h"
 
 #include "absl/strings/str_cat.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/ntstatus.h"
 
 namespace smbd {

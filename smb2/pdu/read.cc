@@ -1,6 +1,6 @@
 #include "smb2/pdu/read.h"
 
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 
 namespace smbd {
 namespace {

@@ -1,7 +1,7 @@
 #include "smb2/pdu/session_setup.h"
 
 #include "absl/strings/str_cat.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/constants.h"
 
 namespace smbd {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "smb2/security/openssl_util.h"
 
 namespace smbd {

@@ -23,12 +23,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
+#include "smb2/client/testing/harness.h"
 #include "smb2/pdu/create.h"
 #include "smbdirect/fake_verbs.h"
-#include "smb2/client/testing/harness.h"
 
 namespace smbd {
 namespace scripted {

@@ -7,7 +7,7 @@
 #include <thread>
 #include <utility>
 
-#include "buffers/status_macros.h"
+#include "base/status_macros.h"
 #include "buffers/wire.h"
 #include "smb2/tcp_transport.h"
 

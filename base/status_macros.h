@@ -1,7 +1,7 @@
 // Small status helpers. Debian's Abseil (20220623) has no RETURN_IF_ERROR/ASSIGN_OR_RETURN, so the
 // project defines them once here.
-#ifndef SMBD_BUFFERS_STATUS_MACROS_H_
-#define SMBD_BUFFERS_STATUS_MACROS_H_
+#ifndef SMBD_BASE_STATUS_MACROS_H_
+#define SMBD_BASE_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,4 +24,4 @@
   if (!tmp.ok()) return std::move(tmp).status();    \
   lhs = std::move(tmp).value()
 
-#endif  // SMBD_BUFFERS_STATUS_MACROS_H_
+#endif  // SMBD_BASE_STATUS_MACROS_H_
