@@ -58,6 +58,16 @@ absl::Status ResponseStatus(const SmbMessage& m, absl::string_view what) {
   return NtStatusToStatus(m.response_header.status, what);
 }
 
+absl::StatusOr<std::vector<uint8_t>> CopyBuffer(const SmbMessage& m, uint64_t offset,
+                                                uint64_t length, absl::string_view what) {
+  std::vector<uint8_t> out;
+  if (length == 0) return out;
+  SMBD_ASSIGN_OR_RETURN(WireReader buffer, Reader(m).Sub(offset, length));
+  out.resize(length);
+  if (!buffer.Bytes(absl::MakeSpan(out))) return buffer.Error(what);
+  return out;
+}
+
 ClientContext::ClientContext(std::shared_ptr<PagePool> pool, const ClientOptions& options)
     : pool_(std::move(pool)), options_(options) {}
 
@@ -221,13 +231,9 @@ absl::Status ClientContext::Negotiate() {
   n.max_write_size = resp.max_write_size;
   std::memcpy(n.server_guid, resp.server_guid, 16);
   n.signing = DefaultSigningAlgorithm(resp.dialect);
-  if (resp.security_buffer_length > 0) {
-    WireReader r = Reader(*m);
-    SMBD_ASSIGN_OR_RETURN(WireReader token,
-                          r.Sub(resp.security_buffer_offset, resp.security_buffer_length));
-    negotiate_token_.resize(resp.security_buffer_length);
-    if (!token.Bytes(absl::MakeSpan(negotiate_token_))) return token.Error("NEGOTIATE token");
-  }
+  SMBD_ASSIGN_OR_RETURN(negotiate_token_,
+                        CopyBuffer(*m, resp.security_buffer_offset, resp.security_buffer_length,
+                                   "NEGOTIATE token"));
   if (n.max_read_size < 65536 || n.max_write_size < 65536) {
     return absl::DataLossError(absl::StrCat("server's MaxReadSize ", n.max_read_size,
                                             " / MaxWriteSize ", n.max_write_size,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "buffers/page_pool.h"
 #include "buffers/wire.h"
@@ -135,6 +136,10 @@ inline WireReader Reader(const SmbMessage& m) { return WireReader(m.response.beg
 
 // An answer's NTSTATUS as a Status (OK for success and warnings).
 absl::Status ResponseStatus(const SmbMessage& m, absl::string_view what);
+
+// A copy of bytes [offset, offset+length) of an answer (a security token), bounds-checked.
+absl::StatusOr<std::vector<uint8_t>> CopyBuffer(const SmbMessage& m, uint64_t offset,
+                                                uint64_t length, absl::string_view what);
 
 }  // namespace client_internal
 }  // namespace smbd

@@ -49,14 +49,9 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
     }
     SMBD_ASSIGN_OR_RETURN(SessionSetupResponse resp, DecodeSessionSetupResponse(Reader(*m)));
     result.session_id = m->response_header.session_id;
-    server_token.clear();
-    if (resp.security_buffer_length > 0) {
-      WireReader r = Reader(*m);
-      SMBD_ASSIGN_OR_RETURN(WireReader t,
-                            r.Sub(resp.security_buffer_offset, resp.security_buffer_length));
-      server_token.resize(resp.security_buffer_length);
-      if (!t.Bytes(absl::MakeSpan(server_token))) return t.Error("SESSION_SETUP token");
-    }
+    SMBD_ASSIGN_OR_RETURN(server_token,
+                          CopyBuffer(*m, resp.security_buffer_offset,
+                                     resp.security_buffer_length, "SESSION_SETUP token"));
     if (status == ntstatus::kMoreProcessingRequired) {
       // [MS-SMB2] 3.2.5.3.1: every response but the final successful one is hashed.
       if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->response.begin()));
