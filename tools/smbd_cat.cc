@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "connect/connect.h"
 #include "smb2/client/client.h"
+#include "smb2/client/credentials_file.h"
 #include "smb2/client/url.h"
 #include "smb2/ntstatus.h"
 #include "tools/flags.h"
@@ -222,7 +223,6 @@ int ExitFor(const absl::Status& s) {
   }
 }
 
-// Reads smbclient's authentication file: "username = x", "password = y", "domain = z".
 // Overwrites a secret's bytes (OPENSSL_cleanse cannot be optimized away) and empties it.
 void Wipe(std::string* s) {
   if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
@@ -266,31 +266,19 @@ void MaskArgvSecrets(int argc, char** argv) {
   }
 }
 
-absl::Status ReadCredentialsFile(const std::string& path, Options* o) {
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+absl::Status ReadCredentials(const std::string& path, Options* o) {
+  absl::StatusOr<CredentialsFile> file = ReadCredentialsFile(path);
+  if (!file.ok()) return file.status();
+  if (file->readable_by_others) {
     std::fprintf(stderr, "smbd-cat: warning: %s is readable by others\n", path.c_str());
   }
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read credentials file ", path));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    const std::string key = absl::AsciiStrToLower(absl::StripAsciiWhitespace(kv.first));
-    const std::string value(absl::StripAsciiWhitespace(kv.second));
-    if (key == "username") {
-      o->user = value;
-    } else if (key == "password") {
-      Wipe(&o->password);
-      o->password = value;
-      o->has_password = true;
-    } else if (key == "domain") {
-      o->domain = value;
-    }
-    // The line and the value may hold the password: leave no copy behind.
-    OPENSSL_cleanse(const_cast<char*>(value.data()), value.size());
-    Wipe(&kv.second);
-    Wipe(&line);
+  if (!file->user.empty()) o->user = file->user;
+  if (!file->domain.empty()) o->domain = file->domain;
+  if (file->has_password) {
+    Wipe(&o->password);
+    o->password.assign(reinterpret_cast<const char*>(file->password.data()),
+                       file->password.size());
+    o->has_password = true;
   }
   return absl::OkStatus();
 }
@@ -408,15 +396,10 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   if (o.io_size_set) co.max_rdma_io = co.max_io;
   co.request_timeout = absl::Seconds(o.timeout_s);
   if (!o.cipher.empty()) {
-    const std::string c = absl::AsciiStrToLower(o.cipher);
-    Cipher pick;
-    if (c == "aes-128-gcm") pick = Cipher::kAes128Gcm;
-    else if (c == "aes-128-ccm") pick = Cipher::kAes128Ccm;
-    else if (c == "aes-256-gcm") pick = Cipher::kAes256Gcm;
-    else if (c == "aes-256-ccm") pick = Cipher::kAes256Ccm;
-    else return Fail(kExitUsage, absl::StrCat("unknown cipher ", o.cipher));
-    std::vector<Cipher> pref = {pick};
-    for (Cipher x : co.ciphers) if (x != pick) pref.push_back(x);
+    const std::optional<Cipher> pick = CipherFromName(o.cipher);
+    if (!pick.has_value()) return Fail(kExitUsage, absl::StrCat("unknown cipher ", o.cipher));
+    std::vector<Cipher> pref = {*pick};
+    for (Cipher x : co.ciphers) if (x != *pick) pref.push_back(x);
     co.ciphers = pref;
   }
   const std::string where = url->Redacted();
@@ -577,7 +560,7 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--credentials") {
       if (!value(&v)) return Fail(kExitUsage, "--credentials needs FILE");
-      absl::Status s = ReadCredentialsFile(v, &o);
+      absl::Status s = ReadCredentials(v, &o);
       if (!s.ok()) return Fail(kExitUsage, s.message());
     } else if (a == "--anonymous") {
       o.anonymous = true;

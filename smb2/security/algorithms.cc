@@ -1,6 +1,15 @@
 #include "smb2/security/algorithms.h"
 
+#include "absl/strings/match.h"
+
 namespace smbd {
+
+std::optional<Cipher> CipherFromName(absl::string_view name) {
+  for (Cipher c : {Cipher::kAes128Ccm, Cipher::kAes128Gcm, Cipher::kAes256Ccm, Cipher::kAes256Gcm}) {
+    if (absl::EqualsIgnoreCase(name, CipherName(c))) return c;
+  }
+  return std::nullopt;
+}
 
 const char* CipherName(Cipher c) {
   switch (c) {

@@ -6,6 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+
+#include "absl/strings/string_view.h"
 
 #include "smb2/constants.h"
 
@@ -39,6 +42,8 @@ inline constexpr bool IsGcm(Cipher c) {
 // Key bytes of a cipher: 16 for AES-128, 32 for AES-256.
 inline constexpr size_t CipherKeySize(Cipher c) { return IsAes256(c) ? 32 : 16; }
 const char* CipherName(Cipher c);
+// The cipher CipherName() names, in any case ("aes-128-gcm"); nullopt for anything else.
+std::optional<Cipher> CipherFromName(absl::string_view name);
 
 // Message signing algorithms. The values of the 3.x algorithms are those of [MS-SMB2]
 // 2.2.3.1.7 SMB2_SIGNING_CAPABILITIES; HMAC-SHA256 is what 2.0.2/2.1 use ([MS-SMB2] 3.1.4.1).

@@ -1,0 +1,182 @@
+/* The C interface of the smbd SMB2/SMB3 client (SMB Direct over RDMA, or Direct TCP): the
+ * stable one, for C, Fortran (through C) and any language with a C FFI.
+ *
+ * Handles: an smbd_client is one connection, logged on, with one share connected (the share of
+ * the URL); an smbd_file is a handle opened on it. Both are opaque. A handle stays valid until
+ * smbd_close / smbd_disconnect returns; any later use of it (a double close included) fails
+ * with SMBD_EBADHANDLE instead of crashing. smbd_disconnect closes the client's files too.
+ *
+ * Errors: every call returns an smbd_status (SMBD_OK = 0) and, when `err` is not NULL, fills it
+ * with a message and, for errors the server reported, its NTSTATUS. No call keeps a pointer to
+ * `err` or to any string passed in.
+ *
+ * Threads: every call is thread-safe; several threads may use one client and one file at once.
+ * Closing a handle while another thread uses it is allowed: that call finishes (or fails) first,
+ * then the handle is gone.
+ *
+ * Time: every blocking call ends within the options' timeout_ms per request (60 s by default).
+ *
+ * Callbacks (smbd_read_async, smbd_list): run on a library thread (read) or the caller's thread
+ * (list). A read callback must not block: blocking calls made from it fail with SMBD_EINVAL
+ * (they would wait for the thread that runs them); smbd_read_async may be called from it.
+ *
+ * Passwords: copied into memory that is wiped when freed; never logged, never in messages.
+ */
+#ifndef SMBD_SMBD_H_
+#define SMBD_SMBD_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SMBD_VERSION_MAJOR 0
+#define SMBD_VERSION_MINOR 2
+#define SMBD_VERSION_PATCH 0
+#define SMBD_VERSION_STRING "0.2.0"
+
+/* The library's version at run time ("0.2.0"); compare with SMBD_VERSION_STRING. */
+const char* smbd_version(void);
+
+typedef enum smbd_status {
+  SMBD_OK = 0,
+  SMBD_EINVAL = 1,       /* a bad argument, or a blocking call from a read callback */
+  SMBD_EBADHANDLE = 2,   /* NULL, closed or never-opened handle */
+  SMBD_ENOENT = 3,       /* no such file, directory or share */
+  SMBD_EEXIST = 4,       /* it exists already */
+  SMBD_EACCES = 5,       /* access denied */
+  SMBD_EAUTH = 6,        /* authentication failed, or a session that cannot be trusted */
+  SMBD_ETIMEDOUT = 7,    /* no answer within the timeout */
+  SMBD_ECANCELED = 8,    /* smbd_cancel ended it */
+  SMBD_EUNAVAILABLE = 9, /* cannot connect, or the connection is lost */
+  SMBD_EPROTO = 10,      /* the server broke the protocol */
+  SMBD_ENOSPC = 11,      /* out of space or another resource */
+  SMBD_EIO = 12          /* anything else */
+} smbd_status;
+
+typedef struct smbd_error {
+  smbd_status status;
+  uint32_t ntstatus; /* the server's NTSTATUS when it reported the error, else 0 */
+  char message[256]; /* NUL-terminated, truncated if longer */
+} smbd_error;
+
+/* A short name for a status ("SMBD_ENOENT"). */
+const char* smbd_status_name(smbd_status status);
+
+typedef struct smbd_client smbd_client;
+typedef struct smbd_file smbd_file;
+
+typedef enum smbd_transport {
+  SMBD_TRANSPORT_AUTO = 0, /* SMB Direct, falling back to TCP */
+  SMBD_TRANSPORT_RDMA = 1, /* SMB Direct only */
+  SMBD_TRANSPORT_TCP = 2   /* Direct TCP only */
+} smbd_transport;
+
+typedef struct smbd_options {
+  smbd_transport transport;
+  const char* rdma_device; /* NULL: chosen by address */
+  /* Credentials. The URL's user and password are used when these are NULL; the password may
+   * also come from credentials_file (smbclient -A format). */
+  const char* user;
+  const char* password;
+  const char* domain;
+  const char* credentials_file;
+  int guest;     /* log on as guest */
+  int anonymous; /* log on anonymously */
+  int sign;      /* refuse an unsigned session */
+  int seal;      /* refuse an unencrypted session */
+  const char* cipher; /* "aes-128-gcm", "aes-256-gcm", "aes-128-ccm", "aes-256-ccm"; NULL: any */
+  uint32_t timeout_ms; /* per request; 0: 60000 */
+} smbd_options;
+
+/* Fills `options` with the defaults (auto transport, 60 s timeout, nothing required). */
+void smbd_options_init(smbd_options* options);
+
+/* Connects to smb://[domain;][user[:password]@]host[:port]/share, logs on and connects the
+ * share. The path part of the URL, if any, is ignored. */
+smbd_status smbd_connect(const char* url, const smbd_options* options, smbd_client** client,
+                         smbd_error* err);
+/* Closes the client's files, logs off, disconnects and frees the client. */
+smbd_status smbd_disconnect(smbd_client* client, smbd_error* err);
+/* Cancels everything the client has in flight (blocking reads and writes return
+ * SMBD_ECANCELED). Returns at once. */
+smbd_status smbd_cancel(smbd_client* client, smbd_error* err);
+/* "rdma" or "tcp": the transport the client ended up on. NULL for a bad handle. */
+const char* smbd_client_transport(smbd_client* client);
+
+enum {
+  SMBD_O_READ = 1,
+  SMBD_O_WRITE = 2,
+  SMBD_O_CREATE = 4, /* create if missing */
+  SMBD_O_EXCL = 8,   /* with CREATE: fail if it exists */
+  SMBD_O_TRUNC = 16  /* with WRITE: truncate to 0 */
+};
+
+/* Opens `path` ('/'-separated, relative to the share) with SMBD_O_* flags. */
+smbd_status smbd_open(smbd_client* client, const char* path, int flags, smbd_file** file,
+                      smbd_error* err);
+smbd_status smbd_close(smbd_file* file, smbd_error* err);
+
+/* Reads up to `length` bytes at `offset` into `buffer`; `*done` is the bytes read (short only
+ * at end of file). Large reads are pipelined; over SMB Direct the server writes them straight
+ * into `buffer` by RDMA. */
+smbd_status smbd_read(smbd_file* file, uint64_t offset, void* buffer, size_t length,
+                      size_t* done, smbd_error* err);
+/* Writes all `length` bytes at `offset`. */
+smbd_status smbd_write(smbd_file* file, uint64_t offset, const void* buffer, size_t length,
+                       smbd_error* err);
+
+/* An asynchronous read's control block (as POSIX aio's aiocb): the caller owns it, sets
+ * `callback` and `arg`, and keeps it valid until the callback has run. */
+typedef struct smbd_read_request smbd_read_request;
+/* Called once per smbd_read_async: `status` SMBD_OK and the bytes read, or an error. */
+typedef void (*smbd_read_callback)(smbd_read_request* request, smbd_status status, size_t done);
+struct smbd_read_request {
+  smbd_read_callback callback;
+  void* arg;
+};
+/* Starts a read of up to `length` bytes (at most smbd_max_read) and returns; the request's
+ * callback runs later on a library thread (after `request`'s read has ended: `buffer` is no
+ * longer written). `buffer` and `request` must stay valid until then, and the file open. The
+ * library allocates nothing per read. */
+smbd_status smbd_read_async(smbd_file* file, uint64_t offset, void* buffer, size_t length,
+                            smbd_read_request* request, smbd_error* err);
+/* The largest smbd_read_async length. 0 for a bad handle. */
+size_t smbd_max_read(smbd_file* file);
+
+smbd_status smbd_truncate(smbd_file* file, uint64_t size, smbd_error* err);
+smbd_status smbd_flush(smbd_file* file, smbd_error* err);
+
+typedef struct smbd_stat_t {
+  uint64_t size;
+  uint64_t allocation_size;
+  uint32_t attributes;   /* FILE_ATTRIBUTE_* ([MS-FSCC] 2.6) */
+  int is_directory;
+  uint64_t creation_time; /* FILETIME: 100 ns units since 1601-01-01 UTC */
+  uint64_t last_access_time;
+  uint64_t last_write_time;
+  uint64_t change_time;
+} smbd_stat_t;
+
+smbd_status smbd_stat(smbd_client* client, const char* path, smbd_stat_t* st, smbd_error* err);
+smbd_status smbd_fstat(smbd_file* file, smbd_stat_t* st, smbd_error* err);
+
+/* Called per entry ("." and ".." left out); `name` is valid during the call only. A non-zero
+ * return stops the listing, and smbd_list returns SMBD_ECANCELED. */
+typedef int (*smbd_list_callback)(void* arg, const char* name, const smbd_stat_t* st);
+smbd_status smbd_list(smbd_client* client, const char* dir, smbd_list_callback callback,
+                      void* arg, smbd_error* err);
+
+smbd_status smbd_mkdir(smbd_client* client, const char* path, smbd_error* err);
+smbd_status smbd_rmdir(smbd_client* client, const char* path, smbd_error* err);
+smbd_status smbd_unlink(smbd_client* client, const char* path, smbd_error* err);
+smbd_status smbd_rename(smbd_client* client, const char* from, const char* to, int replace,
+                        smbd_error* err);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif /* SMBD_SMBD_H_ */
