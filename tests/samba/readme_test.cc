@@ -46,4 +46,21 @@ TEST(ReadmeTest, QuickStartIsTheCompiledCode) {
   EXPECT_EQ(Lines(block), Lines(region));
 }
 
+// The C example is the program the install suite builds with cc and pkg-config and runs.
+TEST(ReadmeTest, CExampleIsTheInstalledConsumer) {
+  const std::string readme = Read("README.md");
+  const std::string source = Read("tests/install/consumer.c");
+  const size_t b = readme.find("```c\n");
+  ASSERT_NE(b, std::string::npos);
+  const size_t e = readme.find("```", b + 5);
+  const std::string block = readme.substr(b + 5, e - b - 5);
+  const size_t s = source.find("/* README begin */");
+  const size_t t = source.find("/* README end */");
+  ASSERT_NE(s, std::string::npos);
+  ASSERT_NE(t, std::string::npos);
+  const std::string region = source.substr(source.find('\n', s) + 1, t - source.find('\n', s) - 1);
+  EXPECT_EQ(Lines(block), Lines(region));
+  EXPECT_GT(Lines(block).size(), 20u);
+}
+
 }  // namespace

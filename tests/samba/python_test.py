@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""`import smbd` against Samba: readinto a 256 MiB numpy array, errors as exception types,
+many threads reading at once. Run by tests/samba/run-suite with PYTHONPATH naming the module
+(bazel-bin/python, or an installed prefix) and the SAMBA_* environment of samba-server."""
+import hashlib
+import os
+import sys
+import threading
+import unittest
+
+import numpy
+import smbd
+
+ENV = os.environ
+
+
+def url(share="share"):
+    return "smb://%s@%s:%s/%s" % (ENV["SAMBA_USER"], ENV["SAMBA_HOST"], ENV["SAMBA_PORT"], share)
+
+
+def connect(**kw):
+    kw.setdefault("password", ENV["SAMBA_PASSWORD"])
+    kw.setdefault("transport", "tcp")
+    return smbd.connect(url(kw.pop("share", "share")), **kw)
+
+
+class PythonTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.share_dir = ENV["SAMBA_SHARE_DIR_SHARE"]
+        # 256 MiB of reproducible bytes, written on the server's disk directly.
+        cls.big = numpy.random.default_rng(42).integers(0, 256, 256 << 20, dtype=numpy.uint8)
+        with open(os.path.join(cls.share_dir, "py-big.bin"), "wb") as f:
+            f.write(cls.big.tobytes())
+        cls.big_sha = hashlib.sha256(cls.big.tobytes()).hexdigest()
+
+    def test_readinto_a_numpy_array_equals_the_file(self):
+        with connect() as c:
+            self.assertEqual(c.transport, "tcp")
+            st = c.stat("py-big.bin")
+            self.assertEqual(st["size"], 256 << 20)
+            self.assertFalse(st["is_dir"])
+            dst = numpy.zeros(256 << 20, dtype=numpy.uint8)
+            with c.open("py-big.bin") as f:
+                n = f.readinto(dst)
+            self.assertEqual(n, 256 << 20)
+            self.assertEqual(hashlib.sha256(dst.tobytes()).hexdigest(), self.big_sha)
+            self.assertTrue(f.closed)
+
+    def test_write_read_rename_list_remove(self):
+        payload = bytes(range(256)) * 4099
+        with connect() as c:
+            with c.open("py-w.bin", "w") as f:
+                self.assertEqual(f.write(payload), len(payload))
+                self.assertEqual(f.tell(), len(payload))
+                f.write(memoryview(b"tail"), offset=len(payload))
+                f.seek(0)
+                self.assertEqual(f.read(), payload + b"tail")
+                self.assertEqual(f.read(5, offset=3), payload[3:8])
+                f.truncate(10)
+                self.assertEqual(f.stat()["size"], 10)
+            c.mkdir("py-dir")
+            c.rename("py-w.bin", "py-dir/moved.bin")
+            self.assertEqual(c.listdir("py-dir"), ["moved.bin"])
+            with open(os.path.join(self.share_dir, "py-dir", "moved.bin"), "rb") as disk:
+                self.assertEqual(disk.read(), payload[:10])
+            c.remove("py-dir/moved.bin")
+            c.rmdir("py-dir")
+            self.assertNotIn("py-dir", c.listdir())
+
+    def test_errors_are_the_right_exception_types(self):
+        with connect() as c:
+            with self.assertRaises(smbd.NotFoundError) as e:
+                c.open("no/such/file")
+            self.assertIsInstance(e.exception, FileNotFoundError)
+            self.assertIsInstance(e.exception, smbd.Error)
+            self.assertEqual(e.exception.ntstatus, 0xC000003A)  # OBJECT_PATH_NOT_FOUND
+            c.open("py-x.bin", "w").close()
+            with self.assertRaises(FileExistsError):
+                c.open("py-x.bin", "x")
+            with self.assertRaises(ValueError):
+                c.open("py-x.bin", "a")
+            f = c.open("py-x.bin")
+            f.close()
+            with self.assertRaises(ValueError):  # I/O on a closed file
+                f.read(1)
+            c.remove("py-x.bin")
+        with self.assertRaises(ValueError):  # the connection is closed
+            c.stat("x")
+        with self.assertRaises(smbd.AuthenticationError) as e:
+            connect(password="not the password")
+        self.assertEqual(e.exception.ntstatus, 0xC000006D)  # LOGON_FAILURE
+        self.assertNotIn("not the password", str(e.exception))
+        with self.assertRaises(ValueError):
+            smbd.connect("http://example.com/")
+        with self.assertRaises(ConnectionError):
+            smbd.connect("smb://127.0.0.1:1/share", anonymous=True, transport="tcp", timeout=2)
+
+    def test_the_readme_example_runs(self):
+        readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+        text = open(readme).read()
+        start = text.index("```python\n") + len("```python\n")
+        code = text[start:text.index("```", start)]
+        scope = {"URL": url(), "PASSWORD": ENV["SAMBA_PASSWORD"]}
+        exec(compile(code, "README.md", "exec"), scope)  # the example as a user would run it
+        self.assertEqual(scope["got"], 256 << 20)
+        self.assertEqual(hashlib.sha256(scope["array"].tobytes()).hexdigest(), self.big_sha)
+        self.assertEqual(scope["missing"], 0xC000003A)
+
+    def test_many_threads_read_one_file_at_once(self):
+        chunk = 4 << 20
+        results = {}
+        errors = []
+        with connect() as c:
+            with c.open("py-big.bin") as f:
+                def work(i):
+                    try:
+                        buf = bytearray(chunk)
+                        n = f.readinto(buf, offset=i * chunk)
+                        results[i] = (n, hashlib.sha256(buf).hexdigest())
+                    except Exception as e:  # reported below
+                        errors.append(e)
+                threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+        self.assertEqual(errors, [])
+        for i in range(16):
+            want = hashlib.sha256(self.big[i * chunk:(i + 1) * chunk].tobytes()).hexdigest()
+            self.assertEqual(results[i], (chunk, want), i)
+
+
+if __name__ == "__main__":
+    # The result line tools/test counts: "python passed failed skipped".
+    result = unittest.main(exit=False, verbosity=2).result
+    failed = len(result.failures) + len(result.errors)
+    print("PYTHON-RESULT %d %d %d" % (result.testsRun - failed - len(result.skipped), failed,
+                                      len(result.skipped)))
+    sys.exit(1 if failed else 0)
