@@ -40,8 +40,8 @@ struct smbd_file {
 namespace smbd {
 namespace {
 
-// Set on the thread that runs a read callback: blocking calls from there would wait for the
-// very thread that has to deliver their answer.
+// Set on the thread that runs a read or write callback: blocking calls from there would wait
+// for the very thread that has to deliver their answer.
 thread_local bool t_in_callback = false;
 
 class HandleTable {
@@ -150,8 +150,8 @@ smbd_status BadHandle(smbd_error* err, const char* what) {
 bool RefuseInCallback(smbd_error* err, const char* call) {
   if (!t_in_callback) return false;
   Report(err, SMBD_EINVAL,
-         absl::StrCat(call, " blocks and was called from a read callback; only smbd_read_async "
-                            "may be called there"));
+         absl::StrCat(call, " blocks and was called from a read or write callback; only "
+                            "smbd_read_async and smbd_write_async may be called there"));
   return true;
 }
 
@@ -302,6 +302,21 @@ smbd_status smbd_connect(const char* url, const smbd_options* options, smbd_clie
   return Report(err, SMBD_OK, "");
 }
 
+smbd_status smbd_connect_host(const char* host, uint16_t port, const char* share,
+                              const smbd_options* options, smbd_client** client,
+                              smbd_error* err) {
+  if (host == nullptr || share == nullptr || client == nullptr || *host == '\0' ||
+      *share == '\0' || std::strpbrk(host, "/@;") != nullptr || std::strchr(share, '/') != nullptr) {
+    return Report(err, SMBD_EINVAL, "smbd_connect_host: a host and a share name are needed");
+  }
+  // The same path as a URL, so that both are checked alike. IPv6 literals get their brackets.
+  const bool v6 = std::strchr(host, ':') != nullptr;
+  std::string url = absl::StrCat("smb://", v6 ? "[" : "", host, v6 ? "]" : "");
+  if (port != 0) absl::StrAppend(&url, ":", port);
+  absl::StrAppend(&url, "/", share);
+  return smbd_connect(url.c_str(), options, client, err);
+}
+
 smbd_status smbd_disconnect(smbd_client* client, smbd_error* err) {
   if (RefuseInCallback(err, "smbd_disconnect")) return SMBD_EINVAL;
   std::shared_ptr<smbd_client> h = HandleTable::Get().Remove(client);
@@ -414,9 +429,33 @@ smbd_status smbd_read_async(smbd_file* file, uint64_t offset, void* buffer, size
 
 size_t smbd_max_read(smbd_file* file) {
   std::shared_ptr<smbd_file> h = HandleTable::Get().Find(file);
-  if (h == nullptr) return 0;
-  const smbd::Client* c = h->owner->client.get();
-  return std::max(c->max_read(false), c->max_read(true));
+  return h == nullptr ? 0 : h->file->MaxAsyncRead(UINT64_MAX);
+}
+
+smbd_status smbd_write_async(smbd_file* file, uint64_t offset, const void* buffer, size_t length,
+                             smbd_write_request* request, smbd_error* err) {
+  if (request == nullptr || request->callback == nullptr || (buffer == nullptr && length > 0)) {
+    return Report(err, SMBD_EINVAL,
+                  "smbd_write_async: request, its callback and buffer are needed");
+  }
+  std::shared_ptr<smbd_file> h = HandleTable::Get().Find(file);
+  if (h == nullptr) return BadHandle(err, "smbd_write_async");
+  absl::Status s = h->file->WriteAsync(
+      offset, absl::MakeConstSpan(static_cast<const uint8_t*>(buffer), length),
+      [](void* arg, absl::Status result) {
+        auto* req = static_cast<smbd_write_request*>(arg);
+        const bool outer = smbd::t_in_callback;
+        smbd::t_in_callback = true;
+        req->callback(req, smbd::StatusCode(result));
+        smbd::t_in_callback = outer;
+      },
+      request);
+  return Report(err, s);
+}
+
+size_t smbd_max_write(smbd_file* file) {
+  std::shared_ptr<smbd_file> h = HandleTable::Get().Find(file);
+  return h == nullptr ? 0 : h->file->MaxAsyncWrite(UINT64_MAX);
 }
 
 smbd_status smbd_truncate(smbd_file* file, uint64_t size, smbd_error* err) {

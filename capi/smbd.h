@@ -16,9 +16,10 @@
  *
  * Time: every blocking call ends within the options' timeout_ms per request (60 s by default).
  *
- * Callbacks (smbd_read_async, smbd_list): run on a library thread (read) or the caller's thread
- * (list). A read callback must not block: blocking calls made from it fail with SMBD_EINVAL
- * (they would wait for the thread that runs them); smbd_read_async may be called from it.
+ * Callbacks (smbd_read_async, smbd_write_async, smbd_list): run on a library thread (reads and
+ * writes) or the caller's thread (list). A read or write callback must not block: blocking
+ * calls made from it fail with SMBD_EINVAL (they would wait for the thread that runs them);
+ * smbd_read_async and smbd_write_async may be called from it.
  *
  * Passwords: copied into memory that is wiped when freed; never logged, never in messages.
  */
@@ -98,6 +99,11 @@ void smbd_options_init(smbd_options* options);
  * share. The path part of the URL, if any, is ignored. */
 smbd_status smbd_connect(const char* url, const smbd_options* options, smbd_client** client,
                          smbd_error* err);
+/* The same, by host name or address, port (0: 445) and share name; the user comes from
+ * `options` (or a credentials file there). */
+smbd_status smbd_connect_host(const char* host, uint16_t port, const char* share,
+                              const smbd_options* options, smbd_client** client,
+                              smbd_error* err);
 /* Closes the client's files, logs off, disconnects and frees the client. */
 smbd_status smbd_disconnect(smbd_client* client, smbd_error* err);
 /* Cancels everything the client has in flight (blocking reads and writes return
@@ -145,6 +151,19 @@ smbd_status smbd_read_async(smbd_file* file, uint64_t offset, void* buffer, size
                             smbd_read_request* request, smbd_error* err);
 /* The largest smbd_read_async length. 0 for a bad handle. */
 size_t smbd_max_read(smbd_file* file);
+
+/* The same for writes: `callback` gets SMBD_OK once the server has written every byte. `buffer`
+ * must stay valid and unchanged until then. */
+typedef struct smbd_write_request smbd_write_request;
+typedef void (*smbd_write_callback)(smbd_write_request* request, smbd_status status);
+struct smbd_write_request {
+  smbd_write_callback callback;
+  void* arg;
+};
+smbd_status smbd_write_async(smbd_file* file, uint64_t offset, const void* buffer, size_t length,
+                             smbd_write_request* request, smbd_error* err);
+/* The largest smbd_write_async length. 0 for a bad handle. */
+size_t smbd_max_write(smbd_file* file);
 
 smbd_status smbd_truncate(smbd_file* file, uint64_t size, smbd_error* err);
 smbd_status smbd_flush(smbd_file* file, smbd_error* err);

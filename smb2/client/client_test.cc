@@ -171,6 +171,47 @@ TEST_P(ClientTest, AsyncReadCompletesThroughItsCallback) {
   EXPECT_EQ(rig_.client->stats().rdma_reads, rdma() ? 1u : 0u);
 }
 
+struct AsyncWriteResult {
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  absl::Status status;
+};
+
+// WriteAsync's callback reports the server's count checked; what it wrote reads back, and a
+// write larger than one request is refused before anything is sent.
+TEST_P(ClientTest, AsyncWriteCompletesThroughItsCallback) {
+  std::unique_ptr<File> f = Create("async-w.bin");
+  ASSERT_NE(f, nullptr);
+  const std::vector<uint8_t> data = Pattern(f->MaxAsyncWrite(1 << 20));
+  AsyncWriteResult r;
+  auto callback = [](void* arg, absl::Status result) {
+    auto* a = static_cast<AsyncWriteResult*>(arg);
+    std::lock_guard<std::mutex> l(a->mu);
+    if (a->status.ok()) a->status = result;
+    a->done++;
+    a->cv.notify_all();
+  };
+  ASSERT_TRUE(f->WriteAsync(0, data, callback, &r).ok());
+  ASSERT_TRUE(f->WriteAsync(data.size(), absl::MakeConstSpan(data).subspan(0, 100), callback, &r)
+                  .ok());
+  {
+    std::unique_lock<std::mutex> l(r.mu);
+    ASSERT_TRUE(r.cv.wait_for(l, std::chrono::seconds(10), [&] { return r.done == 2; }));
+  }
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  std::vector<uint8_t> back(data.size() + 100);
+  auto n = f->Read(0, absl::MakeSpan(back));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, back.size());
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), back.begin()));
+  EXPECT_TRUE(std::equal(data.begin(), data.begin() + 100, back.begin() + data.size()));
+  const std::vector<uint8_t> too_big(f->MaxAsyncWrite(UINT64_MAX) + 1);
+  EXPECT_EQ(f->WriteAsync(0, too_big, callback, &r).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LiveRegistrations(), 0u);
+  EXPECT_EQ(rig_.client->stats().rdma_writes, rdma() ? 1u : 0u);  // 100 bytes go inline
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, ClientTest,
                          ::testing::Values(TransportKind::kTcp, TransportKind::kSmbDirect),
                          [](const ::testing::TestParamInfo<TransportKind>& i) {

@@ -75,6 +75,24 @@ absl::StatusOr<uint32_t> EndRead(SmbMessage* m, absl::Span<uint8_t> dst,
   return r;
 }
 
+// A completed WRITE's result: the registration dropped, the caller's memory let go, the count
+// checked against `expected` and counted.
+absl::Status EndWrite(SmbMessage* m, uint32_t expected, client_internal::IoCounters& counters) {
+  // Answered or given up: the server reaches the source no more, and the request no longer
+  // references the caller's memory.
+  const bool rdma = m->rdma != nullptr;
+  m->rdma.reset();
+  m->request.Clear();
+  SMBD_RETURN_IF_ERROR(m->result());
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "WRITE"));
+  SMBD_ASSIGN_OR_RETURN(WriteResponse resp, DecodeWriteResponse(Reader(*m)));
+  if (resp.count != expected) {
+    return absl::DataLossError(absl::StrCat("WRITE wrote ", resp.count, " of ", expected, " bytes"));
+  }
+  counters.CountWrite(resp.count, rdma);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 File::File(ClientContext* context, Tree* tree, const FileId& id, uint64_t size_at_open)
@@ -284,7 +302,7 @@ absl::StatusOr<uint64_t> File::ReadTo(
       sink);
 }
 
-absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src) {
+absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<const uint8_t> src) {
   const bool rdma = UseRdma(src.size());
   SmbMessageRef m =
       context_->NewMessage(Command::kWrite, tree_->session()->id(), tree_->id(), src.size());
@@ -307,9 +325,9 @@ absl::StatusOr<SmbMessageRef> File::SubmitWrite(uint64_t offset, absl::Span<cons
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
     return EncodeWriteRequest(req, &payload, w);
   }));
-  SMBD_RETURN_IF_ERROR(context_->Submit(m));
   return m;
 }
+
 
 absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
   const uint32_t chunk = ChunkSize(true);
@@ -318,26 +336,16 @@ absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
       PipelineCalls{
           [&](PipelineStep* step) -> absl::Status {
             SMBD_ASSIGN_OR_RETURN(step->message,
-                                  SubmitWrite(offset + step->at, src.subspan(step->at, step->length)));
-            return absl::OkStatus();
+                                  PrepareWrite(offset + step->at, src.subspan(step->at, step->length)));
+            return context_->Submit(step->message);
           },
           [&](PipelineStep& step) -> absl::StatusOr<uint32_t> {
             SmbMessage* m = step.message.get();
             absl::Status waited = context_->Await(m);
-            // Answered or given up: the server reaches src no more, and the request no longer
-            // references the caller's memory.
-            const bool rdma = m->rdma != nullptr;
-            m->rdma.reset();
-            m->request.Clear();
+            absl::Status s = EndWrite(m, step.length, context_->counters());
             SMBD_RETURN_IF_ERROR(waited);
-            SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "WRITE"));
-            SMBD_ASSIGN_OR_RETURN(WriteResponse resp, DecodeWriteResponse(Reader(*m)));
-            if (resp.count != step.length) {
-              return absl::DataLossError(
-                  absl::StrCat("WRITE wrote ", resp.count, " of ", step.length, " bytes"));
-            }
-            context_->counters().CountWrite(resp.count, rdma);
-            return resp.count;
+            SMBD_RETURN_IF_ERROR(s);
+            return step.length;
           },
           [](const PipelineStep&, uint32_t) { return absl::OkStatus(); }},
       "write");
@@ -358,7 +366,7 @@ struct AsyncRead {
 
 absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
                              void* arg) {
-  const uint32_t limit = context_->MaxRead(UseRdma(dst.size()));
+  const uint32_t limit = MaxAsyncRead(dst.size());
   if (dst.size() > limit) {
     return absl::InvalidArgumentError(
         absl::StrCat("ReadAsync of ", dst.size(), " bytes exceeds the max read size ", limit));
@@ -379,6 +387,60 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
   m->SetDeadlineIn(context_->options().request_timeout);
   absl::Status s = context_->connection()->Submit(m);
   if (!s.ok()) m->rdma.reset();  // nothing was sent: the callback never runs
+  return s;
+}
+
+uint32_t File::MaxAsyncRead(uint64_t bytes) const {
+  return context_->MaxRead(UseRdma(bytes));
+}
+
+uint32_t File::MaxAsyncWrite(uint64_t bytes) const {
+  const bool rdma = UseRdma(bytes);
+  uint32_t limit = context_->MaxWrite(rdma);
+  if (!rdma) {
+    // Inline data travels in the frame, with room for headers and a transform header.
+    const uint64_t frame = context_->transport()->limits().max_send_frame;
+    if (frame < uint64_t{limit} + 1024) limit = static_cast<uint32_t>(frame - 1024);
+  }
+  return limit;
+}
+
+namespace {
+
+// A WriteAsync's state, kept in the message's user_data.
+struct AsyncWrite {
+  File::WriteCallback callback;
+  void* arg;
+  uint32_t length;
+  client_internal::IoCounters* counters;
+};
+
+}  // namespace
+
+absl::Status File::WriteAsync(uint64_t offset, absl::Span<const uint8_t> src,
+                              WriteCallback callback, void* arg) {
+  const uint32_t limit = MaxAsyncWrite(src.size());
+  if (src.size() > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("WriteAsync of ", src.size(), " bytes exceeds the max write size ", limit));
+  }
+  SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareWrite(offset, src));
+  static_assert(sizeof(AsyncWrite) <= sizeof(m->user_data), "user_data too small");
+  static_assert(std::is_trivially_destructible_v<AsyncWrite>);
+  auto* state = new (m->user_data)
+      AsyncWrite{callback, arg, static_cast<uint32_t>(src.size()), &context_->counters()};
+  m->SetCallback(
+      [](SmbMessage* msg, void*) {
+        AsyncWrite* st = reinterpret_cast<AsyncWrite*>(msg->user_data);
+        st->callback(st->arg, EndWrite(msg, st->length, *st->counters));
+      },
+      state);
+  m->SetDeadlineIn(context_->options().request_timeout);
+  absl::Status s = context_->connection()->Submit(m);
+  if (!s.ok()) {
+    m->rdma.reset();  // nothing was sent: the callback never runs
+    m->request.Clear();
+  }
   return s;
 }
 

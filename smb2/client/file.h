@@ -63,6 +63,17 @@ class File {
   absl::Status ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallback callback,
                          void* arg);
 
+  // Asynchronous write of all of src (<= the max write size for the way it goes: inline, or the
+  // RDMA channel) at `offset`: returns once the request is sent; `callback(arg, status)` runs
+  // as ReadAsync's does (OK only when the server wrote every byte). src must stay valid and
+  // unchanged until the callback has run.
+  using WriteCallback = void (*)(void* arg, absl::Status result);
+  absl::Status WriteAsync(uint64_t offset, absl::Span<const uint8_t> src, WriteCallback callback,
+                          void* arg);
+  // Largest ReadAsync / WriteAsync of `bytes` or fewer: what one request of that size may carry.
+  uint32_t MaxAsyncRead(uint64_t bytes) const;
+  uint32_t MaxAsyncWrite(uint64_t bytes) const;
+
   const FileId& id() const { return id_; }
   uint64_t size_at_open() const { return size_at_open_; }
 
@@ -77,8 +88,8 @@ class File {
   // for the peer in m->rdma when `allow_rdma` and the read goes by RDMA), not submitted.
   absl::StatusOr<SmbMessageRef> PrepareRead(uint64_t offset, absl::Span<uint8_t> dst,
                                             bool allow_rdma);
-  // One WRITE of src at `offset` (by RDMA when large enough), submitted, not waited.
-  absl::StatusOr<SmbMessageRef> SubmitWrite(uint64_t offset, absl::Span<const uint8_t> src);
+  // One WRITE of src at `offset` (by RDMA when large enough), encoded, not submitted.
+  absl::StatusOr<SmbMessageRef> PrepareWrite(uint64_t offset, absl::Span<const uint8_t> src);
   // Whether an I/O of `bytes` goes through the RDMA channel.
   bool UseRdma(uint64_t bytes) const;
   // Bytes per READ/WRITE request for pipelined I/O.

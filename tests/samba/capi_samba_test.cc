@@ -3,6 +3,7 @@
 // read callbacks that call back into the library). capi/capi_test covers misuse without one.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -214,6 +215,67 @@ TEST_F(CApiSambaTest, ReadCallbacksMayStartReadsButNotBlock) {
   EXPECT_EQ(p.second_done, 10000u);  // short: the end of the file
   EXPECT_EQ(std::memcmp(p.second_buffer.data(), data.data() + 90000, 10000), 0);
   EXPECT_EQ(smbd_close(p.file, &err_), SMBD_OK);
+}
+
+struct WriteProbe {
+  smbd_write_request request{};
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  smbd_status status = SMBD_OK;
+};
+
+TEST_F(CApiSambaTest, AsyncWritesLandAndReadBack) {
+  smbd_file* f = OpenNew("async-w.bin");
+  ASSERT_NE(f, nullptr);
+  const size_t n = std::min<size_t>(smbd_max_write(f), 1 << 20);
+  ASSERT_GE(n, 65536u);
+  const std::vector<uint8_t> data = Pattern(2 * n, 3);
+  WriteProbe a, b;
+  for (WriteProbe* p : {&a, &b}) {
+    p->request.arg = p;
+    p->request.callback = [](smbd_write_request* r, smbd_status s) {
+      auto* p = static_cast<WriteProbe*>(r->arg);
+      std::lock_guard<std::mutex> l(p->mu);
+      p->status = s;
+      p->done++;
+      p->cv.notify_all();
+    };
+  }
+  ASSERT_EQ(smbd_write_async(f, 0, data.data(), n, &a.request, &err_), SMBD_OK) << err_.message;
+  ASSERT_EQ(smbd_write_async(f, n, data.data() + n, n, &b.request, &err_), SMBD_OK);
+  for (WriteProbe* p : {&a, &b}) {
+    std::unique_lock<std::mutex> l(p->mu);
+    ASSERT_TRUE(p->cv.wait_for(l, std::chrono::seconds(20), [&] { return p->done == 1; }));
+    EXPECT_EQ(p->status, SMBD_OK);
+  }
+  std::vector<uint8_t> back(data.size());
+  size_t done = 0;
+  ASSERT_EQ(smbd_read(f, 0, back.data(), back.size(), &done, &err_), SMBD_OK);
+  EXPECT_EQ(done, data.size());
+  EXPECT_EQ(back, data);
+  std::vector<uint8_t> too_big(smbd_max_write(f) + 1);
+  EXPECT_EQ(smbd_write_async(f, 0, too_big.data(), too_big.size(), &a.request, &err_),
+            SMBD_EINVAL);
+  EXPECT_EQ(smbd_close(f, &err_), SMBD_OK);
+}
+
+TEST_F(CApiSambaTest, ConnectByHostPortAndShare) {
+  smbd_options o;
+  smbd_options_init(&o);
+  o.transport = SMBD_TRANSPORT_TCP;
+  o.user = env_.user.c_str();
+  o.password = env_.password.c_str();
+  smbd_client* c = nullptr;
+  ASSERT_EQ(smbd_connect_host(env_.host.c_str(), env_.port, "share", &o, &c, &err_), SMBD_OK)
+      << err_.message;
+  smbd_stat_t st;
+  EXPECT_EQ(smbd_stat(c, "", &st, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(st.is_directory, 1);
+  EXPECT_EQ(smbd_disconnect(c, &err_), SMBD_OK);
+  EXPECT_EQ(smbd_connect_host(env_.host.c_str(), env_.port, "no-such-share", &o, &c, &err_),
+            SMBD_ENOENT);
+  EXPECT_EQ(smbd_connect_host("a/b", 445, "share", &o, &c, &err_), SMBD_EINVAL);
 }
 
 // Several threads on one file handle at once, one of them closing it part way: every call
