@@ -39,6 +39,7 @@ namespace {
 struct Args {
   std::string src, dst;
   std::string transport = "auto";
+  std::string rdma_device;  // empty: chosen by the server's address
   std::string credentials;
   uint64_t block = 8 << 20;
   bool quiet = false;
@@ -73,6 +74,7 @@ absl::Status Connect(const Args& args, Side* side) {
   absl::StatusOr<TransportChoice> t = ParseTransportChoice(args.transport);
   if (!t.ok()) return t.status();
   spec.transport = *t;
+  spec.rdma_device = args.rdma_device;
   absl::StatusOr<std::unique_ptr<Client>> c = ConnectClient(spec, nullptr);
   if (!c.ok()) return c.status();
   side->client = *std::move(c);
@@ -296,6 +298,8 @@ int Run(int argc, char** argv, int rank, int ranks) {
     const std::string a = argv[i];
     if (a == "--transport" && i + 1 < argc) {
       args.transport = argv[++i];
+    } else if (a == "--rdma-device" && i + 1 < argc) {
+      args.rdma_device = argv[++i];
     } else if (a == "--credentials" && i + 1 < argc) {
       args.credentials = argv[++i];
     } else if (a == "--block" && i + 1 < argc) {
@@ -305,7 +309,7 @@ int Run(int argc, char** argv, int rank, int ranks) {
     } else if (a == "-h" || a == "--help") {
       if (rank == 0) {
         std::printf("usage: mpirun -np N smbd-mpicp [--transport auto|rdma|tcp] "
-                    "[--credentials FILE] [--block MiB] [-q] SRC DST\n"
+                    "[--rdma-device DEV] [--credentials FILE] [--block MiB] [-q] SRC DST\n"
                     "  one of SRC and DST is smb://[domain;]user@host[:port]/share/path, the "
                     "other a local path;\n  a file or a directory tree; password in "
                     "SMBD_PASSWORD\n");
