@@ -74,6 +74,17 @@ T Check(absl::StatusOr<T> s) {
   return *std::move(s);
 }
 
+// Runs `op(*obj)` with the GIL released (the caller's reference keeps obj alive meanwhile),
+// then raises its error, if any, as an exception.
+template <typename T, typename Op>
+auto Unlocked(const std::shared_ptr<T>& obj, Op op) {
+  auto r = [&] {
+    py::gil_scoped_release nogil;
+    return op(*obj);
+  }();
+  return Check(std::move(r));
+}
+
 // One connection, its session and the URL's share (destroyed tree first).
 struct Share {
   std::unique_ptr<Client> client;
@@ -177,12 +188,7 @@ class PyFile {
 
   template <typename Op>
   auto Blocking(Op op) {
-    std::shared_ptr<File> f = Get();
-    auto r = [&] {
-      py::gil_scoped_release nogil;
-      return op(*f);
-    }();
-    return Check(std::move(r));
+    return Unlocked(Get(), op);
   }
 
   void Close() {
@@ -246,12 +252,7 @@ class PyClient {
 
   template <typename Op>
   auto Blocking(Op op) {
-    std::shared_ptr<Share> c = Get();
-    auto r = [&] {
-      py::gil_scoped_release nogil;
-      return op(*c);
-    }();
-    return Check(std::move(r));
+    return Unlocked(Get(), op);
   }
 
   void Close() { c_.reset(); }
