@@ -342,9 +342,13 @@ absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
           [&](PipelineStep& step) -> absl::StatusOr<uint32_t> {
             SmbMessage* m = step.message.get();
             absl::Status waited = context_->Await(m);
-            absl::Status s = EndWrite(m, step.length, context_->counters());
-            SMBD_RETURN_IF_ERROR(waited);
-            SMBD_RETURN_IF_ERROR(s);
+            if (!waited.ok()) {
+              // Given up (the answer may still arrive on the receive thread: its fields are
+              // not ours to read): the server reaches src no more.
+              m->rdma.reset();
+              return waited;
+            }
+            SMBD_RETURN_IF_ERROR(EndWrite(m, step.length, context_->counters()));
             return step.length;
           },
           [](const PipelineStep&, uint32_t) { return absl::OkStatus(); }},
