@@ -1,5 +1,5 @@
-// The C API over the C++ one. Handles live in a table: every call looks its handle up there
-// (a closed or foreign pointer is refused, never dereferenced) and holds a reference for the
+// The C API over the C++ one. Handles are tokens in a table: every call looks its handle up
+// there (a closed or foreign pointer is refused, never dereferenced) and holds a reference for the
 // call, so closing a handle while another thread uses it is safe.
 #include "smbd/smbd.h"
 
@@ -44,29 +44,34 @@ namespace {
 // for the very thread that has to deliver their answer.
 thread_local bool t_in_callback = false;
 
+// Handles are tokens, not the objects' addresses: each new handle gets a value never handed
+// out before, so a closed handle stays refused even after its memory is reused for a new one.
 class HandleTable {
  public:
   static HandleTable& Get() {
     static HandleTable* table = new HandleTable();  // never destroyed: calls at exit stay safe
     return *table;
   }
+  // Registers `h` and returns its handle.
   template <typename T>
-  void Add(std::shared_ptr<T> h) {
+  T* Add(std::shared_ptr<T> h) {
     std::lock_guard<std::mutex> l(mu_);
-    Map<T>()[h.get()] = std::move(h);
+    next_ += 16;  // looks like an aligned pointer; never 0, never repeats in 2^60 handles
+    Map<T>()[next_] = std::move(h);
+    return reinterpret_cast<T*>(next_);
   }
   template <typename T>
   std::shared_ptr<T> Find(const T* h) {
     std::lock_guard<std::mutex> l(mu_);
     auto& m = Map<T>();
-    auto it = m.find(h);
+    auto it = m.find(reinterpret_cast<uintptr_t>(h));
     return it == m.end() ? nullptr : it->second;
   }
   template <typename T>
   std::shared_ptr<T> Remove(const T* h) {
     std::lock_guard<std::mutex> l(mu_);
     auto& m = Map<T>();
-    auto it = m.find(h);
+    auto it = m.find(reinterpret_cast<uintptr_t>(h));
     if (it == m.end()) return nullptr;
     std::shared_ptr<T> out = std::move(it->second);
     m.erase(it);
@@ -89,19 +94,20 @@ class HandleTable {
 
  private:
   template <typename T>
-  absl::flat_hash_map<const T*, std::shared_ptr<T>>& Map();
+  absl::flat_hash_map<uintptr_t, std::shared_ptr<T>>& Map();
 
   std::mutex mu_;
-  absl::flat_hash_map<const smbd_client*, std::shared_ptr<smbd_client>> clients_;
-  absl::flat_hash_map<const smbd_file*, std::shared_ptr<smbd_file>> files_;
+  uintptr_t next_ = 0x10000;
+  absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_client>> clients_;
+  absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_file>> files_;
 };
 
 template <>
-absl::flat_hash_map<const smbd_client*, std::shared_ptr<smbd_client>>& HandleTable::Map() {
+absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_client>>& HandleTable::Map() {
   return clients_;
 }
 template <>
-absl::flat_hash_map<const smbd_file*, std::shared_ptr<smbd_file>>& HandleTable::Map() {
+absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_file>>& HandleTable::Map() {
   return files_;
 }
 
@@ -297,8 +303,7 @@ smbd_status smbd_connect(const char* url, const smbd_options* options, smbd_clie
   absl::StatusOr<std::unique_ptr<Tree>> t = h->session->TreeConnect(parsed->share);
   if (!t.ok()) return Report(err, t.status());
   h->tree = *std::move(t);
-  *client = h.get();
-  HandleTable::Get().Add(std::move(h));
+  *client = HandleTable::Get().Add(std::move(h));
   return Report(err, SMBD_OK, "");
 }
 
@@ -323,7 +328,7 @@ smbd_status smbd_disconnect(smbd_client* client, smbd_error* err) {
   if (h == nullptr) return BadHandle(err, "smbd_disconnect");
   // The files go first (each holds the client); whatever another thread still uses ends when
   // that call returns.
-  HandleTable::Get().RemoveFilesOf(client).clear();
+  HandleTable::Get().RemoveFilesOf(h.get()).clear();
   return Report(err, SMBD_OK, "");
 }
 
@@ -369,8 +374,7 @@ smbd_status smbd_open(smbd_client* client, const char* path, int flags, smbd_fil
   auto fh = std::make_shared<smbd_file>();
   fh->owner = std::move(h);
   fh->file = *std::move(f);
-  *file = fh.get();
-  HandleTable::Get().Add(std::move(fh));
+  *file = HandleTable::Get().Add(std::move(fh));
   return Report(err, SMBD_OK, "");
 }
 

@@ -44,7 +44,7 @@ const char* smbd_version(void);
 typedef enum smbd_status {
   SMBD_OK = 0,
   SMBD_EINVAL = 1,       /* a bad argument, or a blocking call from a read callback */
-  SMBD_EBADHANDLE = 2,   /* NULL, closed or never-opened handle */
+  SMBD_EBADHANDLE = 2,   /* NULL, closed or never-opened handle (handle values never repeat) */
   SMBD_ENOENT = 3,       /* no such file, directory or share */
   SMBD_EEXIST = 4,       /* it exists already */
   SMBD_EACCES = 5,       /* access denied */
@@ -146,7 +146,8 @@ struct smbd_read_request {
 /* Starts a read of up to `length` bytes (at most smbd_max_read) and returns; the request's
  * callback runs later on a library thread (after `request`'s read has ended: `buffer` is no
  * longer written). `buffer` and `request` must stay valid until then, and the file open. The
- * library allocates nothing per read. */
+ * library allocates nothing per read for the request (over SMB Direct, the memory
+ * registration that lets the server write `buffer` is one allocation per read). */
 smbd_status smbd_read_async(smbd_file* file, uint64_t offset, void* buffer, size_t length,
                             smbd_read_request* request, smbd_error* err);
 /* The largest smbd_read_async length. 0 for a bad handle. */

@@ -139,6 +139,13 @@ TEST_F(CApiSambaTest, ClosedHandlesAreRefusedNotFollowed) {
   char b[8];
   size_t done = 0;
   EXPECT_EQ(smbd_read(f, 0, b, sizeof(b), &done, &err_), SMBD_EBADHANDLE);  // use after close
+  // A new handle (whose object may reuse the closed one's memory) never answers to the old one.
+  smbd_file* again = OpenNew("closed.bin");
+  ASSERT_NE(again, nullptr);
+  EXPECT_NE(again, f);
+  EXPECT_EQ(smbd_write(again, 0, b, sizeof(b), &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(smbd_write(f, 0, b, sizeof(b), &err_), SMBD_EBADHANDLE);
+  EXPECT_EQ(smbd_close(again, &err_), SMBD_OK);
 
   // Disconnecting closes the client's files: their handles are refused afterwards.
   smbd_file* g = OpenNew("open-at-disconnect.bin");
