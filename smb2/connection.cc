@@ -197,15 +197,21 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
       }
     }
   }
+  // A plaintext frame may carry a caller's memory (a WRITE's source) that the kernel reads
+  // after Send() returns (zero-copy); a sealed frame is the sealer's own pages, which the
+  // transport keeps referenced itself.
+  const bool seal = security != nullptr && security->seals();
+  const uint64_t ticket = seal ? 0 : transport_->NextSendTicket();
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
+      m->send_ticket.store(ticket);
       m->Ref();  // the table's reference; the receive path takes it over
       pending_[m->header.message_id] = m;
     }
   }
   absl::Status s;
-  if (security != nullptr && security->seals()) {
+  if (seal) {
     absl::StatusOr<Bvecq> sealed = security->Seal(wire, pool_);
     s = sealed.ok() ? transport_->Send(*sealed, deadline) : sealed.status();
   } else {
@@ -239,6 +245,22 @@ void Connection::Abandon(SmbMessage* message) {
     placed_cv_.wait(lock, placed);
   }
   message->read_destination = {};
+  lock.unlock();
+  ReleaseSent(message);  // nor is its source read by the kernel any more
+}
+
+void Connection::ReleaseSent(SmbMessage* m) {
+  const uint64_t ticket = m->send_ticket.exchange(0);
+  if (ticket == 0) return;
+  absl::Status s = transport_->AwaitReleased(ticket, absl::Now() + options_.placement_grace);
+  if (s.ok()) return;
+  // The kernel holds on (a peer that acknowledges nothing): ending the stream makes it let go.
+  transport_->Shutdown(s);
+  s = transport_->AwaitReleased(ticket, absl::Now() + options_.placement_grace);
+  if (!s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.unreleased_sends++;
+  }
 }
 
 absl::Status Connection::Cancel(SmbMessage* message) { return CancelOne(message).status(); }
@@ -445,6 +467,7 @@ void Connection::EndPlacement(const absl::Status& refused, const SmbMessage* com
   if (orphan != nullptr) {
     // Fail() took it from the table while its data was arriving and left the completion to us:
     // only now is its buffer no longer written.
+    ReleaseSent(orphan);
     orphan->Complete(orphan_status);
     orphan->Unref();
   }
@@ -642,6 +665,7 @@ void Connection::CompleteAnswer(SmbMessage* m, const Smb2Header& h, const Bvecq&
   // The receive path is done with the destination before anyone hears of the result (a refused
   // answer's placed bytes are wiped first).
   EndPlacement(verdict, m);
+  ReleaseSent(m);
   // A bad signature fails this request only: the message is dropped and its waiter told
   // ([MS-SMB2] 3.2.5.1.3 says discard it).
   m->Complete(verdict);
@@ -671,6 +695,7 @@ void Connection::Fail(absl::Status status) {
   }
   credits_.Close(status);
   for (SmbMessage* m : failed) {
+    ReleaseSent(m);
     m->Complete(status);
     m->Unref();
   }

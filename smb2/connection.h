@@ -54,6 +54,9 @@ struct ConnectionStats {
   uint64_t cancels_skipped = 0;    // CANCELs not sent: the sender was stuck behind a frame
   uint64_t expired = 0;            // callback requests ended by their deadline
   uint64_t sealed_bytes_placed = 0;  // encrypted READ data decrypted straight into destinations
+  // Requests completed although the kernel had not reported their zero-copy send memory
+  // released within two placement_grace periods (the second after the stream was ended).
+  uint64_t unreleased_sends = 0;
 };
 
 class Connection : private PlacementHook {
@@ -76,8 +79,9 @@ class Connection : private PlacementHook {
   absl::Status Submit(const SmbMessageRef& chain, absl::Time deadline = absl::InfiniteFuture());
 
   // The waiter of `message` gives up (timeout, cancellation): its read_destination is no longer
-  // written to once this returns (within placement_grace, or the connection is shut down to
-  // make it so). The message stays in flight for credit accounting.
+  // written to, nor its request's memory read by a zero-copy send, once this returns (within
+  // placement_grace, or the connection is shut down to make it so). The message stays in
+  // flight for credit accounting.
   void Abandon(SmbMessage* message);
 
   // Asks the server to cancel `message` (submitted earlier, not yet answered) with an SMB2 CANCEL
@@ -143,6 +147,10 @@ class Connection : private PlacementHook {
   // before any completion of the frame.
   void EndPlacement(const absl::Status& refused, const SmbMessage* completing = nullptr);
   static void WipePlaced(SmbMessage* m, uint32_t length);
+  // Waits until the kernel no longer reads the memory `m` was sent from (a zero-copy send of a
+  // caller's WRITE source): within placement_grace, else the transport is shut down, which
+  // makes the kernel let go. Before any completion of `m`.
+  void ReleaseSent(SmbMessage* m);
   // PlacementHook, for plaintext frames (TCP): PlaceRead with no session constraint.
   size_t peek() const override;
   PlacedRange Place(absl::Span<const uint8_t> head, uint64_t frame_length) override;

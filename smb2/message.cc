@@ -64,6 +64,7 @@ void SmbMessage::Unref() {
 void SmbMessage::Reset() {
   header = Smb2Header();
   expected_response_bytes = 0;
+  send_ticket.store(0);
   request.Clear();
   wire_offset = wire_length = 0;
   next.reset();

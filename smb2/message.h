@@ -95,6 +95,10 @@ class SmbMessage {
   // answer is in, so that the peer reaches the memory no longer than the request runs; Reset()
   // drops it at the latest.
   std::unique_ptr<RdmaRegistration> rdma;
+  // The transport's number for the frame that carried this request (Transport::NextSendTicket),
+  // 0 when it lent the kernel nothing that this message does not own. The connection waits for
+  // the kernel to release that frame's memory (a WRITE's source) before completing the message.
+  std::atomic<uint64_t> send_ticket{0};
   // Bytes placed directly into read_destination by the transport (TCP receive or RDMA).
   uint64_t placed_bytes = 0;
   // Interim STATUS_PENDING seen: the request goes on asynchronously under this id.

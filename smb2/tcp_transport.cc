@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -136,10 +137,22 @@ std::unique_ptr<TcpTransport> TcpTransport::FromSocket(int fd, PagePool* pool,
 }
 
 TcpTransport::TcpTransport(int fd, PagePool* pool, const TcpOptions& options, std::string peer)
-    : fd_(fd), pool_(pool), options_(options), peer_(std::move(peer)) {}
+    : fd_(fd), pool_(pool), options_(options), peer_(std::move(peer)) {
+  if (options_.zero_copy_min_bytes > 0) {
+    // TCP (and not AF_UNIX, whose socketpairs tests use) accepts SO_ZEROCOPY; without it the
+    // kernel would ignore MSG_ZEROCOPY and always copy.
+    int one = 1;
+    zero_copy_ = setsockopt(fd_, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) == 0;
+  }
+}
 
 TcpTransport::~TcpTransport() {
   Shutdown(absl::CancelledError("transport closed"));
+  // The shutdown made the kernel drop what it held of lent frames; their notifications are
+  // read before the socket goes, so the pages return to the pool only once the kernel is done.
+  for (int i = 0; i < kMaxLent; ++i) {
+    if (lent_[i].used) (void)AwaitReleased(lent_[i].ticket, absl::Now() + absl::Seconds(1));
+  }
   close(fd_);
 }
 
@@ -156,6 +169,17 @@ TcpStats TcpTransport::stats() const {
   s.frames_received = frames_received_.load();
   s.bytes_placed = bytes_placed_.load();
   s.operations = ops_.load();
+  s.zero_copy_enabled = zero_copy_.load();
+  s.zero_copy_frames = zc_frames_.load();
+  s.zero_copy_calls = zc_calls_.load();
+  s.zero_copy_notifications = zc_notifications_.load();
+  s.zero_copy_copied = zc_copied_.load();
+  s.bytes_copied = bytes_copied_.load();
+  s.bytes_zero_copy = bytes_zero_copy_.load();
+  {
+    std::lock_guard<std::mutex> lock(zc_mu_);
+    s.frames_lent = static_cast<uint64_t>(lent_count_);
+  }
   return s;
 }
 
@@ -165,6 +189,20 @@ void TcpTransport::Shutdown(absl::Status reason) {
     if (is_shut_.load()) return;
     shutdown_ = reason.ok() ? absl::CancelledError("transport shut down") : reason;
     is_shut_.store(true);
+  }
+  bool lent;
+  {
+    std::lock_guard<std::mutex> lock(zc_mu_);
+    lent = lent_count_ > 0;
+  }
+  if (lent) {
+    // Frames lent to the kernel may sit unacknowledged for as long as TCP retries (minutes)
+    // with a dead peer. Disconnecting (connect with AF_UNSPEC: tcp_disconnect) purges the send
+    // queue and resets the stream, so the kernel lets go of our memory now and sends no more
+    // of it, and the notifications arrive for AwaitReleased.
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    (void)connect(fd_, &unspec, sizeof(unspec));
   }
   // Wakes a receiver blocked in poll() and makes the peer see the end of the stream.
   ::shutdown(fd_, SHUT_RDWR);
@@ -200,23 +238,180 @@ absl::Status TcpTransport::WaitFor(short events, absl::Time deadline, const char
     const int rc = poll(&p, 1, ms);
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) return Errno(absl::StrCat(what, " on ", peer_, ": poll"), errno);
-    if (rc > 0) return absl::OkStatus();
+    if (rc > 0) {
+      // POLLERR also means zero-copy notifications are queued: read them, or every later poll
+      // would return at once.
+      if ((p.revents & POLLERR) != 0) DrainErrorQueue();
+      return absl::OkStatus();
+    }
+  }
+}
+
+TcpTransport::Lent* TcpTransport::TakeSlotLocked() {
+  for (Lent& l : lent_) {
+    if (!l.used) return &l;
+  }
+  return nullptr;
+}
+
+void TcpTransport::MaybeReleaseLocked(Lent* lent) {
+  if (!lent->used || lent->sending || lent->done < lent->calls) return;
+  (lent->copied ? bytes_copied_ : bytes_zero_copy_) += lent->bytes;
+  lent->held.Clear();  // the pool pages go back (or to whoever else holds them)
+  lent->used = false;
+  --lent_count_;
+  zc_cv_.notify_all();
+}
+
+bool TcpTransport::IsLentLocked(uint64_t ticket) const {
+  for (const Lent& l : lent_) {
+    if (l.used && l.ticket == ticket) return true;
+  }
+  return false;
+}
+
+void TcpTransport::DrainErrorQueue() {
+  absl::Status fault;
+  {
+    std::lock_guard<std::mutex> lock(zc_mu_);
+    // Notifications come only for lent frames: with none, there is nothing to read.
+    while (lent_count_ > 0) {
+      fault = Fault("error queue read");
+      if (!fault.ok()) break;
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sock_extended_err)) + 64];
+      msghdr msg{};
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      const ssize_t r = recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        break;  // EAGAIN: nothing more queued
+      }
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        const bool recverr = (c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                             (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR);
+        if (!recverr || c->cmsg_len < CMSG_LEN(sizeof(sock_extended_err))) continue;
+        sock_extended_err ee;
+        memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+        if (ee.ee_errno != 0 || ee.ee_origin != SO_EE_ORIGIN_ZEROCOPY) continue;
+        zc_notifications_++;
+        // The notification names calls [ee_info, ee_data] by the kernel's 32-bit counter;
+        // fewer than 2^32 are ever outstanding, so it unwraps against our own count.
+        const uint64_t lo = zc_next_id_ - static_cast<uint32_t>(
+                                              static_cast<uint32_t>(zc_next_id_) - ee.ee_info);
+        const uint64_t end = lo + static_cast<uint32_t>(ee.ee_data - ee.ee_info) + 1;
+        const bool copied = (ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED) != 0;
+        if (copied) {
+          // The kernel copied after all (loopback always does; so do devices without
+          // scatter-gather): pinning bought nothing, so stop asking.
+          zc_copied_++;
+          zero_copy_ = false;
+        }
+        for (Lent& l : lent_) {
+          if (!l.used) continue;
+          const uint64_t from = std::max(lo, l.first_id);
+          const uint64_t to = std::min(end, l.first_id + l.calls);
+          if (to <= from) continue;
+          l.done += to - from;
+          if (copied) l.copied = true;
+          MaybeReleaseLocked(&l);
+        }
+      }
+    }
+  }
+  // Without the notifications the memory could never be given back: end the stream, which
+  // makes the kernel drop it (a later read of the queue sees the notifications).
+  if (!fault.ok()) Shutdown(fault);
+}
+
+absl::Status TcpTransport::AwaitReleased(uint64_t ticket, absl::Time deadline) {
+  if (ticket == 0) return absl::OkStatus();
+  while (true) {
+    DrainErrorQueue();
+    bool sending = false;
+    {
+      std::unique_lock<std::mutex> lock(zc_mu_);
+      const Lent* found = nullptr;
+      for (const Lent& l : lent_) {
+        if (l.used && l.ticket == ticket) found = &l;
+      }
+      if (found == nullptr) return absl::OkStatus();
+      if (absl::Now() >= deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "the kernel still holds the memory of frame ", ticket, " sent to ", peer_,
+            " with MSG_ZEROCOPY (no completion notification yet)"));
+      }
+      sending = found->sending;
+      if (sending) {
+        // Its sender has not finished the frame: wait for it, not for the socket.
+        zc_cv_.wait_for(lock, std::chrono::milliseconds(1));
+        continue;
+      }
+    }
+    // POLLERR (which poll reports unasked) says notifications are queued.
+    const absl::Duration left = deadline - absl::Now();
+    const int ms = static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left), 99) + 1);
+    pollfd p{fd_, 0, 0};
+    const int rc = poll(&p, 1, ms);
+    if (rc > 0 && (p.revents & POLLERR) == 0) {
+      // Hung up (after Shutdown) with nothing queued yet: do not spin.
+      std::unique_lock<std::mutex> lock(zc_mu_);
+      zc_cv_.wait_for(lock, std::chrono::milliseconds(1));
+    }
   }
 }
 
 absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
+  std::lock_guard<std::mutex> lock(send_mu_);
+  // Every call takes a number, so that NextSendTicket() read before it names this frame.
+  const uint64_t ticket = frames_started_.load() + 1;
+  frames_started_.store(ticket);
   if (frame.size() == 0 || frame.size() > 0xFFFFFF) {
     return absl::InvalidArgumentError(
         absl::StrCat("TCP frame of ", frame.size(), " bytes (1..16 MiB - 1 allowed)"));
   }
-  std::lock_guard<std::mutex> lock(send_mu_);
   if (is_shut_.load()) return Closed();
-  // [MS-SMB2] 2.1: a 4-byte big-endian length (high byte zero) before each message.
-  uint8_t length_word[4];
+  Lent* lent = nullptr;
+  if (zero_copy_.load() && frame.size() >= options_.zero_copy_min_bytes) {
+    DrainErrorQueue();  // frees the slots of frames the kernel is done with
+    std::lock_guard<std::mutex> zl(zc_mu_);
+    lent = TakeSlotLocked();  // none free: this frame goes out plainly
+    if (lent != nullptr) {
+      lent->used = true;
+      lent->sending = true;
+      lent->copied = false;
+      lent->ticket = ticket;
+      lent->first_id = zc_next_id_;
+      lent->calls = lent->done = lent->bytes = 0;
+      ++lent_count_;
+    }
+  }
+  const absl::Status s = SendLocked(frame, deadline, lent);
+  if (lent != nullptr) {
+    std::lock_guard<std::mutex> zl(zc_mu_);
+    lent->sending = false;
+    if (lent->calls > 0) {
+      zc_frames_++;
+      // The caller may drop the frame once we return; the kernel may not be done with it.
+      absl::StatusOr<Bvecq> held = frame.Slice(0, frame.size());
+      if (held.ok()) lent->held = *std::move(held);
+    }
+    MaybeReleaseLocked(lent);
+  }
+  return s;
+}
+
+absl::Status TcpTransport::SendLocked(const Bvecq& frame, absl::Time deadline, Lent* lent) {
+  // [MS-SMB2] 2.1: a 4-byte big-endian length (high byte zero) before each message. A
+  // zero-copy send pins every byte the iovecs name, the length word too, and reads them when
+  // it transmits: so a lent frame's word lives in its slot (which outlives the kernel's hold),
+  // never on this stack.
+  uint8_t stack_word[4];
+  uint8_t* length_word = lent != nullptr ? lent->length_word : stack_word;
   StoreBE32(length_word, static_cast<uint32_t>(frame.size()));
   iovec iov[kMaxIov];
   BvecqIter it = frame.begin();
-  iov[0] = {length_word, sizeof(length_word)};
+  iov[0] = {length_word, 4};
   int count = 1;
   count += it.GatherIovec(iov + 1, kMaxIov - 1, UINT64_MAX).entries;
   // The stall timeout restarts with progress, the caller's deadline does not: a peer that
@@ -224,6 +419,7 @@ absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
   // the request's own deadline.
   absl::Time stall = absl::Now() + options_.stall_timeout;
   bool started = false;
+  bool zero_copy = lent != nullptr;
   while (count > 0) {
     if (is_shut_.load()) return Closed();
     absl::Status fault = Fault("sendmsg");
@@ -234,11 +430,39 @@ absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
-    const ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    const bool zc = zero_copy && zero_copy_.load();
+    if (zc) {
+      // Counted before the call: the notification may be read on another thread before
+      // sendmsg returns here.
+      std::lock_guard<std::mutex> zl(zc_mu_);
+      lent->calls++;
+      zc_next_id_++;
+    }
+    const ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL | (zc ? MSG_ZEROCOPY : 0));
+    const int err = errno;
     sendmsg_calls_++;
+    if (zc) {
+      std::lock_guard<std::mutex> zl(zc_mu_);
+      if (n < 0) {
+        // A failed call takes no notification id.
+        lent->calls--;
+        zc_next_id_--;
+      } else {
+        lent->bytes += static_cast<uint64_t>(n);
+        zc_calls_++;
+      }
+    } else if (n > 0) {
+      bytes_copied_ += static_cast<uint64_t>(n);
+    }
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (err == EINTR) continue;
+      if (err == ENOBUFS && zc) {
+        // Out of socket option memory for notifications (net.core.optmem_max): send the rest
+        // of this frame plainly.
+        zero_copy = false;
+        continue;
+      }
+      if (err == EAGAIN || err == EWOULDBLOCK) {
         absl::Status w = WaitFor(POLLOUT, std::min(stall, deadline), "send");
         if (w.code() == absl::StatusCode::kDeadlineExceeded && deadline < stall) {
           w = absl::DeadlineExceededError(absl::StrCat(
@@ -253,7 +477,7 @@ absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
         }
         continue;
       }
-      const absl::Status s = Errno(absl::StrCat("send to ", peer_), errno);
+      const absl::Status s = Errno(absl::StrCat("send to ", peer_), err);
       Shutdown(s);
       return s;
     }

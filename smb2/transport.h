@@ -53,6 +53,21 @@ class Transport {
   virtual absl::Status Send(const Bvecq& frame, absl::Time deadline) = 0;
   absl::Status Send(const Bvecq& frame) { return Send(frame, absl::InfiniteFuture()); }
 
+  // Zero-copy sends (TCP with MSG_ZEROCOPY) lend the kernel a frame's memory past Send()'s
+  // return, until the kernel reports it done. Pool pages of the frame stay referenced by the
+  // transport until then; memory the frame does not own (Bvecq::AppendExternal: a caller's
+  // WRITE source) must not be changed or handed back before AwaitReleased(ticket) is OK.
+  // Frames are numbered from 1 in send order: NextSendTicket() is the number the next Send()
+  // gets, exact while the caller keeps other senders out (the connection's send lock). 0: this
+  // transport never lends (every Send copies or finishes with the memory before it returns).
+  virtual uint64_t NextSendTicket() const { return 0; }
+  // OK once the kernel no longer reads the memory of frame `ticket` (also when that frame was
+  // not lent at all); DeadlineExceeded if it still does at `deadline`. Shutdown() makes the
+  // kernel drop what it still holds, so a wait after it ends promptly.
+  virtual absl::Status AwaitReleased(uint64_t ticket, absl::Time deadline) {
+    return absl::OkStatus();
+  }
+
   // Blocks until one complete frame arrives. `idle_timeout` bounds the wait for a frame to
   // start (InfiniteDuration: wait until Shutdown); once a frame has started, the transport's own
   // stall timeout applies. One receiver at a time.
