@@ -1,5 +1,7 @@
 #include "buffers/alloc_counter.h"
 
+#include "buffers/alloc_scope.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -14,14 +16,18 @@ uint64_t HeapAllocations() { return g_allocations.load(std::memory_order_relaxed
 }  // namespace smbd
 
 void* operator new(std::size_t n) {
-  smbd::g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (smbd::AllocationsCountedOnThisThread()) {
+    smbd::g_allocations.fetch_add(1, std::memory_order_relaxed);
+  }
   void* p = std::malloc(n == 0 ? 1 : n);
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
 void* operator new[](std::size_t n) { return operator new(n); }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  smbd::g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (smbd::AllocationsCountedOnThisThread()) {
+    smbd::g_allocations.fetch_add(1, std::memory_order_relaxed);
+  }
   return std::malloc(n == 0 ? 1 : n);
 }
 void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept {

@@ -8,7 +8,8 @@
 
 namespace smbd {
 
-// Number of global operator new calls (all threads) since the program started.
+// Number of global operator new calls since the program started, on every thread, except
+// those made under an UncountedAllocations scope (buffers/alloc_scope.h).
 uint64_t HeapAllocations();
 
 }  // namespace smbd

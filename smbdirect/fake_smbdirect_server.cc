@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "buffers/alloc_scope.h"
 #include "buffers/wire.h"
 
 namespace smbd {
@@ -43,6 +44,7 @@ absl::Status FakeSmbDirectServer::status() const {
 }
 
 void FakeSmbDirectServer::Run() {
+  UncountedAllocations uncounted;  // a stand-in peer: not the client's allocations
   absl::Status s = Loop();
   std::lock_guard<std::mutex> l(mu_);
   if (error_.ok()) error_ = s;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "buffers/alloc_scope.h"
 #include "smbdirect/fake_verbs.h"
 #include "smbdirect/fake_verbs_internal.h"
 #include "smbdirect/verbs.h"
@@ -85,6 +86,7 @@ absl::Status CheckSendSlotLocked(const Side& s) {
 
 absl::Status FakeRdmaEndpoint::PostSend(uint64_t wr_id, absl::Span<const Sge> sges,
                                         bool signaled, std::optional<uint32_t> invalidate_rkey) {
+  UncountedAllocations uncounted;  // the device's own bookkeeping, not the client's
   SMBD_FAKE_POST_PROLOGUE(FakeOp::kPostSend);
   SMBD_RETURN_IF_ERROR(CheckSges(sges, sizes_.send_sge, "send"));
   SMBD_RETURN_IF_ERROR(CheckSendSlotLocked(*s));
@@ -101,6 +103,7 @@ absl::Status FakeRdmaEndpoint::PostSend(uint64_t wr_id, absl::Span<const Sge> sg
 }
 
 absl::Status FakeRdmaEndpoint::PostRecv(uint64_t wr_id, absl::Span<const Sge> sges) {
+  UncountedAllocations uncounted;  // the device's own bookkeeping, not the client's
   SMBD_FAKE_POST_PROLOGUE(FakeOp::kPostRecv);
   SMBD_RETURN_IF_ERROR(CheckSges(sges, sizes_.recv_sge, "receive"));
   if (s->rq.size() >= sizes_.recv_wr) {
@@ -128,6 +131,7 @@ absl::Status FakeRdmaEndpoint::PostRdmaRead(uint64_t wr_id, absl::Span<const Sge
 absl::Status FakeRdmaEndpoint::PostOneSided(bool write, uint64_t wr_id,
                                             absl::Span<const Sge> local, uint64_t remote_addr,
                                             uint32_t rkey, bool signaled) {
+  UncountedAllocations uncounted;  // the device's own bookkeeping, not the client's
   SMBD_FAKE_POST_PROLOGUE(write ? FakeOp::kPostRdmaWrite : FakeOp::kPostRdmaRead);
   SMBD_RETURN_IF_ERROR(CheckSges(local, sizes_.send_sge, write ? "RDMA write" : "RDMA read"));
   SMBD_RETURN_IF_ERROR(CheckSendSlotLocked(*s));
@@ -145,6 +149,7 @@ absl::Status FakeRdmaEndpoint::PostOneSided(bool write, uint64_t wr_id,
 }
 
 int FakeRdmaEndpoint::PollCompletions(absl::Span<WorkCompletion> out) {
+  UncountedAllocations uncounted;  // the device's own bookkeeping, not the client's
   std::lock_guard<std::mutex> lock(net_->mu);
   Side* s = net_->Find(side_);
   if (s == nullptr) return 0;
@@ -164,6 +169,7 @@ int FakeRdmaEndpoint::PollCompletions(absl::Span<WorkCompletion> out) {
 }
 
 absl::Status FakeRdmaEndpoint::WaitForCompletions(absl::Duration timeout) {
+  UncountedAllocations uncounted;  // the device's own bookkeeping, not the client's
   std::unique_lock<std::mutex> lock(net_->mu);
   Side* s = net_->Find(side_);
   if (s == nullptr) return absl::FailedPreconditionError("fake verbs: endpoint destroyed");
@@ -178,6 +184,7 @@ absl::Status FakeRdmaEndpoint::WaitForCompletions(absl::Duration timeout) {
 
 absl::StatusOr<std::unique_ptr<MemoryRegion>> FakeRdmaEndpoint::RegisterMemory(
     void* addr, size_t length, MemoryAccess access) {
+  UncountedAllocations uncounted;  // the device's own bookkeeping, not the client's
   std::lock_guard<std::mutex> lock(net_->mu);
   SMBD_RETURN_IF_ERROR(
       fake_verbs_internal::CountOpLocked(*net_, is_client_, FakeOp::kRegisterMemory));
@@ -229,6 +236,7 @@ absl::Status FakeRdmaEndpoint::PostBindWindow(uint64_t wr_id, MemoryWindow* wind
                                               const MemoryRegion& region, const void* addr,
                                               size_t length, MemoryAccess access,
                                               bool signaled) {
+  UncountedAllocations uncounted;  // the device's own bookkeeping, not the client's
   SMBD_FAKE_POST_PROLOGUE(FakeOp::kPostBindWindow);
   if (!limits_.memory_windows) {
     return absl::UnimplementedError(
@@ -270,6 +278,7 @@ absl::Status FakeRdmaEndpoint::PostBindWindow(uint64_t wr_id, MemoryWindow* wind
 }
 
 absl::Status FakeRdmaEndpoint::PostLocalInvalidate(uint64_t wr_id, uint32_t rkey, bool signaled) {
+  UncountedAllocations uncounted;  // the device's own bookkeeping, not the client's
   SMBD_FAKE_POST_PROLOGUE(FakeOp::kPostLocalInvalidate);
   SMBD_RETURN_IF_ERROR(CheckSendSlotLocked(*s));
   SendWr wr;

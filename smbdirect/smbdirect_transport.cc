@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
@@ -31,9 +32,44 @@ class SmbDirectTransport::Registration : public RdmaRegistration {
   }
   absl::Span<const BufferDescriptorV1> descriptors() const override { return descriptors_; }
 
+  // One per RDMA-channel I/O: recycled through a free list, so that steady-state I/O allocates
+  // no registration objects (smb2/client:no_alloc_test counts it).
+  static void* operator new(size_t n) {
+    if (n == sizeof(Registration)) {
+      std::lock_guard<std::mutex> lock(free_mu_);
+      if (free_ != nullptr) {
+        FreeBlock* b = free_;
+        free_ = b->next;
+        --free_count_;
+        return b;
+      }
+    }
+    return ::operator new(std::max(n, sizeof(FreeBlock)));
+  }
+  static void operator delete(void* p, size_t n) {
+    if (n == sizeof(Registration)) {
+      std::lock_guard<std::mutex> lock(free_mu_);
+      if (free_count_ < kMaxFree) {
+        free_ = new (p) FreeBlock{free_};
+        ++free_count_;
+        return;
+      }
+    }
+    ::operator delete(p);
+  }
+
   SmbDirectTransport* const transport_;
   absl::InlinedVector<std::unique_ptr<MemoryRegion>, 4> regions_;
   absl::InlinedVector<BufferDescriptorV1, 4> descriptors_;
+
+ private:
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+  static constexpr int kMaxFree = 1024;  // more I/Os than that in flight are rare
+  static inline std::mutex free_mu_;
+  static inline FreeBlock* free_ = nullptr;
+  static inline int free_count_ = 0;
 };
 
 absl::StatusOr<std::unique_ptr<SmbDirectTransport>> SmbDirectTransport::Create(

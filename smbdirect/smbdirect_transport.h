@@ -21,7 +21,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -165,7 +165,35 @@ class SmbDirectTransport : public Transport {
     Bvecq frame;
     uint32_t receives = 0;  // receive buffers it holds
   };
-  std::deque<Delivered> delivered_;
+  // Frames waiting for Receive(), oldest first: a ring that grows only when its high-water mark
+  // rises (std::deque allocates and frees a block every few hundred frames, in steady state).
+  class DeliveredQueue {
+   public:
+    bool empty() const { return count_ == 0; }
+    Delivered& front() { return slots_[head_]; }
+    void pop_front() {
+      slots_[head_] = Delivered();
+      head_ = (head_ + 1) % slots_.size();
+      --count_;
+    }
+    void push_back(Delivered d) {
+      if (count_ == slots_.size()) Grow();
+      slots_[(head_ + count_) % slots_.size()] = std::move(d);
+      ++count_;
+    }
+
+   private:
+    void Grow() {
+      std::vector<Delivered> bigger(std::max<size_t>(16, slots_.size() * 2));
+      for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+      slots_ = std::move(bigger);
+      head_ = 0;
+    }
+    std::vector<Delivered> slots_;
+    size_t head_ = 0;
+    size_t count_ = 0;
+  };
+  DeliveredQueue delivered_;
   uint32_t frame_receives_ = 0;         // receives in the frame being reassembled
   uint32_t undelivered_receives_ = 0;   // receives held by delivered_
   uint32_t max_undelivered_ = 0;

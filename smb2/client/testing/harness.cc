@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/status_macros.h"
+#include "buffers/alloc_scope.h"
 #include "buffers/wire.h"
 #include "smb2/tcp_transport.h"
 
@@ -40,6 +41,7 @@ class TcpServerEnd : public ServerEnd, private FrameSink {
 
  private:
   void Run() {
+    UncountedAllocations uncounted;  // a stand-in peer: not the client's allocations
     while (!closed_) {
       absl::StatusOr<Bvecq> f = transport_->Receive(absl::Seconds(30));
       if (!f.ok()) return;
