@@ -17,6 +17,7 @@ namespace {
 // wr_id tags: receives use their slot number, sends set the top bit.
 constexpr uint64_t kSendTag = uint64_t{1} << 63;
 constexpr uint32_t kHeaderBytes = 24;
+constexpr uint32_t kHeaderStride = 32;  // a slot's header space (8-byte aligned)
 constexpr int kMaxSge = 32;
 
 }  // namespace
@@ -83,6 +84,7 @@ absl::StatusOr<std::unique_ptr<SmbDirectTransport>> SmbDirectTransport::Create(
   }
   std::unique_ptr<SmbDirectTransport> t(
       new SmbDirectTransport(std::move(endpoint), pool, options));
+  SMBD_RETURN_IF_ERROR(t->CarveHeaders());
   absl::Status s = t->Negotiate();
   if (!s.ok()) {
     t->Fail(s);
@@ -104,10 +106,25 @@ SmbDirectTransport::SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, P
       std::min<uint32_t>(options.receive_credit_max, endpoint_->queue_sizes().recv_wr));
   credits_ = std::make_unique<SmbDirectCreditGate>(co);
   receives_.resize(co.receive_credit_max);
+  recv_frags_ = std::make_unique<FragAllocator>(pool_);
   max_undelivered_ = std::max<uint32_t>(options.max_undelivered_receives, 1);
   const uint32_t slots = std::max<uint32_t>(endpoint_->queue_sizes().send_wr, 2);
   send_slots_.resize(slots);
   for (uint32_t i = 0; i < slots; ++i) free_slots_.push_back(slots - 1 - i);
+}
+
+absl::Status SmbDirectTransport::CarveHeaders() {
+  constexpr uint32_t kPerPage = kPageSize / kHeaderStride;
+  for (uint32_t i = 0; i < send_slots_.size(); ++i) {
+    if (i % kPerPage == 0) {
+      SMBD_ASSIGN_OR_RETURN(PageRef page, pool_->TryAlloc());
+      header_pages_.push_back(std::move(page));
+    }
+    const PageRef& page = header_pages_.back();
+    send_slots_[i].header = page.data() + (i % kPerPage) * kHeaderStride;
+    send_slots_[i].header_lkey = page->lkey();
+  }
+  return absl::OkStatus();
 }
 
 SmbDirectTransport::~SmbDirectTransport() {
@@ -157,9 +174,14 @@ void SmbDirectTransport::Shutdown(absl::Status reason) {
 }
 
 absl::Status SmbDirectTransport::PostReceive(uint32_t slot) {
-  SMBD_ASSIGN_OR_RETURN(PageRef page, pool_->TryAlloc());
-  Sge sge{reinterpret_cast<uintptr_t>(page.data()), options_.max_receive_size, page->lkey()};
-  receives_[slot] = std::move(page);
+  Fragment& r = receives_[slot];
+  if (!r.page) {
+    std::lock_guard<std::mutex> lock(recv_frags_mu_);
+    // 4-byte alignment keeps three 1364-byte buffers in a page ([MS-SMBD] 2.2.3's fields are
+    // read bytewise by the decoder, and the payload's 8-byte DataOffset is relative).
+    SMBD_ASSIGN_OR_RETURN(r, recv_frags_->Alloc(options_.max_receive_size, 4));
+  }
+  Sge sge{reinterpret_cast<uintptr_t>(r.data), options_.max_receive_size, r.page->lkey()};
   return endpoint_->PostRecv(slot, absl::MakeConstSpan(&sge, 1));
 }
 
@@ -213,7 +235,7 @@ absl::Status SmbDirectTransport::Negotiate() {
   }
   const uint32_t slot = static_cast<uint32_t>(response->wr_id);
   if (slot >= receives_.size()) return absl::InternalError("negotiate: bad receive slot");
-  absl::Span<const uint8_t> bytes(receives_[slot].data(), response->byte_len);
+  absl::Span<const uint8_t> bytes(receives_[slot].data, response->byte_len);
   SMBD_ASSIGN_OR_RETURN(
       params_, ProcessSmbDirectNegotiateResponse(req, bytes, options_.max_read_write_size));
   reassembler_ = std::make_unique<Reassembler>(params_.max_fragmented_receive_size);
@@ -256,7 +278,6 @@ std::optional<uint32_t> SmbDirectTransport::TryTakeSendSlot() {
 void SmbDirectTransport::ReturnSlot(uint32_t slot) {
   std::lock_guard<std::mutex> lock(slots_mu_);
   SendSlot& s = send_slots_[slot];
-  s.header.reset();
   s.hold.Clear();
   s.in_use = false;
   free_slots_.push_back(slot);
@@ -267,22 +288,14 @@ absl::Status SmbDirectTransport::PostMessage(uint32_t slot, const DataTransferHe
                                              absl::Span<const Sge> payload, Bvecq hold,
                                              bool empty) {
   SendSlot& s = send_slots_[slot];
-  absl::StatusOr<PageRef> page = pool_->TryAlloc();
-  if (!page.ok()) {
-    ReturnSlot(slot);
-    return page.status();
-  }
-  s.header = *std::move(page);
   s.hold = std::move(hold);
-  absl::StatusOr<size_t> hlen =
-      EncodeDataTransferHeader(h, absl::MakeSpan(s.header.data(), kHeaderBytes));
+  absl::StatusOr<size_t> hlen = EncodeDataTransferHeader(h, absl::MakeSpan(s.header, kHeaderBytes));
   if (!hlen.ok()) {
     ReturnSlot(slot);
     return hlen.status();
   }
   Sge sges[kMaxSge];
-  sges[0] = Sge{reinterpret_cast<uintptr_t>(s.header.data()), static_cast<uint32_t>(*hlen),
-                s.header->lkey()};
+  sges[0] = Sge{reinterpret_cast<uintptr_t>(s.header), static_cast<uint32_t>(*hlen), s.header_lkey};
   for (size_t i = 0; i < payload.size(); ++i) sges[i + 1] = payload[i];
   absl::Status st =
       endpoint_->PostSend(kSendTag | slot, absl::MakeConstSpan(sges, payload.size() + 1), true);
@@ -478,17 +491,17 @@ absl::StatusOr<Bvecq> SmbDirectTransport::Receive(absl::Duration idle_timeout) {
 }
 
 absl::Status SmbDirectTransport::HandleReceive(uint32_t slot, uint32_t byte_len) {
-  if (slot >= receives_.size() || !receives_[slot]) {
+  if (slot >= receives_.size() || !receives_[slot].page) {
     return absl::InternalError("SMB Direct: completion for an unknown receive");
   }
-  PageRef page = std::move(receives_[slot]);
+  Fragment& buffer = receives_[slot];
   if (byte_len > options_.max_receive_size) {
     return absl::DataLossError(absl::StrCat("SMB Direct: received ", byte_len,
                                             " bytes, above MaxReceiveSize ",
                                             options_.max_receive_size));
   }
   absl::StatusOr<DataTransferHeader> h = DecodeDataTransfer(
-      absl::MakeConstSpan(page.data(), byte_len), params_.max_fragmented_receive_size);
+      absl::MakeConstSpan(buffer.data, byte_len), params_.max_fragmented_receive_size);
   if (!h.ok()) return h.status();
   SMBD_RETURN_IF_ERROR(credits_->OnDataTransferReceived(*h));
   {
@@ -498,9 +511,12 @@ absl::Status SmbDirectTransport::HandleReceive(uint32_t slot, uint32_t byte_len)
   }
   bool park = false;
   if (h->data_length > 0) {
-    // The payload stays in the receive page; the reassembled message holds a reference to it.
+    // The payload stays in the receive buffer; the reassembled message holds a reference to
+    // its page, and the slot gets a fresh buffer when posted again.
     Bvecq received;
-    SMBD_RETURN_IF_ERROR(received.Append(page, 0, byte_len));
+    const uint32_t offset = static_cast<uint32_t>(buffer.data - buffer.page.data());
+    SMBD_RETURN_IF_ERROR(received.Append(std::move(buffer.page), offset, byte_len));
+    buffer = Fragment();
     SMBD_ASSIGN_OR_RETURN(std::optional<Bvecq> complete, reassembler_->Add(*h, received));
     std::lock_guard<std::mutex> lock(mu_);
     frame_receives_++;
@@ -522,7 +538,6 @@ absl::Status SmbDirectTransport::HandleReceive(uint32_t slot, uint32_t byte_len)
   } else if (h->remaining_data_length != 0) {
     return absl::DataLossError("SMB Direct: empty message with RemainingDataLength");
   }
-  page.reset();
   if (park) return absl::OkStatus();
   // [MS-SMBD] 3.1.5.9: post the receive again at once and grant it promptly.
   SMBD_RETURN_IF_ERROR(PostReceive(slot));
@@ -550,7 +565,6 @@ absl::Status SmbDirectTransport::HandleCompletion(const WorkCompletion& wc) {
     if (slot >= send_slots_.size()) return absl::OkStatus();  // the negotiate request
     std::lock_guard<std::mutex> lock(slots_mu_);
     SendSlot& s = send_slots_[slot];
-    s.header.reset();
     s.hold.Clear();
     if (s.in_use) {
       s.in_use = false;

@@ -110,10 +110,15 @@ class SmbDirectTransport : public Transport {
   class Registration;
   // One posted send: what its SGEs point into stays referenced until it completes.
   struct SendSlot {
-    PageRef header;
+    // The slot's own 24-byte data-transfer header, carved from header_pages_ at creation (one
+    // page serves 128 slots; a page per message would cost ~780 pages per MiB sent inline).
+    uint8_t* header = nullptr;
+    uint32_t header_lkey = 0;
     Bvecq hold;  // the frame's pages (last message of a frame) and bounce pages
     bool in_use = false;
   };
+  // Gives every send slot its header space.
+  absl::Status CarveHeaders();
 
   SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, PagePool* pool,
                      const SmbDirectOptions& options);
@@ -151,7 +156,12 @@ class SmbDirectTransport : public Transport {
   std::unique_ptr<Reassembler> reassembler_;
 
   // Receive buffers by slot (wr_id = slot).
-  std::vector<PageRef> receives_;
+  // Receive buffers, max_receive_size bytes each, packed three to a page at the default 1364
+  // (a fragment holds a page reference; a frame that keeps its payload holds one too). An
+  // empty message's buffer is posted again as it is.
+  std::vector<Fragment> receives_;
+  std::mutex recv_frags_mu_;  // PostReceive runs on the completion thread and in Receive()
+  std::unique_ptr<FragAllocator> recv_frags_;
 
   std::mutex send_mu_;  // one frame at a time: fragments of two frames must not interleave
   std::mutex slots_mu_;
@@ -194,6 +204,7 @@ class SmbDirectTransport : public Transport {
     size_t count_ = 0;
   };
   DeliveredQueue delivered_;
+  std::vector<PageRef> header_pages_;  // the send slots' headers (destroyed after endpoint_)
   uint32_t frame_receives_ = 0;         // receives in the frame being reassembled
   uint32_t undelivered_receives_ = 0;   // receives held by delivered_
   uint32_t max_undelivered_ = 0;

@@ -164,6 +164,33 @@ TEST_P(NoAllocTest, LargeReadsAndWrites) {
   EXPECT_EQ(writes, 0.0);
 }
 
+// Pool pages taken per MiB moved by 4 KiB requests (BENCHMARKS.md 2d): every page is a 4 KiB
+// registration-backed allocation, so headers that take a page each cost memory and cache.
+TEST_P(NoAllocTest, PoolPagesPerMiB) {
+  PagePool* pool = rig_.client->pool();
+  std::vector<uint8_t> buf(4096, 0x11);
+  Done d;
+  const int n = 256;  // 1 MiB
+  const uint64_t before_w = pool->stats().allocations;
+  for (int i = 0; i < n; ++i) {
+    d.Reset();
+    ASSERT_TRUE(file_->WriteAsync(static_cast<uint64_t>(i) * 4096, buf, &Done::OnWrite, &d).ok());
+    ASSERT_TRUE(d.Wait());
+  }
+  const uint64_t writes = pool->stats().allocations - before_w;
+  const uint64_t before_r = pool->stats().allocations;
+  for (int i = 0; i < n; ++i) {
+    d.Reset();
+    ASSERT_TRUE(file_->ReadAsync(static_cast<uint64_t>(i) * 4096, absl::MakeSpan(buf),
+                                 &Done::OnRead, &d).ok());
+    ASSERT_TRUE(d.Wait());
+  }
+  const uint64_t reads = pool->stats().allocations - before_r;
+  printf("%s: pool pages per MiB of 4 KiB writes %llu, of 4 KiB reads %llu\n",
+         rdma() ? "rdma" : "tcp", static_cast<unsigned long long>(writes),
+         static_cast<unsigned long long>(reads));
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, NoAllocTest,
                          ::testing::Values(TransportKind::kTcp, TransportKind::kSmbDirect),
                          [](const auto& info) { return scripted::TransportName(info.param); });
