@@ -373,6 +373,10 @@ PlacedRange Connection::Place(absl::Span<const uint8_t> head, uint64_t frame_len
 PlacedRange Connection::PlaceRead(absl::Span<const uint8_t> head, uint64_t message_length,
                                   std::optional<uint64_t> session_id) {
   if (head.size() < kReadResponseHeadSize) return {};
+  // Anything but a plain SMB2 header (a transform, which the unsealer places itself) is no
+  // READ response: say so before decoding, whose error status would cost an allocation on
+  // every sealed frame.
+  if (std::memcmp(head.data(), kSmb2ProtocolId, 4) != 0) return {};
   WireReader r(head.subspan(0, kReadResponseHeadSize));
   absl::StatusOr<Smb2Header> h = DecodeHeader(&r);
   // Only a whole, successful READ response: one member ([MS-SMB2] 2.2.1.2 NextCommand 0).
@@ -542,11 +546,18 @@ absl::StatusOr<Bvecq> Connection::Unseal(Bvecq frame, FrameOrigin* origin) {
   }
   UnsealPlacement place;
   place.peek = kReadResponseHeadSize;
-  PlacedRange offered;
-  place.choose = [this, session_id, &offered](absl::Span<const uint8_t> head) {
+  // One pointer captured: the std::function keeps it inline (no allocation per frame).
+  struct Choice {
+    Connection* connection;
+    uint64_t session_id;
+    PlacedRange offered;
+  } choice{this, session_id, {}};
+  PlacedRange& offered = choice.offered;
+  place.choose = [c = &choice](absl::Span<const uint8_t> head) {
     // The unsealer checks that the range lies inside the message.
-    offered = PlaceRead(head, std::numeric_limits<uint64_t>::max(), session_id);
-    return offered;
+    c->offered = c->connection->PlaceRead(head, std::numeric_limits<uint64_t>::max(),
+                                          c->session_id);
+    return c->offered;
   };
   SMBD_ASSIGN_OR_RETURN(Bvecq plain, security->UnsealPlaced(frame, pool_, place));
   if (!offered.dst.empty()) {

@@ -72,7 +72,6 @@ void SmbMessage::Reset() {
   response.Clear();
   rdma.reset();
   read_destination = {};
-  placed_bytes = 0;
   pending = false;
   async_id = 0;
   deadline = std::chrono::steady_clock::time_point::max();

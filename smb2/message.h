@@ -99,8 +99,6 @@ class SmbMessage {
   // 0 when it lent the kernel nothing that this message does not own. The connection waits for
   // the kernel to release that frame's memory (a WRITE's source) before completing the message.
   std::atomic<uint64_t> send_ticket{0};
-  // Bytes placed directly into read_destination by the transport (TCP receive or RDMA).
-  uint64_t placed_bytes = 0;
   // Interim STATUS_PENDING seen: the request goes on asynchronously under this id.
   bool pending = false;
   uint64_t async_id = 0;

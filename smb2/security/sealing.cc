@@ -9,7 +9,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -128,14 +132,19 @@ class AeadStream {
                        absl::Span<const uint8_t> aad) {
     const EVP_CIPHER* c = FetchedCipher(IsAes256(cipher_) ? "AES-256-GCM" : "AES-128-GCM");
     if (c == nullptr) return OpenSslError("EVP_CIPHER_fetch(AES-GCM)");
-    main_.reset(EVP_CIPHER_CTX_new());
+    // A stream used before (Sealer and Unsealer keep theirs) keeps its context: initialising it
+    // with no cipher only sets the key and IV, where naming the cipher would free and
+    // reallocate the provider's context (OpenSSL 3 EVP_CipherInit_ex2).
+    const bool reuse = main_ != nullptr && initialized_ == cipher_;
+    if (!reuse) main_.reset(EVP_CIPHER_CTX_new());
+    initialized_ = cipher_;
     size_t ivlen = nonce.size();
     OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &ivlen),
                            OSSL_PARAM_construct_end()};
     int outl = 0;
     if (main_ == nullptr ||
-        EVP_CipherInit_ex2(main_.get(), c, key.data(), nonce.data(), encrypt_ ? 1 : 0, params) !=
-            1 ||
+        EVP_CipherInit_ex2(main_.get(), reuse ? nullptr : c, key.data(), nonce.data(),
+                           encrypt_ ? 1 : 0, params) != 1 ||
         EVP_CipherUpdate(main_.get(), nullptr, &outl, aad.data(), static_cast<int>(aad.size())) !=
             1) {
       return OpenSslError("EVP_CipherInit_ex2(AES-GCM)");
@@ -153,8 +162,12 @@ class AeadStream {
     const EVP_CIPHER* cbc = FetchedCipher(aes256 ? "AES-256-CBC" : "AES-128-CBC");
     const EVP_CIPHER* ctr = FetchedCipher(aes256 ? "AES-256-CTR" : "AES-128-CTR");
     if (cbc == nullptr || ctr == nullptr) return OpenSslError("EVP_CIPHER_fetch(AES-CBC/CTR)");
-    main_.reset(EVP_CIPHER_CTX_new());
-    mac_.reset(EVP_CIPHER_CTX_new());
+    const bool reuse = main_ != nullptr && mac_ != nullptr && initialized_ == cipher_;
+    if (!reuse) {
+      main_.reset(EVP_CIPHER_CTX_new());
+      mac_.reset(EVP_CIPHER_CTX_new());
+    }
+    initialized_ = cipher_;
     const uint8_t zero_iv[16] = {};
     // Counter block A0 = [q-1] || N || [0]_q; the CTR mode's big-endian increment then yields
     // A1, A2, ... (the message is < 2^32 blocks, so the 4-byte counter field never wraps).
@@ -162,8 +175,9 @@ class AeadStream {
     a0[0] = static_cast<uint8_t>(15 - kCcmNonceSize - 1);
     std::memcpy(a0 + 1, nonce.data(), kCcmNonceSize);
     if (main_ == nullptr || mac_ == nullptr ||
-        EVP_EncryptInit_ex2(main_.get(), ctr, key.data(), a0, nullptr) != 1 ||
-        EVP_EncryptInit_ex2(mac_.get(), cbc, key.data(), zero_iv, nullptr) != 1 ||
+        EVP_EncryptInit_ex2(main_.get(), reuse ? nullptr : ctr, key.data(), a0, nullptr) != 1 ||
+        EVP_EncryptInit_ex2(mac_.get(), reuse ? nullptr : cbc, key.data(), zero_iv, nullptr) !=
+            1 ||
         EVP_CIPHER_CTX_set_padding(mac_.get(), 0) != 1) {
       return OpenSslError("EVP_EncryptInit_ex2(AES-CTR/CBC for CCM)");
     }
@@ -224,6 +238,7 @@ class AeadStream {
 
   static constexpr size_t kScratch = 4096;
   Cipher cipher_ = Cipher::kAes128Gcm;
+  std::optional<Cipher> initialized_;  // the cipher main_ (and mac_) were set up for
   bool encrypt_ = true;
   EvpCipherCtxPtr main_;  // GCM, or CCM's CTR
   EvpCipherCtxPtr mac_;   // CCM's CBC-MAC
@@ -332,6 +347,48 @@ absl::Status TransformInto(AeadStream* stream, BvecqIter* in, absl::Span<uint8_t
 
 }  // namespace
 
+class AeadStreamCache {
+ public:
+  // A stream of this cache's own (a new one only when every kept one is in use).
+  std::unique_ptr<AeadStream> Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        std::unique_ptr<AeadStream> s = std::move(free_.back());
+        free_.pop_back();
+        return s;
+      }
+    }
+    return std::make_unique<AeadStream>();
+  }
+  void Give(std::unique_ptr<AeadStream> s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < kKeep) free_.push_back(std::move(s));
+  }
+
+ private:
+  static constexpr size_t kKeep = 4;  // one per thread sealing or unsealing at once
+  std::mutex mu_;
+  std::vector<std::unique_ptr<AeadStream>> free_;
+};
+
+namespace {
+
+// A stream borrowed from a cache for one message.
+class BorrowedStream {
+ public:
+  explicit BorrowedStream(AeadStreamCache* cache) : cache_(cache), stream_(cache->Take()) {}
+  ~BorrowedStream() { cache_->Give(std::move(stream_)); }
+  AeadStream* operator->() const { return stream_.get(); }
+  AeadStream* get() const { return stream_.get(); }
+
+ private:
+  AeadStreamCache* const cache_;
+  std::unique_ptr<AeadStream> stream_;
+};
+
+}  // namespace
+
 absl::StatusOr<TransformHeader> ParseTransformHeader(BvecqIter message) {
   if (message.remaining() < kTransformHeaderSize) {
     return absl::DataLossError(absl::StrCat("truncated SMB2 TRANSFORM_HEADER: ",
@@ -372,7 +429,17 @@ absl::StatusOr<TransformHeader> ParseTransformHeader(BvecqIter message) {
 }
 
 Sealer::Sealer(Cipher cipher, SecretBytes key, uint64_t session_id)
-    : cipher_(cipher), key_(std::move(key)), session_id_(session_id) {}
+    : cipher_(cipher),
+      key_(std::move(key)),
+      session_id_(session_id),
+      streams_(std::make_unique<AeadStreamCache>()) {}
+
+Sealer::~Sealer() = default;
+
+Unsealer::Unsealer(Cipher cipher, SecretBytes key)
+    : cipher_(cipher), key_(std::move(key)), streams_(std::make_unique<AeadStreamCache>()) {}
+
+Unsealer::~Unsealer() = default;
 
 absl::StatusOr<std::unique_ptr<Sealer>> Sealer::Create(Cipher cipher,
                                                        absl::Span<const uint8_t> key,
@@ -445,16 +512,16 @@ absl::StatusOr<Bvecq> Sealer::Seal(BvecqIter plaintext, PagePool* pool, int rese
   BuildAad(h, header + kTransformNonceOffset);
   SMBD_RETURN_IF_ERROR(out.Append(first, 0, kTransformHeaderSize));
 
-  AeadStream stream;
-  SMBD_RETURN_IF_ERROR(stream.Init(cipher_, key_.span(), /*encrypt=*/true,
+  BorrowedStream stream(streams_.get());
+  SMBD_RETURN_IF_ERROR(stream->Init(cipher_, key_.span(), /*encrypt=*/true,
                                    absl::MakeConstSpan(h.nonce.data(), NonceSize(cipher_)),
                                    absl::MakeConstSpan(header + kTransformNonceOffset,
                                                        kTransformAadSize),
                                    size));
   PageSink sink(&out, pool);
   sink.StartIn(std::move(first), kTransformHeaderSize);
-  SMBD_RETURN_IF_ERROR(TransformSome(&stream, &plaintext, plaintext.remaining(), &sink));
-  SMBD_RETURN_IF_ERROR(stream.FinishEncrypt(header + kTransformSignatureOffset));
+  SMBD_RETURN_IF_ERROR(TransformSome(stream.get(), &plaintext, plaintext.remaining(), &sink));
+  SMBD_RETURN_IF_ERROR(stream->FinishEncrypt(header + kTransformSignatureOffset));
   return out;
 }
 
@@ -483,8 +550,8 @@ absl::StatusOr<Bvecq> Unsealer::Unseal(BvecqIter transformed, PagePool* pool,
   if (aad_at.CopyOut(absl::MakeSpan(aad)) != kTransformAadSize) {
     return absl::DataLossError("truncated SMB2 TRANSFORM_HEADER");
   }
-  AeadStream stream;
-  SMBD_RETURN_IF_ERROR(stream.Init(cipher_, key_.span(), /*encrypt=*/false,
+  BorrowedStream stream(streams_.get());
+  SMBD_RETURN_IF_ERROR(stream->Init(cipher_, key_.span(), /*encrypt=*/false,
                                    absl::MakeConstSpan(h.nonce.data(), NonceSize(cipher_)), aad,
                                    h.original_message_size));
   BvecqIter ciphertext = transformed;
@@ -503,16 +570,16 @@ absl::StatusOr<Bvecq> Unsealer::Unseal(BvecqIter transformed, PagePool* pool,
   absl::Span<uint8_t> placed;
   if (placement != nullptr && placement->choose && placement->peek > 0 &&
       placement->peek <= 256 && size >= placement->peek) {
-    SMBD_RETURN_IF_ERROR(TransformSome(&stream, &ciphertext, placement->peek, &sink));
+    SMBD_RETURN_IF_ERROR(TransformSome(stream.get(), &ciphertext, placement->peek, &sink));
     done = placement->peek;
     uint8_t head[256];
     out.begin().CopyOut(absl::MakeSpan(head, placement->peek));
     const PlacedRange r = placement->choose(absl::MakeConstSpan(head, placement->peek));
     if (!r.dst.empty() && r.offset >= done && r.offset <= size &&
         r.dst.size() <= size - r.offset) {
-      SMBD_RETURN_IF_ERROR(TransformSome(&stream, &ciphertext, r.offset - done, &sink));
+      SMBD_RETURN_IF_ERROR(TransformSome(stream.get(), &ciphertext, r.offset - done, &sink));
       placed = r.dst;
-      absl::Status into = TransformInto(&stream, &ciphertext, r.dst);
+      absl::Status into = TransformInto(stream.get(), &ciphertext, r.dst);
       if (into.ok()) into = out.AppendExternal(r.dst.data(), r.dst.size());
       if (!into.ok()) {
         OPENSSL_cleanse(r.dst.data(), r.dst.size());
@@ -521,8 +588,8 @@ absl::StatusOr<Bvecq> Unsealer::Unseal(BvecqIter transformed, PagePool* pool,
       done = r.offset + r.dst.size();
     }
   }
-  absl::Status s = TransformSome(&stream, &ciphertext, size - done, &sink);
-  if (s.ok()) s = stream.FinishDecrypt(h.signature.data());
+  absl::Status s = TransformSome(stream.get(), &ciphertext, size - done, &sink);
+  if (s.ok()) s = stream->FinishDecrypt(h.signature.data());
   if (!s.ok()) {
     // Unverified plaintext must not stay in the caller's buffer either.
     if (!placed.empty()) OPENSSL_cleanse(placed.data(), placed.size());

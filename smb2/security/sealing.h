@@ -66,8 +66,13 @@ absl::StatusOr<TransformHeader> ParseTransformHeader(BvecqIter message);
 // Encrypts outgoing messages of one session with Session.EncryptionKey. One Sealer per session,
 // shared by all its channels (they share the key, so they must share the nonce sequence).
 // Thread-safe.
+// The AEAD states a Sealer or Unsealer keeps between messages (defined in sealing.cc), so
+// that steady-state sealing allocates no OpenSSL contexts.
+class AeadStreamCache;
+
 class Sealer {
  public:
+  ~Sealer();
   static absl::StatusOr<std::unique_ptr<Sealer>> Create(Cipher cipher,
                                                         absl::Span<const uint8_t> key,
                                                         uint64_t session_id);
@@ -99,11 +104,13 @@ class Sealer {
   std::mutex test_mu_;
   std::atomic<bool> has_test_nonce_{false};
   std::optional<std::array<uint8_t, 16>> test_nonce_;
+  const std::unique_ptr<AeadStreamCache> streams_;
 };
 
 // Decrypts incoming messages of one session with Session.DecryptionKey. Thread-safe.
 class Unsealer {
  public:
+  ~Unsealer();
   static absl::StatusOr<std::unique_ptr<Unsealer>> Create(Cipher cipher,
                                                           absl::Span<const uint8_t> key);
 
@@ -122,10 +129,11 @@ class Unsealer {
   Cipher cipher() const { return cipher_; }
 
  private:
-  Unsealer(Cipher cipher, SecretBytes key) : cipher_(cipher), key_(std::move(key)) {}
+  Unsealer(Cipher cipher, SecretBytes key);
 
   const Cipher cipher_;
   const SecretBytes key_;
+  const std::unique_ptr<AeadStreamCache> streams_;
 };
 
 namespace security_internal {
