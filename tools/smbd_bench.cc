@@ -291,7 +291,7 @@ int Main(int argc, char** argv) {
     while (absl::Now() < end && s.ok()) {
       const absl::Time st = absl::Now();
       if (mode == "smallfile") {
-        auto got = (*tree)->ReadSmallFile(url->SmbPath(), 4096);
+        auto got = (*tree)->ReadSmallFile(url->SmbPath(), absl::MakeSpan(buf));
         if (!got.ok() && got.status().code() != absl::StatusCode::kOutOfRange) s = got.status();
         r.bytes += 4096;
       } else {

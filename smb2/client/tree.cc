@@ -85,7 +85,24 @@ absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {
   return MakeFileInfo(std::string(path), all);
 }
 
+absl::StatusOr<uint32_t> Tree::ReadSmallFile(absl::string_view path, absl::Span<uint8_t> dst) {
+  return ReadSmallFileTo(path, static_cast<uint32_t>(std::min<size_t>(dst.size(), UINT32_MAX)),
+                         [&](uint32_t n) { return dst.subspan(0, n); });
+}
+
 absl::StatusOr<std::string> Tree::ReadSmallFile(absl::string_view path, uint32_t max_bytes) {
+  std::string out;
+  SMBD_ASSIGN_OR_RETURN(uint32_t n, ReadSmallFileTo(path, max_bytes, [&](uint32_t n) {
+                          out.resize(n);
+                          return absl::MakeSpan(reinterpret_cast<uint8_t*>(out.data()), n);
+                        }));
+  out.resize(n);
+  return out;
+}
+
+absl::StatusOr<uint32_t> Tree::ReadSmallFileTo(
+    absl::string_view path, uint32_t max_bytes,
+    absl::FunctionRef<absl::Span<uint8_t>(uint32_t)> dest) {
   // Inline in a compound frame: within the transport's frame limit too.
   const uint64_t frame = context_->transport()->limits().max_receive_frame;
   const uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(
@@ -106,22 +123,25 @@ absl::StatusOr<std::string> Tree::ReadSmallFile(absl::string_view path, uint32_t
                                           client_internal::MakeCreate(OpenOptions(), name), &read,
                                           kClosePostqueryAttrib));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*c.create, absl::StrCat("CREATE ", path)));
-  std::string out;
+  uint32_t got = 0;
   if (c.related->response_header.status != ntstatus::kEndOfFile) {
     SMBD_RETURN_IF_ERROR(ResponseStatus(*c.related, absl::StrCat("READ ", path)));
     SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(Reader(*c.related)));
-    out.resize(resp.data_length);
+    if (resp.data_length > len) {
+      return absl::DataLossError(absl::StrCat("READ ", path, ": the server sent ",
+                                              resp.data_length, " bytes for ", len, " asked"));
+    }
     SMBD_ASSIGN_OR_RETURN(BvecqIter it,
                           c.related->response.Range(resp.data_offset, resp.data_length));
-    it.CopyOut(absl::MakeSpan(reinterpret_cast<uint8_t*>(out.data()), out.size()));
+    got = static_cast<uint32_t>(it.CopyOut(dest(resp.data_length)));
   }
   SMBD_ASSIGN_OR_RETURN(CloseResponse cr, DecodeCloseResponse(Reader(*c.close)));
-  if (cr.end_of_file > out.size()) {
+  if (cr.end_of_file > got) {
     return absl::OutOfRangeError(
         absl::StrCat(path, " is ", cr.end_of_file, " bytes, more than the ", len, " read"));
   }
-  context_->counters().CountRead(out.size(), false);
-  return out;
+  context_->counters().CountRead(got, false);
+  return got;
 }
 
 absl::Status Tree::ListEach(absl::string_view dir,

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "absl/strings/string_view.h"
 #include "smb2/client/file.h"
 #include "smb2/client/types.h"
@@ -34,8 +36,12 @@ class Tree {
   absl::StatusOr<std::unique_ptr<File>> Open(absl::string_view path, const OpenOptions& options);
   // CREATE + QUERY_INFO + CLOSE in one compound round trip.
   absl::StatusOr<FileInfo> Stat(absl::string_view path);
-  // CREATE + READ + CLOSE in one compound round trip for files up to the max read size; a
-  // larger file is refused with OutOfRange. Returns the bytes read.
+  // CREATE + READ + CLOSE in one compound round trip for files up to dst.size() (and the max
+  // read size): the data goes from the receive buffers straight into `dst` (a READ inside a
+  // compound answer is not placed by the transport, so this is the one copy). A larger file is
+  // refused with OutOfRange. Returns the bytes read.
+  absl::StatusOr<uint32_t> ReadSmallFile(absl::string_view path, absl::Span<uint8_t> dst);
+  // The same into a new string of the file's size (an allocation per call).
   absl::StatusOr<std::string> ReadSmallFile(absl::string_view path, uint32_t max_bytes);
   // Directory entries of `dir` ("" for the share's root), without "." and "..".
   absl::StatusOr<std::vector<FileInfo>> List(absl::string_view dir);
@@ -54,6 +60,10 @@ class Tree {
   Session* session() const { return session_; }
 
  private:
+  // ReadSmallFile: `dest(n)` gives the n bytes' destination once the answer says how many.
+  absl::StatusOr<uint32_t> ReadSmallFileTo(
+      absl::string_view path, uint32_t max_bytes,
+      absl::FunctionRef<absl::Span<uint8_t>(uint32_t)> dest);
   // Rmdir and Delete: open for DELETE, set the delete disposition, close.
   absl::Status DeletePath(absl::string_view path, bool directory);
 

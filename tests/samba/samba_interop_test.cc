@@ -182,6 +182,18 @@ TEST_F(SambaTest, SmallFileInOneCompoundRoundTrip) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "hello from the server's disk\n");
   EXPECT_EQ((*c)->stats().round_trips - before, 1u);  // CREATE+READ+CLOSE in one frame
+  // Into the caller's buffer: the bytes, their count; a buffer smaller than the file is
+  // refused (OutOfRange), never overrun.
+  std::vector<uint8_t> buf(64, 0xEE);
+  auto n = (*t)->ReadSmallFile("small.txt", absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(*n, 29u);
+  EXPECT_EQ(std::string(buf.begin(), buf.begin() + 29), "hello from the server's disk\n");
+  EXPECT_EQ(buf[29], 0xEE);
+  std::vector<uint8_t> tiny(8, 0xEE);
+  EXPECT_EQ((*t)->ReadSmallFile("small.txt", absl::MakeSpan(tiny)).status().code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(std::string(tiny.begin(), tiny.end()), "hello fr");
   auto st0 = (*c)->stats().round_trips;
   auto st = (*t)->Stat("small.txt");
   ASSERT_TRUE(st.ok()) << st.status();

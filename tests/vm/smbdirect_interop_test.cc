@@ -140,6 +140,11 @@ TEST_F(KsmbdTest, EveryOperationOverSmbDirect) {
   auto small_read = m.tree->ReadSmallFile("d/y.bin", 4096);
   ASSERT_TRUE(small_read.ok()) << small_read.status();
   EXPECT_EQ(small_read->size(), 10u);
+  std::vector<uint8_t> small_buf(4096);
+  auto small_n = m.tree->ReadSmallFile("d/y.bin", absl::MakeSpan(small_buf));
+  ASSERT_TRUE(small_n.ok()) << small_n.status();
+  ASSERT_EQ(*small_n, 10u);
+  EXPECT_EQ(std::string(small_buf.begin(), small_buf.begin() + 10), *small_read);
   EXPECT_EQ(m.tree->Open("d/none", OpenOptions()).status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(m.tree->Delete("d/y.bin").ok());
   ASSERT_TRUE(m.tree->Rmdir("d").ok());
