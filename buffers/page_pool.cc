@@ -2,10 +2,13 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -218,6 +221,68 @@ absl::StatusOr<Fragment> FragAllocator::Alloc(size_t len, size_t align) {
   frag.len = static_cast<uint32_t>(len);
   if (offset_ == kPageSize) current_.reset();
   return frag;
+}
+
+absl::StatusOr<Fragment> FragAllocator::AllocRest(size_t min_len, size_t align) {
+  if (min_len == 0 || min_len > kPageSize || align == 0 || (align & (align - 1)) != 0 ||
+      align > kPageSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the rest of a page of at least ", min_len, " bytes aligned to ", align));
+  }
+  size_t start = (offset_ + align - 1) & ~(align - 1);
+  if (!current_ || start + min_len > kPageSize) {
+    absl::StatusOr<PageRef> page = pool_->TryAlloc();
+    if (!page.ok()) return page.status();
+    current_ = *std::move(page);
+    start = 0;
+  }
+  // current_ stays: Trim() can give the tail back to it.
+  offset_ = kPageSize;
+  Fragment frag;
+  frag.page = current_;
+  frag.data = current_.data() + start;
+  frag.len = static_cast<uint32_t>(kPageSize - start);
+  return frag;
+}
+
+void FragAllocator::Trim(const Fragment& fragment, size_t used) {
+  if (!current_ || fragment.page.get() != current_.get() || used > fragment.len) return;
+  const size_t start = static_cast<size_t>(fragment.data - current_.data());
+  if (offset_ != start + fragment.len) return;  // something was carved after it
+  offset_ = start + used;
+}
+
+struct FragArena::Lease::Shard {
+  explicit Shard(PagePool* pool) : frags(pool) {}
+  std::mutex mu;
+  FragAllocator frags;
+};
+
+FragArena::FragArena(PagePool* pool, int shards) {
+  for (int i = 0; i < std::max(shards, 1); ++i) {
+    shards_.push_back(std::make_unique<Lease::Shard>(pool));
+  }
+}
+
+FragArena::~FragArena() = default;
+
+FragArena::Lease::~Lease() {
+  if (shard_ != nullptr) shard_->mu.unlock();
+}
+
+FragAllocator* FragArena::Lease::get() const { return &shard_->frags; }
+
+FragArena::Lease FragArena::Acquire() {
+  // The same thread starts at the same shard, so its fragments tend to share pages.
+  const size_t n = shards_.size();
+  const size_t first = std::hash<std::thread::id>()(std::this_thread::get_id()) % n;
+  for (size_t i = 0; i < n; ++i) {
+    Lease::Shard* s = shards_[(first + i) % n].get();
+    if (s->mu.try_lock()) return Lease(s);
+  }
+  Lease::Shard* s = shards_[first].get();
+  s->mu.lock();
+  return Lease(s);
 }
 
 }  // namespace smbd

@@ -198,11 +198,49 @@ class FragAllocator {
 
   // `len` bytes (1..kPageSize) aligned to `align` (a power of two <= kPageSize).
   absl::StatusOr<Fragment> Alloc(size_t len, size_t align = 8);
+  // The rest of the current page from the next `align`ed offset if at least `min_len` bytes
+  // are left there, else a whole fresh page: for a writer that learns its length as it goes
+  // and gives the unused tail back with Trim().
+  absl::StatusOr<Fragment> AllocRest(size_t min_len, size_t align = 8);
+  // Gives back all but the first `used` bytes of `fragment`, if it is still the latest
+  // allocation on the current page (otherwise nothing happens).
+  void Trim(const Fragment& fragment, size_t used);
 
  private:
   PagePool* const pool_;
   PageRef current_;
   size_t offset_ = kPageSize;
+};
+
+// Fragments for encoders on any thread: a few FragAllocators, each behind its own lock, so that
+// threads encoding at once rarely meet and nothing process-wide is locked. One per connection
+// (the seed's per-CPU page_frag caches, in user space). A Lease holds one allocator for the
+// life of one encoder.
+class FragArena {
+ public:
+  explicit FragArena(PagePool* pool, int shards = 4);
+  ~FragArena();
+  FragArena(const FragArena&) = delete;
+  FragArena& operator=(const FragArena&) = delete;
+
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept : shard_(other.shard_) { other.shard_ = nullptr; }
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    FragAllocator* get() const;
+
+   private:
+    friend class FragArena;
+    struct Shard;
+    explicit Lease(Shard* shard) : shard_(shard) {}
+    Shard* shard_;
+  };
+  // A free allocator (the calling thread's usual one if it is free), else waits for one.
+  Lease Acquire();
+
+ private:
+  std::vector<std::unique_ptr<Lease::Shard>> shards_;
 };
 
 }  // namespace smbd

@@ -197,6 +197,46 @@ TEST(FragAllocatorTest, ExhaustionPropagates) {
 }
 
 // Allocation on several threads and frees on others; run under TSan (bazel test --config=tsan).
+TEST(FragAllocatorTest, RestOfThePageAndTrimPackWritersOfUnknownLength) {
+  auto pool = PagePool::Create(SmallPool(nullptr, 1)).value();
+  FragAllocator frags(pool.get());
+  Fragment a = frags.AllocRest(512).value();
+  EXPECT_EQ(a.len, kPageSize);  // a fresh page, whole
+  frags.Trim(a, 120);           // the writer used 120 bytes
+  Fragment b = frags.AllocRest(512).value();
+  EXPECT_EQ(b.page.get(), a.page.get());
+  EXPECT_EQ(b.data, a.data + 120);
+  EXPECT_EQ(b.len, kPageSize - 120);
+  frags.Trim(b, 3900);  // leaves 76 bytes: less than a writer's minimum
+  Fragment c = frags.AllocRest(512).value();
+  EXPECT_NE(c.page.get(), a.page.get());
+  EXPECT_EQ(c.len, kPageSize);
+  // A trim of anything but the latest allocation changes nothing.
+  frags.Trim(c, 96);
+  Fragment d = frags.Alloc(16).value();
+  EXPECT_EQ(d.data, c.data + 96);
+  frags.Trim(c, 0);
+  Fragment e = frags.Alloc(16).value();
+  EXPECT_EQ(e.data, d.data + 16);
+  EXPECT_EQ(pool->stats().pages_in_use, 2u);
+}
+
+TEST(FragArenaTest, ConcurrentLeasesGetDifferentAllocators) {
+  auto pool = PagePool::Create(SmallPool(nullptr, 1)).value();
+  FragArena arena(pool.get(), 2);
+  FragAllocator* first;
+  {
+    FragArena::Lease a = arena.Acquire();
+    FragArena::Lease b = arena.Acquire();
+    EXPECT_NE(a.get(), b.get());
+    first = a.get();
+    Fragment f = a.get()->Alloc(64).value();
+  }
+  // Released: the same thread gets its usual allocator back.
+  FragArena::Lease again = arena.Acquire();
+  EXPECT_EQ(again.get(), first);
+}
+
 TEST(PagePoolTest, ConcurrentAllocAndFree) {
   FakeRegistrar reg;
   // Room for every fragment to be in flight at once, so that failures would mean a bug.

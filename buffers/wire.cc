@@ -10,33 +10,55 @@ namespace smbd {
 WireWriter::WireWriter(absl::Span<uint8_t> out)
     : start_(out.data()), cur_(out.data()), end_(out.data() + out.size()) {}
 
-WireWriter::WireWriter(Bvecq* queue, PagePool* pool)
-    : queue_(queue), pool_(pool), queue_base_(queue->size()) {}
+WireWriter::WireWriter(Bvecq* queue, PagePool* pool, FragAllocator* frags)
+    : queue_(queue), pool_(pool), frags_(frags), queue_base_(queue->size()) {}
 
 WireWriter::~WireWriter() = default;
 
 bool WireWriter::NextPage() {
   FlushPage();
+  if (frags_ != nullptr) {
+    // A piece too small to be worth a slot is not taken: the page's rest must hold a typical
+    // request (header and body) whole.
+    constexpr size_t kMinPiece = 512;
+    absl::StatusOr<Fragment> f = frags_->AllocRest(kMinPiece);
+    if (!f.ok()) {
+      status_ = f.status();
+      return false;
+    }
+    page_ = std::move(f->page);
+    piece_ = cur_ = f->data;
+    end_ = f->data + f->len;
+    return true;
+  }
   absl::StatusOr<PageRef> page = pool_->TryAlloc();
   if (!page.ok()) {
     status_ = page.status();
     return false;
   }
   page_ = *std::move(page);
-  cur_ = page_.data();
+  piece_ = cur_ = page_.data();
   end_ = cur_ + kPageSize;
   return true;
 }
 
 void WireWriter::FlushPage() {
   if (!page_) return;
-  const uint32_t used = static_cast<uint32_t>(cur_ - page_.data());
+  const uint32_t used = static_cast<uint32_t>(cur_ - piece_);
+  const uint32_t offset = static_cast<uint32_t>(piece_ - page_.data());
+  if (frags_ != nullptr) {
+    Fragment piece;
+    piece.page = page_;
+    piece.data = piece_;
+    piece.len = static_cast<uint32_t>(end_ - piece_);
+    frags_->Trim(piece, (used + 7) & ~7u);  // the next piece stays 8-byte aligned
+  }
   if (used > 0) {
-    absl::Status s = queue_->Append(std::move(page_), 0, used);
+    absl::Status s = queue_->Append(std::move(page_), offset, used);
     if (!s.ok() && status_.ok()) status_ = s;
   }
   page_.reset();
-  cur_ = end_ = nullptr;
+  piece_ = cur_ = end_ = nullptr;
 }
 
 void WireWriter::PutSlow(const uint8_t* p, size_t n) {
@@ -110,7 +132,7 @@ void WireWriter::BytesAt(size_t position, absl::Span<const uint8_t> bytes) {
   }
   if (done < bytes.size()) {
     const uint64_t page_off = position + done - in_queue;
-    std::memcpy(page_.data() + page_off, bytes.data() + done, bytes.size() - done);
+    std::memcpy(piece_ + page_off, bytes.data() + done, bytes.size() - done);
   }
 }
 

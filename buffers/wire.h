@@ -61,7 +61,9 @@ class WireWriter {
   // Writes into `out`; overflow past its end is an error.
   explicit WireWriter(absl::Span<uint8_t> out);
   // Appends to `queue`, taking pages from `pool` as needed (each filled page becomes a slot).
-  WireWriter(Bvecq* queue, PagePool* pool);
+  // With `frags`, the first piece is the rest of that allocator's current page (request
+  // headers pack many to a page) and the unused tail goes back to it at Finish().
+  WireWriter(Bvecq* queue, PagePool* pool, FragAllocator* frags = nullptr);
   ~WireWriter();
   WireWriter(const WireWriter&) = delete;
   WireWriter& operator=(const WireWriter&) = delete;
@@ -134,7 +136,9 @@ class WireWriter {
   // Queue mode.
   Bvecq* queue_ = nullptr;
   PagePool* pool_ = nullptr;
+  FragAllocator* frags_ = nullptr;
   PageRef page_;
+  uint8_t* piece_ = nullptr;  // where this writer's part of page_ starts
   uint64_t queue_base_ = 0;  // queue size when the writer started
 };
 

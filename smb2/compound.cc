@@ -4,7 +4,8 @@
 
 namespace smbd {
 
-CompoundWriter::CompoundWriter(Bvecq* out, PagePool* pool) : w_(out, pool) {}
+CompoundWriter::CompoundWriter(Bvecq* out, PagePool* pool, FragAllocator* frags)
+    : w_(out, pool, frags) {}
 
 WireWriter* CompoundWriter::Begin(SmbMessage* msg, bool related) {
   if (current_ != nullptr && status_.ok()) {

@@ -26,7 +26,8 @@ namespace smbd {
 class CompoundWriter {
  public:
   // Appends to `out` (normally the chain head's `request`), taking pages from `pool`.
-  CompoundWriter(Bvecq* out, PagePool* pool);
+  // With `frags`, the members' bytes are packed into that allocator's current page (WireWriter).
+  CompoundWriter(Bvecq* out, PagePool* pool, FragAllocator* frags = nullptr);
 
   // Starts member `msg`: aligns, patches the previous member's NextCommand, writes msg->header
   // (NextCommand 0; RELATED set when `related`). Returns the writer for the body.

@@ -69,7 +69,7 @@ absl::StatusOr<std::vector<uint8_t>> CopyBuffer(const SmbMessage& m, uint64_t of
 }
 
 ClientContext::ClientContext(std::shared_ptr<PagePool> pool, const ClientOptions& options)
-    : pool_(std::move(pool)), options_(options) {}
+    : pool_(std::move(pool)), options_(options), frags_(pool_.get()) {}
 
 ClientContext::~ClientContext() {
   if (connection_ != nullptr) connection_->Close(absl::CancelledError("client closed"));
@@ -154,7 +154,7 @@ absl::Status ClientContext::Exchange(Command command, uint64_t session_id, uint3
                                      const std::function<void(WireWriter*)>& body,
                                      absl::string_view what) {
   SmbMessageRef m = NewMessage(command, session_id, tree_id);
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), pool(), body));
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *this, body));
   SMBD_RETURN_IF_ERROR(RoundTrip(m));
   return ResponseStatus(*m, what);
 }
@@ -211,7 +211,7 @@ absl::Status ClientContext::Negotiate() {
   SmbMessageRef m = SmbMessage::New();
   m->header.command = Command::kNegotiate;
   m->header.credit_charge = 0;  // not yet known whether the server does multi-credit
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), pool_.get(),
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *this,
                                  [&](WireWriter* w) { return EncodeNegotiateRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(RoundTrip(m));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "NEGOTIATE"));

@@ -57,7 +57,8 @@ absl::StatusOr<CreateCompound> RunCreateCompound(ClientContext* context, uint64_
   close.file_id = FileId::Related();
   close.flags = close_flags;
   {
-    CompoundWriter cw(&c.create->request, context->pool());
+    FragArena::Lease frags = context->frags()->Acquire();
+    CompoundWriter cw(&c.create->request, context->pool(), frags.get());
     SMBD_RETURN_IF_ERROR(EncodeCreateRequest(create, cw.Begin(c.create.get(), false)));
     cw.End();
     if (related != nullptr) {

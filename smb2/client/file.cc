@@ -122,7 +122,7 @@ absl::StatusOr<FileInfo> File::Stat() {
   q.file_info_class = kFileAllInformation;
   q.output_buffer_length = 4096;
   q.file_id = id_;
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
     EncodeQueryInfoRequest(q, w);
   }));
   SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
@@ -144,7 +144,7 @@ absl::StatusOr<std::vector<FileNotification>> File::WaitForChanges(
   req.output_buffer_length = options.buffer_bytes;
   req.file_id = id_;
   req.completion_filter = options.filter;
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
     EncodeChangeNotifyRequest(req, w);
   }));
   Connection* connection = context_->connection();
@@ -237,7 +237,7 @@ absl::StatusOr<SmbMessageRef> File::PrepareRead(uint64_t offset, absl::Span<uint
     req.padding = 0;
   }
   SMBD_RETURN_IF_ERROR(
-      EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) { EncodeReadRequest(req, w); }));
+      EncodeOne(m.get(), *context_, [&](WireWriter* w) { EncodeReadRequest(req, w); }));
   return m;
 }
 
@@ -322,7 +322,7 @@ absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<con
     // The caller's bytes go out as they are: sendmsg gathers them (or the sealer reads them).
     SMBD_RETURN_IF_ERROR(payload.AppendExternal(const_cast<uint8_t*>(src.data()), src.size()));
   }
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
     return EncodeWriteRequest(req, &payload, w);
   }));
   return m;

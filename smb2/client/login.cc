@@ -38,7 +38,7 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
     req.security_mode = static_cast<uint8_t>(ctx->SecurityMode());
     req.security_buffer = step.token;
     SMBD_RETURN_IF_ERROR(EncodeOne(
-        m.get(), ctx->pool(), [&](WireWriter* w) { return EncodeSessionSetupRequest(req, w); }));
+        m.get(), *ctx, [&](WireWriter* w) { return EncodeSessionSetupRequest(req, w); }));
     SMBD_RETURN_IF_ERROR(ctx->RoundTrip(m));
     if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->request.begin()));
     const uint32_t status = m->response_header.status;

@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view sha
   SmbMessageRef m = context_->NewMessage(Command::kTreeConnect, id_, 0);
   TreeConnectRequest req;
   req.path = path;
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(),
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
                                  [&](WireWriter* w) { return EncodeTreeConnectRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("TREE_CONNECT ", path)));
@@ -95,7 +95,7 @@ absl::Status Session::ValidateNegotiate(uint32_t tree_id) {
   req.input = iw.written();
   req.max_output_response = 24;
   SmbMessageRef m = context_->NewMessage(Command::kIoctl, id_, tree_id);
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(),
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
                                  [&](WireWriter* w) { return EncodeIoctlRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
   // Authenticated either by its signature or, on an encrypted session, by the AEAD tag (the

@@ -49,7 +49,7 @@ absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
   const std::string name = SmbPath(path);
   const CreateRequest req = client_internal::MakeCreate(options, name);
   SmbMessageRef m = context_->NewMessage(Command::kCreate, session_->id(), id_);
-  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(),
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
                                  [&](WireWriter* w) { return EncodeCreateRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("CREATE ", path)));
@@ -156,7 +156,7 @@ absl::Status Tree::ListEach(absl::string_view dir,
     q.file_id = d->id();
     q.flags = round == 0 ? kQueryDirRestartScans : 0;
     q.output_buffer_length = 65536;
-    SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), context_->pool(), [&](WireWriter* w) {
+    SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
       return EncodeQueryDirectoryRequest(q, w);
     }));
     SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
