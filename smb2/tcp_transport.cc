@@ -26,6 +26,7 @@ namespace {
 
 constexpr int kMaxIov = 1024;  // IOV_MAX on Linux
 
+
 absl::Status Errno(absl::string_view what, int err) {
   absl::StatusCode code = absl::StatusCode::kUnavailable;
   if (err == ETIMEDOUT) code = absl::StatusCode::kDeadlineExceeded;
@@ -137,7 +138,7 @@ std::unique_ptr<TcpTransport> TcpTransport::FromSocket(int fd, PagePool* pool,
 }
 
 TcpTransport::TcpTransport(int fd, PagePool* pool, const TcpOptions& options, std::string peer)
-    : fd_(fd), pool_(pool), options_(options), peer_(std::move(peer)) {
+    : fd_(fd), pool_(pool), options_(options), peer_(std::move(peer)), recv_frags_(pool) {
   if (options_.zero_copy_min_bytes > 0) {
     // TCP (and not AF_UNIX, whose socketpairs tests use) accepts SO_ZEROCOPY; without it the
     // kernel would ignore MSG_ZEROCOPY and always copy.
@@ -609,25 +610,31 @@ absl::StatusOr<Bvecq> TcpTransport::Receive(absl::Duration idle_timeout) {
                                             "): not a valid SMB2 Direct TCP frame"));
   }
   Bvecq frame;
+  // The frame's start goes into a fragment of a shared page: an answer without data (WRITE,
+  // CLOSE: ~100 bytes) or a READ answer's header (whose data is placed) does not take a page
+  // of its own. Whatever the fragment does not use goes back (Trim).
+  absl::StatusOr<Fragment> piece = ReceivePiece(std::min<uint32_t>(len, kPageSize / 4));
+  if (!piece.ok()) return piece.status();
+  uint8_t* p = piece->data;
+  const size_t room = piece->len;
   // Read the frame's first bytes first: if the placement hook names a destination for part of
   // it (a READ response's data), that part goes straight there.
-  const size_t peek = hook_ != nullptr ? std::min<size_t>(hook_->peek(), kPageSize) : 0;
+  const size_t peek = hook_ != nullptr ? std::min<size_t>(hook_->peek(), room) : 0;
   const uint32_t first = std::min<uint32_t>(len, static_cast<uint32_t>(std::max<size_t>(peek, 1)));
-  absl::StatusOr<PageRef> page = pool_->Alloc(options_.stall_timeout);
-  if (!page.ok()) return page.status();
-  uint8_t* p = page->data();
   s = ReadExact(p, first, deadline);
   if (!s.ok()) return s;
   uint64_t done = first;
   if (peek > 0 && len >= peek) {
     const PlacedRange place = hook_->Place(absl::MakeConstSpan(p, peek), len);
     const absl::Span<uint8_t> dst = place.dst;
-    if (!dst.empty() && place.offset >= peek && place.offset <= kPageSize &&
+    if (!dst.empty() && place.offset >= peek && place.offset <= room &&
         place.offset + dst.size() <= len) {
-      // Bytes between the peeked ones and the placed range stay in the page.
+      // Bytes between the peeked ones and the placed range stay in the fragment.
       s = ReadExact(p + peek, place.offset - peek, deadline);
       if (!s.ok()) return s;
-      s = frame.Append(*std::move(page), 0, static_cast<uint32_t>(place.offset));
+      recv_frags_.Trim(*piece, place.offset);
+      piece->len = static_cast<uint32_t>(place.offset);
+      s = frame.Append(*std::move(piece));
       if (!s.ok()) return s;
       s = ReadExact(dst.data(), dst.size(), deadline);
       if (!s.ok()) return s;
@@ -642,17 +649,32 @@ absl::StatusOr<Bvecq> TcpTransport::Receive(absl::Duration idle_timeout) {
       return frame;
     }
   }
-  // The rest of the first page, then whole pages.
-  const uint32_t more = static_cast<uint32_t>(std::min<uint64_t>(len - done, kPageSize - first));
+  // The rest of the fragment, then whole pages.
+  const uint32_t more = static_cast<uint32_t>(std::min<uint64_t>(len - done, room - first));
   s = ReadExact(p + first, more, deadline);
   if (!s.ok()) return s;
-  s = frame.Append(*std::move(page), 0, first + more);
+  recv_frags_.Trim(*piece, first + more);
+  piece->len = first + more;
+  s = frame.Append(*std::move(piece));
   if (!s.ok()) return s;
   done += more;
   s = ReadIntoPages(&frame, len - done, deadline);
   if (!s.ok()) return s;
   frames_received_++;
   return frame;
+}
+
+absl::StatusOr<Fragment> TcpTransport::ReceivePiece(size_t min_len) {
+  absl::StatusOr<Fragment> piece = recv_frags_.AllocRest(std::max<size_t>(min_len, 1));
+  if (piece.ok() || piece.status().code() != absl::StatusCode::kResourceExhausted) return piece;
+  // The pool is at its bound: wait for a page as the rest of the receive path does.
+  absl::StatusOr<PageRef> page = pool_->Alloc(options_.stall_timeout);
+  if (!page.ok()) return page.status();
+  Fragment whole;
+  whole.data = page->data();
+  whole.len = kPageSize;
+  whole.page = *std::move(page);
+  return whole;
 }
 
 }  // namespace smbd

@@ -98,6 +98,9 @@ class TcpTransport : public Transport {
   absl::Status WaitFor(short events, absl::Time deadline, const char* what);
   // Reads exactly `len` bytes into `dst`.
   absl::Status ReadExact(uint8_t* dst, size_t len, absl::Time deadline);
+  // At least `min_len` bytes from recv_frags_ (the rest of its page), or a whole page when the
+  // pool is at its bound (waiting up to the stall timeout for one).
+  absl::StatusOr<Fragment> ReceivePiece(size_t min_len);
   // Reads `len` bytes into fresh pool pages appended to `frame`.
   absl::Status ReadIntoPages(Bvecq* frame, uint64_t len, absl::Time deadline);
   absl::Status Closed() const;
@@ -133,6 +136,9 @@ class TcpTransport : public Transport {
   const TcpOptions options_;
   const std::string peer_;
   PlacementHook* hook_ = nullptr;
+  // Where frames' first bytes are received (ReceivePiece). Used by the receiving thread only
+  // (one receiver at a time).
+  FragAllocator recv_frags_;
 
   std::mutex send_mu_;
   mutable std::mutex state_mu_;
