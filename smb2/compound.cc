@@ -1,6 +1,7 @@
 #include "smb2/compound.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace smbd {
 
@@ -50,6 +51,55 @@ absl::Status CompoundWriter::Finish() {
   absl::Status s = w_.Finish();
   if (status_.ok()) status_ = s;
   return status_;
+}
+
+namespace {
+
+absl::Status PatchU32(Bvecq* q, uint64_t at, uint32_t v) {
+  uint8_t b[4];
+  StoreLE<uint32_t>(b, v);
+  absl::StatusOr<BvecqIter> it = q->Range(at, 4);
+  if (!it.ok()) return it.status();
+  it->CopyIn(b);
+  return absl::OkStatus();
+}
+
+// Padding between members: never written to (signing and sealing only read it).
+uint8_t kPadding[8] = {};
+
+}  // namespace
+
+absl::Status JoinCompound(SmbMessage* head) {
+  if (head == nullptr) return absl::InvalidArgumentError("JoinCompound: no chain");
+  if (!head->next || head->next->request.empty()) return absl::OkStatus();
+  // First every member's own header, while its bytes are still its own.
+  for (SmbMessage* m = head; m != nullptr; m = m->next.get()) {
+    if (m->request.size() < kSmb2HeaderSize) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "JoinCompound: a ", CommandName(m->header.command), " member of ", m->request.size(),
+          " bytes is not an encoded message"));
+    }
+    m->wire_length = m->request.size();
+    if (m->next) m->wire_length = (m->wire_length + 7) & ~uint64_t{7};
+    m->header.next_command = m->next ? static_cast<uint32_t>(m->wire_length) : 0;
+    SMBD_RETURN_IF_ERROR(PatchU32(&m->request, hdr::kFlags, m->header.flags));
+    SMBD_RETURN_IF_ERROR(PatchU32(&m->request, hdr::kNextCommand, m->header.next_command));
+  }
+  // Then the splice: the head's queue takes every member's slots, padding between.
+  head->wire_offset = 0;
+  uint64_t offset = 0;
+  for (SmbMessage* m = head; m != nullptr; m = m->next.get()) {
+    const uint64_t own = m->request.size();
+    if (m != head) {
+      m->wire_offset = offset;
+      head->request.Splice(std::move(m->request));
+    }
+    if (m->wire_length > own) {
+      SMBD_RETURN_IF_ERROR(head->request.AppendExternal(kPadding, m->wire_length - own));
+    }
+    offset += m->wire_length;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<CompoundMember>> CompoundReader::Next() {

@@ -48,6 +48,16 @@ class CompoundWriter {
   absl::Status status_;
 };
 
+// Joins messages encoded on their own (each member's `request` holding just that member, as
+// EncodeOne writes it) into one compound chain, as the seed splices smb_messages at submit
+// ([MS-SMB2] 3.2.4.1.4): every member but the last is padded with zeros to 8 bytes and its
+// NextCommand set to that padded length, its Flags field rewritten from header.flags (set
+// kFlagRelatedOperations there for related members), and its bytes moved (not copied) behind
+// the head's, in head->request; wire_offset and wire_length say where each member lies. A
+// chain whose members after the head carry no bytes of their own (CompoundWriter's output) is
+// left as it is. Connection::Submit calls this.
+absl::Status JoinCompound(SmbMessage* head);
+
 // One member of a received compound: its header and its bytes within the frame.
 struct CompoundMember {
   Smb2Header header;

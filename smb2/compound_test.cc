@@ -11,6 +11,8 @@ namespace {
 
 using testing_util::Flatten;
 
+uint8_t kPaddingForTest[8] = {};
+
 SmbMessageRef Request(Command c, uint64_t id) {
   SmbMessageRef m = SmbMessage::New();
   m->header.command = c;
@@ -104,6 +106,64 @@ TEST(CompoundWriterTest, PayloadIsSplicedBetweenMembers) {
   EXPECT_EQ(bytes[112], 0x5A);
   EXPECT_EQ(bytes[112 + 10000], 0x5A);
   EXPECT_EQ(bytes[112 + 10001], 0);  // padding
+}
+
+// Members encoded on their own and joined at submit give the frame CompoundWriter would have
+// written, byte for byte; their bytes move into the head's queue without a copy.
+TEST(JoinCompoundTest, JoinedMembersEqualOneWriterAndAreNotCopied) {
+  auto pool = testing_util::TestPool();
+  auto encode_one = [&](SmbMessage* m, size_t body) {
+    CompoundWriter cw(&m->request, pool.get());
+    Body(cw.Begin(m, false), body);
+    cw.End();
+    ASSERT_TRUE(cw.Finish().ok());
+  };
+  // One writer, for reference.
+  SmbMessageRef a1 = Request(Command::kCreate, 10), b1 = Request(Command::kRead, 11),
+                c1 = Request(Command::kClose, 12);
+  a1->next = b1;
+  b1->next = c1;
+  {
+    CompoundWriter cw(&a1->request, pool.get());
+    Body(cw.Begin(a1.get(), false), 87);
+    cw.End();
+    Body(cw.Begin(b1.get(), true), 49);
+    cw.End();
+    Body(cw.Begin(c1.get(), true), 24);
+    cw.End();
+    ASSERT_TRUE(cw.Finish().ok());
+  }
+  // Each on its own, then joined.
+  SmbMessageRef a2 = Request(Command::kCreate, 10), b2 = Request(Command::kRead, 11),
+                c2 = Request(Command::kClose, 12);
+  encode_one(a2.get(), 87);
+  encode_one(b2.get(), 49);
+  encode_one(c2.get(), 24);
+  b2->header.flags |= kFlagRelatedOperations;
+  c2->header.flags |= kFlagRelatedOperations;
+  a2->next = b2;
+  b2->next = c2;
+  const uint8_t* read_bytes = b2->request.begin().Peek().data();
+  ASSERT_TRUE(JoinCompound(a2.get()).ok());
+  EXPECT_EQ(Flatten(a2->request), Flatten(a1->request));
+  EXPECT_EQ(b2->wire_offset, b1->wire_offset);
+  EXPECT_EQ(b2->wire_length, b1->wire_length);
+  EXPECT_EQ(c2->wire_offset, c1->wire_offset);
+  EXPECT_EQ(c2->wire_length, c1->wire_length);
+  EXPECT_TRUE(b2->request.empty());  // moved into the head's queue
+  auto at = a2->request.Range(b2->wire_offset, 1);
+  ASSERT_TRUE(at.ok());
+  EXPECT_EQ(at->Peek().data(), read_bytes);  // the same memory: spliced, not copied
+  // Joining again (or a chain CompoundWriter built) changes nothing.
+  ASSERT_TRUE(JoinCompound(a2.get()).ok());
+  ASSERT_TRUE(JoinCompound(a1.get()).ok());
+  EXPECT_EQ(Flatten(a2->request), Flatten(a1->request));
+  // A member that is not an encoded message is refused.
+  SmbMessageRef x = Request(Command::kCreate, 1), y = Request(Command::kClose, 2);
+  encode_one(x.get(), 57);
+  ASSERT_TRUE(y->request.AppendExternal(kPaddingForTest, 8).ok());
+  x->next = y;
+  EXPECT_EQ(JoinCompound(x.get()).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(CompoundWriterTest, MisuseIsReported) {

@@ -133,6 +133,8 @@ std::shared_ptr<SessionSecurity> Connection::SecurityFor(uint64_t session_id) {
 
 absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline) {
   if (!chain) return absl::InvalidArgumentError("Submit: empty chain");
+  // Members encoded on their own join the head's queue here, as the seed splices at submit.
+  SMBD_RETURN_IF_ERROR(JoinCompound(chain.get()));
   uint32_t total_charge = 0;
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
     total_charge += std::max<uint16_t>(m->header.credit_charge, 1);

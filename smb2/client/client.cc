@@ -43,6 +43,8 @@ ClientStats Client::stats() const {
   s.rdma_writes = c.rdma_writes.load();
   s.rdma_bytes_read = c.rdma_bytes_read.load();
   s.rdma_bytes_written = c.rdma_bytes_written.load();
+  s.bytes_placed = c.bytes_placed.load();
+  s.bytes_copied = c.bytes_copied.load();
   return s;
 }
 

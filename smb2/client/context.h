@@ -37,6 +37,8 @@ struct IoCounters {
   std::atomic<uint64_t> rdma_writes{0};
   std::atomic<uint64_t> rdma_bytes_read{0};
   std::atomic<uint64_t> rdma_bytes_written{0};
+  std::atomic<uint64_t> bytes_placed{0};  // READ data the transport put straight into dst
+  std::atomic<uint64_t> bytes_copied{0};  // READ data copied from receive buffers into dst
 
   void CountRead(uint64_t bytes, bool rdma);
   void CountWrite(uint64_t bytes, bool rdma);

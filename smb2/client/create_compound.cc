@@ -56,19 +56,17 @@ absl::StatusOr<CreateCompound> RunCreateCompound(ClientContext* context, uint64_
   CloseRequest close;
   close.file_id = FileId::Related();
   close.flags = close_flags;
-  {
-    FragArena::Lease frags = context->frags()->Acquire();
-    CompoundWriter cw(&c.create->request, context->pool(), frags.get());
-    SMBD_RETURN_IF_ERROR(EncodeCreateRequest(create, cw.Begin(c.create.get(), false)));
-    cw.End();
-    if (related != nullptr) {
-      SMBD_RETURN_IF_ERROR(related->encode(cw.Begin(c.related.get(), true)));
-      cw.End();
-    }
-    EncodeCloseRequest(close, cw.Begin(c.close.get(), true));
-    cw.End();
-    SMBD_RETURN_IF_ERROR(cw.Finish());
+  // Each member is encoded on its own; Submit splices them into one frame (JoinCompound).
+  SMBD_RETURN_IF_ERROR(EncodeOne(c.create.get(), *context,
+                                 [&](WireWriter* w) { return EncodeCreateRequest(create, w); }));
+  if (related != nullptr) {
+    SMBD_RETURN_IF_ERROR(EncodeOne(c.related.get(), *context,
+                                   [&](WireWriter* w) { return related->encode(w); }));
+    c.related->header.flags |= kFlagRelatedOperations;
   }
+  SMBD_RETURN_IF_ERROR(
+      EncodeOne(c.close.get(), *context, [&](WireWriter* w) { EncodeCloseRequest(close, w); }));
+  c.close->header.flags |= kFlagRelatedOperations;
   SMBD_RETURN_IF_ERROR(context->RoundTrip(c.create));
   return c;
 }

@@ -38,7 +38,8 @@ struct AlignedDelete {
 
 // A completed READ's byte count, its data landed in dst. Inline data the transport placed is
 // already there; otherwise it is copied out of the answer.
-absl::StatusOr<uint32_t> ReadResult(SmbMessage* m, absl::Span<uint8_t> dst, bool rdma) {
+absl::StatusOr<uint32_t> ReadResult(SmbMessage* m, absl::Span<uint8_t> dst, bool rdma,
+                                    client_internal::IoCounters& counters) {
   if (m->response_header.status == ntstatus::kEndOfFile) return 0;
   SMBD_RETURN_IF_ERROR(NtStatusToStatus(m->response_header.status, "READ"));
   SMBD_ASSIGN_OR_RETURN(ReadResponse resp, DecodeReadResponse(Reader(*m)));
@@ -58,7 +59,12 @@ absl::StatusOr<uint32_t> ReadResult(SmbMessage* m, absl::Span<uint8_t> dst, bool
   if (resp.data_length > 0) {
     SMBD_ASSIGN_OR_RETURN(BvecqIter it, m->response.Range(resp.data_offset, resp.data_length));
     // Placed by the transport straight into dst: nothing to copy.
-    if (it.Peek().data() != dst.data()) it.CopyOut(dst.subspan(0, resp.data_length));
+    if (it.Peek().data() != dst.data()) {
+      it.CopyOut(dst.subspan(0, resp.data_length));
+      counters.bytes_copied += resp.data_length;
+    } else {
+      counters.bytes_placed += resp.data_length;
+    }
   }
   return resp.data_length;
 }
@@ -69,7 +75,8 @@ absl::StatusOr<uint32_t> EndRead(SmbMessage* m, absl::Span<uint8_t> dst,
                                  client_internal::IoCounters& counters) {
   const bool rdma = m->rdma != nullptr;
   absl::StatusOr<uint32_t> r =
-      m->result().ok() ? ReadResult(m, dst, rdma) : absl::StatusOr<uint32_t>(m->result());
+      m->result().ok() ? ReadResult(m, dst, rdma, counters)
+                       : absl::StatusOr<uint32_t>(m->result());
   m->rdma.reset();
   if (r.ok()) counters.CountRead(*r, rdma);
   return r;

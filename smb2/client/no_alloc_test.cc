@@ -19,7 +19,9 @@
 #include "smb2/client/testing/harness.h"
 #include "smb2/client/tree.h"
 #include "smb2/pdu/create.h"
+#include "smb2/tcp_transport.h"
 #include "smbdirect/fake_verbs.h"
+#include "smbdirect/smbdirect_transport.h"
 
 namespace smbd {
 namespace {
@@ -189,6 +191,49 @@ TEST_P(NoAllocTest, PoolPagesPerMiB) {
   printf("%s: pool pages per MiB of 4 KiB writes %llu, of 4 KiB reads %llu\n",
          rdma() ? "rdma" : "tcp", static_cast<unsigned long long>(writes),
          static_cast<unsigned long long>(reads));
+}
+
+// Payload bytes copied per request on each path (BENCHMARKS.md 2d), from the counters: the
+// client's user-space READ copies (ClientStats::bytes_copied), SMB Direct's bounce of a caller's
+// WRITE source into registered pages (SmbDirectStats::bounced_bytes) and the bytes TCP's
+// sendmsg copied into the kernel (TcpStats::bytes_copied; no zero-copy on a socketpair).
+TEST_P(NoAllocTest, CopiesPerRequest) {
+  Transport* transport = rig_.client->connection()->transport();
+  auto* tcp = dynamic_cast<TcpTransport*>(transport);
+  auto* smbd = dynamic_cast<SmbDirectTransport*>(transport);
+  ASSERT_TRUE(tcp != nullptr || smbd != nullptr);
+  auto transport_copies = [&]() -> uint64_t {
+    return tcp != nullptr ? tcp->stats().bytes_copied : smbd->stats().bounced_bytes;
+  };
+  for (const size_t size : {size_t{4096}, size_t{1} << 20}) {
+    const int n = 16;
+    const ClientStats r0 = rig_.client->stats();
+    ReadAllocs(size, n);  // 64 warm-up requests and n measured, all counted here
+    const ClientStats r1 = rig_.client->stats();
+    const uint64_t t0 = transport_copies();
+    WriteAllocs(size, n);
+    const uint64_t t1 = transport_copies();
+    const double per = static_cast<double>(size) * (64 + n);
+    const double read_copied = (r1.bytes_copied - r0.bytes_copied) / per;
+    const double read_placed = (r1.bytes_placed - r0.bytes_placed) / per;
+    const double read_rdma = (r1.rdma_bytes_read - r0.rdma_bytes_read) / per;
+    const double write_copied = (t1 - t0) / per;
+    printf("%s %zu B: READ data copied in user space %.2fx (placed by the transport %.2fx, "
+           "by RDMA %.2fx); WRITE data copied by the transport %.2fx\n",
+           rdma() ? "rdma" : "tcp", size, read_copied, read_placed, read_rdma, write_copied);
+    EXPECT_DOUBLE_EQ(read_copied + read_placed + read_rdma, 1.0);
+    if (!rdma()) {
+      EXPECT_EQ(read_copied, 0.0);  // straight from the socket into the caller's buffer
+      EXPECT_GE(write_copied, 1.0);  // sendmsg copies (headers included)
+      EXPECT_LT(write_copied, 1.1);
+    } else if (size == 4096) {
+      EXPECT_EQ(read_copied, 1.0);  // inline: out of the receive buffers
+      EXPECT_EQ(write_copied, 1.0);  // inline: the caller's buffer bounced into pool pages
+    } else {
+      EXPECT_EQ(read_rdma, 1.0);  // the RDMA channel: no copy either way
+      EXPECT_EQ(write_copied, 0.0);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, NoAllocTest,

@@ -141,6 +141,7 @@ absl::StatusOr<uint32_t> Tree::ReadSmallFileTo(
         absl::StrCat(path, " is ", cr.end_of_file, " bytes, more than the ", len, " read"));
   }
   context_->counters().CountRead(got, false);
+  context_->counters().bytes_copied += got;
   return got;
 }
 

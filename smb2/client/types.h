@@ -127,6 +127,10 @@ struct ClientStats {
   uint64_t rdma_writes = 0;   // WRITEs whose data the server fetched by RDMA
   uint64_t rdma_bytes_read = 0;     // of bytes_read: placed by the server's RDMA writes
   uint64_t rdma_bytes_written = 0;  // of bytes_written: fetched by the server's RDMA reads
+  // Inline READ data (not RDMA) the client copied in user space from receive buffers into the
+  // destination: answers the transport could not place (SMB Direct's inline path, a READ inside
+  // a compound answer). bytes_placed + bytes_copied + rdma_bytes_read = bytes_read.
+  uint64_t bytes_copied = 0;
 };
 
 }  // namespace smbd
