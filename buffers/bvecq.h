@@ -1,8 +1,8 @@
 // Bvecq: the seed's segmented buffer queue. A message is a chain of {data, length} slots held in
 // fixed-size nodes; slots point into pool pages (holding a reference each) or into memory the
-// caller owns (a READ's destination, a WRITE's source). Compound members are spliced together
-// without copying; the whole chain is then gathered into one sendmsg() iovec array or into RDMA
-// scatter-gather entries.
+// caller owns (a READ's destination, a WRITE's source). Compound members encoded on their own
+// are spliced together without copying (smb2/compound.h JoinCompound); the whole chain is then
+// gathered into one sendmsg() iovec array or into RDMA scatter-gather entries.
 //
 // Nodes come from a process-wide cache that grows in batches and never shrinks, so building and
 // dropping messages in steady state does no heap allocation (BvecqNodeCacheStats shows it).
@@ -61,8 +61,10 @@ class Bvecq {
   Bvecq(const Bvecq&) = delete;
   Bvecq& operator=(const Bvecq&) = delete;
 
-  // Reserves `n` (<= kBvecqNodeSlots) empty leading slots for headers filled in later (RFC1002
-  // length, transform header). Only on an empty queue. Empty slots are skipped by iterators.
+  // Reserves `n` (<= kBvecqNodeSlots) empty leading slots for headers filled in later. Only on
+  // an empty queue. Empty slots are skipped by iterators. No transport uses it today: TCP's
+  // length word goes into the sendmsg iovec array (or a lent frame's slot) and the sealer writes
+  // the transform header at the start of its first output page.
   absl::Status ReserveHead(int n);
   int reserved_head() const { return reserved_head_; }
   // Fills reserved slot `i` with a fragment (the queue takes its reference) or replaces what was

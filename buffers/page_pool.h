@@ -186,9 +186,11 @@ struct Fragment {
   uint32_t len = 0;
 };
 
-// The bump allocator over pages (the kernel's page_frag_alloc): small buffers (headers, PDUs)
-// are carved from the current page, each holding a reference on it; when the page is used up
-// the allocator drops its own reference and takes a fresh page. One owner thread.
+// The bump allocator over pages (the kernel's page_frag_alloc): small buffers are carved from
+// the current page, each holding a reference on it; when the page is used up the allocator
+// drops its own reference and takes a fresh page. One owner at a time. Its users: request
+// encoding (through a connection's FragArena and WireWriter), the TCP transport's receive of a
+// frame's start, SMB Direct's receive buffers (three to a page at the default 1364 bytes).
 class FragAllocator {
  public:
   explicit FragAllocator(PagePool* pool) : pool_(pool) {}

@@ -306,7 +306,7 @@ void TcpTransport::DrainErrorQueue() {
           // The kernel copied after all (loopback always does; so do devices without
           // scatter-gather): pinning bought nothing, so stop asking.
           zc_copied_++;
-          zero_copy_ = false;
+          if (!options_.zero_copy_despite_copies) zero_copy_ = false;
         }
         for (Lent& l : lent_) {
           if (!l.used) continue;

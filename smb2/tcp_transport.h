@@ -8,9 +8,10 @@
 // error queue when it is done with it; until then the frame's pool pages stay referenced here
 // and a caller's memory is reported unreleased (Transport::AwaitReleased). When the kernel says
 // it had to copy anyway (SO_EE_CODE_ZEROCOPY_COPIED: always on loopback), the transport stops
-// asking, so it costs no more than a plain sendmsg from then on. Receiving reads frames
-// into pool pages; a READ response's data is received straight into the caller's buffer when a
-// PlacementHook names one, so the bytes cross from the kernel to their destination once.
+// asking, so it costs no more than a plain sendmsg from then on. Receiving reads a frame's
+// start into a fragment of a shared page and the rest into pool pages; a READ response's data
+// is received straight into the caller's buffer when a PlacementHook names one, so the bytes
+// cross from the kernel to their destination once (the kernel's receive copy).
 #ifndef SMBD_SMB2_TCP_TRANSPORT_H_
 #define SMBD_SMB2_TCP_TRANSPORT_H_
 
@@ -42,6 +43,9 @@ struct TcpOptions {
   // (0: never). Pinning pages and reading the notification cost more than copying a small
   // frame; BENCHMARKS.md 2d has the measurement behind the default.
   uint64_t zero_copy_min_bytes = 64 << 10;
+  // Benchmarks only: keep asking for zero-copy after the kernel reported a copy (to measure
+  // what a forced MSG_ZEROCOPY costs where the kernel copies anyway).
+  bool zero_copy_despite_copies = false;
   // Fault injection for tests: the Nth socket operation (1-based; connect, each sendmsg, each
   // recv/readv, each poll, each read of the error queue) fails with an I/O error. 0 disables.
   uint64_t fail_operation = 0;

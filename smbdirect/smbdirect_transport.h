@@ -3,8 +3,11 @@
 // Connection: [MS-SMBD] negotiate over an RdmaEndpoint (receives posted from the registered pool
 // first, 3.1.5.2), then data-transfer messages. Sending is the seed's smbd_post_send_iter: a
 // frame (Bvecq) is cut by SendPlanner into messages no larger than the peer's MaxReceiveSize;
-// each message is one ibv_post_send whose SGEs are a 24-byte header from the pool and the
-// frame's own registered pages (no copy). Credits follow 3.1.5.1 (SmbDirectCreditGate). Receiving
+// each message is one ibv_post_send whose SGEs are the send slot's 24-byte header (carved once
+// per connection) and the frame's own registered pool pages, sent as they are. Bytes in memory
+// the device cannot reach (lkey 0: a caller's buffer for an inline WRITE) are first copied
+// into pool pages (MakeSendable; SmbDirectStats::bounced_bytes counts them; caller-registered
+// memory is issue #15). Credits follow 3.1.5.1 (SmbDirectCreditGate). Receiving
 // validates every header (3.1.5.8), reassembles fragmented messages (Reassembler), reposts
 // receives and grants credits promptly (also with empty messages), answers RESPONSE_REQUESTED,
 // and keeps the connection alive (3.1.6). Any violation or QP error is sticky: the endpoint is

@@ -78,7 +78,8 @@ class Sealer {
                                                         uint64_t session_id);
 
   // Returns TRANSFORM_HEADER || ciphertext of `plaintext` (1 .. 2^32-1 bytes) in new pool pages.
-  // `reserve_head` empty slots precede the header (Bvecq::ReserveHead) for transport framing.
+  // `reserve_head` empty slots precede the header (Bvecq::ReserveHead) for transport framing
+  // (no transport asks for any today).
   absl::StatusOr<Bvecq> Seal(const Bvecq& plaintext, PagePool* pool, int reserve_head = 0);
   absl::StatusOr<Bvecq> Seal(BvecqIter plaintext, PagePool* pool, int reserve_head = 0);
 

@@ -26,7 +26,7 @@ absl::StatusOr<std::vector<uint8_t>> QuickStart(const std::string& host, uint16_
   auto file = (*tree)->Open("dir/results.bin", smbd::OpenOptions());
   if (!file.ok()) return file.status();
   std::vector<uint8_t> buf((*file)->size_at_open());
-  auto n = (*file)->Read(0, absl::MakeSpan(buf));  // pipelined; zero-copy placement on TCP
+  auto n = (*file)->Read(0, absl::MakeSpan(buf));  // pipelined; TCP reads land in buf directly
   if (!n.ok()) return n.status();
   buf.resize(*n);
   // [/quickstart]
