@@ -7,11 +7,12 @@
 // space): the kernel sends from our memory instead of copying it, and tells on the socket's
 // error queue when it is done with it; until then the frame's pool pages stay referenced here
 // and a caller's memory is reported unreleased (Transport::AwaitReleased). When the kernel says
-// it had to copy anyway (SO_EE_CODE_ZEROCOPY_COPIED: always on loopback), the transport stops
-// asking, so it costs no more than a plain sendmsg from then on. Receiving reads a frame's
-// start into a fragment of a shared page and the rest into pool pages; a READ response's data
-// is received straight into the caller's buffer when a PlacementHook names one, so the bytes
-// cross from the kernel to their destination once (the kernel's receive copy).
+// it had to copy anyway (SO_EE_CODE_ZEROCOPY_COPIED: always on loopback) 16 times in a row,
+// the transport stops asking, so it costs no more than a plain sendmsg from then on. Receiving
+// reads a frame's start into a fragment of a shared page and the rest into pool pages; a READ
+// response's data is received straight into the caller's buffer when a PlacementHook names
+// one, so the bytes cross from the kernel to their destination once (the kernel's receive
+// copy).
 #ifndef SMBD_SMB2_TCP_TRANSPORT_H_
 #define SMBD_SMB2_TCP_TRANSPORT_H_
 
@@ -41,8 +42,9 @@ struct TcpOptions {
   int receive_buffer = 0;
   // Frames of at least this many bytes are sent with MSG_ZEROCOPY where the socket allows it
   // (0: never). Pinning pages and reading the notification cost more than copying a small
-  // frame; BENCHMARKS.md 2d has the measurement behind the default.
-  uint64_t zero_copy_min_bytes = 64 << 10;
+  // frame: in the test-bed guest (virtio-net) forced zero-copy cost 1.15x the CPU of a copy at
+  // 4 KiB frames and 0.88x at 16 KiB (BENCHMARKS.md 2d).
+  uint64_t zero_copy_min_bytes = 16 << 10;
   // Benchmarks only: keep asking for zero-copy after the kernel reported a copy (to measure
   // what a forced MSG_ZEROCOPY costs where the kernel copies anyway).
   bool zero_copy_despite_copies = false;
@@ -163,6 +165,8 @@ class TcpTransport : public Transport {
   Lent lent_[kMaxLent];
   int lent_count_ = 0;
   uint64_t zc_next_id_ = 0;  // the kernel's next notification id, unwrapped to 64 bits
+  static constexpr int kCopiesToStop = 16;
+  int zc_copied_in_a_row_ = 0;  // notifications in a row that reported a copy
   std::atomic<uint64_t> zc_frames_{0};
   std::atomic<uint64_t> zc_calls_{0};
   std::atomic<uint64_t> zc_notifications_{0};
