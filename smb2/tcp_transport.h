@@ -42,8 +42,9 @@ struct TcpOptions {
   int receive_buffer = 0;
   // Frames of at least this many bytes are sent with MSG_ZEROCOPY where the socket allows it
   // (0: never). Pinning pages and reading the notification cost more than copying a small
-  // frame: in the test-bed guest (virtio-net) forced zero-copy cost 1.15x the CPU of a copy at
-  // 4 KiB frames and 0.88x at 16 KiB (BENCHMARKS.md 2d).
+  // frame. In the test-bed guest (virtio-net under TCG) zero-copy took less CPU than a copy
+  // from 16 KiB frames up in every run, while at 4 KiB two runs disagreed (1.15x and 0.53x);
+  // the kernel's msg_zerocopy documentation puts the break-even near 10 KB (BENCHMARKS.md 2d).
   uint64_t zero_copy_min_bytes = 16 << 10;
   // Benchmarks only: keep asking for zero-copy after the kernel reported a copy (to measure
   // what a forced MSG_ZEROCOPY costs where the kernel copies anyway).
