@@ -199,11 +199,11 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
       }
     }
   }
-  // A plaintext frame may carry a caller's memory (a WRITE's source) that the kernel reads
-  // after Send() returns (zero-copy); a sealed frame is the sealer's own pages, which the
-  // transport keeps referenced itself.
+  // The frame's number: nothing completes a member (an answer, a deadline, a failure) before
+  // the caller's memory is no longer read, by the sealer or sendmsg in this call, or by the
+  // kernel after it (a zero-copy send of a WRITE's source). See ReleaseSent.
   const bool seal = security != nullptr && security->seals();
-  const uint64_t ticket = seal ? 0 : transport_->NextSendTicket();
+  const uint64_t ticket = transport_->NextSendTicket();
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
@@ -248,21 +248,26 @@ void Connection::Abandon(SmbMessage* message) {
   }
   message->read_destination = {};
   lock.unlock();
-  ReleaseSent(message);  // nor is its source read by the kernel any more
+  ReleaseSent(message);  // nor is its source read by Send() or the kernel any more
 }
 
 void Connection::ReleaseSent(SmbMessage* m) {
-  const uint64_t ticket = m->send_ticket.exchange(0);
+  // Read, not taken: a second completer (Fail() while the watchdog waits here) must wait too,
+  // or it would complete the message while the memory is still read.
+  const uint64_t ticket = m->send_ticket.load();
   if (ticket == 0) return;
   absl::Status s = transport_->AwaitReleased(ticket, absl::Now() + options_.placement_grace);
-  if (s.ok()) return;
-  // The kernel holds on (a peer that acknowledges nothing): ending the stream makes it let go.
-  transport_->Shutdown(s);
-  s = transport_->AwaitReleased(ticket, absl::Now() + options_.placement_grace);
   if (!s.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.unreleased_sends++;
+    // Still sent, or held by the kernel (a peer that reads or acknowledges nothing): ending
+    // the stream makes Send() stop and the kernel let go.
+    transport_->Shutdown(s);
+    s = transport_->AwaitReleased(ticket, absl::Now() + options_.placement_grace);
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.unreleased_sends++;
+    }
   }
+  m->send_ticket.store(0);
 }
 
 absl::Status Connection::Cancel(SmbMessage* message) { return CancelOne(message).status(); }

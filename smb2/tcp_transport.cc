@@ -26,7 +26,6 @@ namespace {
 
 constexpr int kMaxIov = 1024;  // IOV_MAX on Linux
 
-
 absl::Status Errno(absl::string_view what, int err) {
   absl::StatusCode code = absl::StatusCode::kUnavailable;
   if (err == ETIMEDOUT) code = absl::StatusCode::kDeadlineExceeded;
@@ -177,6 +176,7 @@ TcpStats TcpTransport::stats() const {
   s.zero_copy_copied = zc_copied_.load();
   s.bytes_copied = bytes_copied_.load();
   s.bytes_zero_copy = bytes_zero_copy_.load();
+  s.frame_in_send = in_send_.load() != 0;
   {
     std::lock_guard<std::mutex> lock(zc_mu_);
     s.frames_lent = static_cast<uint64_t>(lent_count_);
@@ -264,13 +264,6 @@ void TcpTransport::MaybeReleaseLocked(Lent* lent) {
   zc_cv_.notify_all();
 }
 
-bool TcpTransport::IsLentLocked(uint64_t ticket) const {
-  for (const Lent& l : lent_) {
-    if (l.used && l.ticket == ticket) return true;
-  }
-  return false;
-}
-
 void TcpTransport::DrainErrorQueue() {
   absl::Status fault;
   {
@@ -335,23 +328,28 @@ absl::Status TcpTransport::AwaitReleased(uint64_t ticket, absl::Time deadline) {
   if (ticket == 0) return absl::OkStatus();
   while (true) {
     DrainErrorQueue();
-    bool sending = false;
     {
       std::unique_lock<std::mutex> lock(zc_mu_);
       const Lent* found = nullptr;
       for (const Lent& l : lent_) {
         if (l.used && l.ticket == ticket) found = &l;
       }
-      if (found == nullptr) return absl::OkStatus();
+      // Not started yet (its sender holds the caller's send lock, about to call Send), unless
+      // the transport is shut: then Send will not touch it.
+      const bool not_started = ticket > frames_started_.load() && !is_shut_.load();
+      const bool in_send = in_send_.load() == ticket;
+      if (found == nullptr && !not_started && !in_send) return absl::OkStatus();
       if (absl::Now() >= deadline) {
         return absl::DeadlineExceededError(absl::StrCat(
-            "the kernel still holds the memory of frame ", ticket, " sent to ", peer_,
-            " with MSG_ZEROCOPY (no completion notification yet)"));
+            "frame ", ticket, " to ", peer_,
+            found != nullptr && !in_send
+                ? " is still held by the kernel (MSG_ZEROCOPY, no completion notification yet)"
+                : " is still being sent"));
       }
-      sending = found->sending;
-      if (sending) {
+      if (not_started || in_send || found->sending) {
         // Its sender has not finished the frame: wait for it, not for the socket.
-        zc_cv_.wait_for(lock, std::chrono::milliseconds(1));
+        zc_cv_.wait_for(lock, std::chrono::milliseconds(
+                                  std::clamp<int64_t>(absl::ToInt64Milliseconds(deadline - absl::Now()), 1, 100)));
         continue;
       }
     }
@@ -370,9 +368,21 @@ absl::Status TcpTransport::AwaitReleased(uint64_t ticket, absl::Time deadline) {
 
 absl::Status TcpTransport::Send(const Bvecq& frame, absl::Time deadline) {
   std::lock_guard<std::mutex> lock(send_mu_);
-  // Every call takes a number, so that NextSendTicket() read before it names this frame.
+  // Every call takes a number, so that NextSendTicket() read before it names this frame, and
+  // is marked as sending until it returns (AwaitReleased waits for that too: sendmsg reads the
+  // frame's memory while it runs, zero-copy or not). Both before the shutdown check, so that a
+  // concurrent Shutdown cannot make AwaitReleased think a frame about to go out never will.
   const uint64_t ticket = frames_started_.load() + 1;
   frames_started_.store(ticket);
+  in_send_.store(ticket);
+  struct Sent {
+    TcpTransport* t;
+    ~Sent() {
+      std::lock_guard<std::mutex> zl(t->zc_mu_);
+      t->in_send_.store(0);
+      t->zc_cv_.notify_all();
+    }
+  } sent{this};
   if (frame.size() == 0 || frame.size() > 0xFFFFFF) {
     return absl::InvalidArgumentError(
         absl::StrCat("TCP frame of ", frame.size(), " bytes (1..16 MiB - 1 allowed)"));

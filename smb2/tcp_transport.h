@@ -67,6 +67,7 @@ struct TcpStats {
   uint64_t zero_copy_notifications = 0;
   uint64_t zero_copy_copied = 0;     // notifications saying the kernel copied after all
   uint64_t frames_lent = 0;          // frames whose memory the kernel holds right now
+  bool frame_in_send = false;        // a Send() is running
   // Payload bytes the kernel copied out of our memory (plain sends, and zero-copy sends it
   // reported copied) and bytes it sent from our memory without a copy.
   uint64_t bytes_copied = 0;
@@ -136,8 +137,7 @@ class TcpTransport : public Transport {
   void MaybeReleaseLocked(Lent* lent);
   // Reads every notification queued on the error queue (never blocks).
   void DrainErrorQueue();
-  // Whether frame `ticket` is still lent. zc_mu_ held.
-  bool IsLentLocked(uint64_t ticket) const;
+
   const int fd_;
   PagePool* const pool_;
   const TcpOptions options_;
@@ -157,6 +157,7 @@ class TcpTransport : public Transport {
   std::atomic<uint64_t> frames_received_{0};
   std::atomic<uint64_t> bytes_placed_{0};
   std::atomic<uint64_t> frames_started_{0};  // under send_mu_: the last frame's ticket
+  std::atomic<uint64_t> in_send_{0};  // the ticket of the frame Send() is sending now, or 0
 
   // Zero-copy state. send_mu_ orders sends; zc_mu_ guards the lent frames and is never held
   // across a blocking call, so the receive thread can read notifications while a send waits.

@@ -356,5 +356,66 @@ TEST(TcpZeroCopyTest, ConnectionCompletesAWriteAfterTheRelease) {
   EXPECT_GE(transport->stats().zero_copy_frames, 1u);
 }
 
+// A callback request whose deadline passes while its frame is still being sent (the peer reads
+// nothing, sendmsg waits for room): the callback (after which the caller may free its WRITE
+// buffer) runs only once Send() no longer reads that buffer. Plain sendmsg on a socketpair: the
+// same rule as for the kernel's zero-copy hold.
+TEST(TcpZeroCopyTest, ExpiredRequestCompletesOnlyAfterItsSendLetGoOfTheBuffer) {
+  auto pool = testing_util::TestPool();
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  auto owned = TcpTransport::FromSocket(sv[0], pool.get());
+  TcpTransport* transport = owned.get();
+  ConnectionOptions o;
+  o.placement_grace = absl::Milliseconds(300);
+  o.cancel_send_wait = absl::Milliseconds(50);
+  auto conn = Connection::Create(std::move(owned), pool.get(), o).value();
+
+  std::vector<uint8_t> source = Pattern(4 << 20, 9);  // far more than the socket buffers hold
+  SmbMessageRef m = SmbMessage::New();
+  m->header.command = Command::kWrite;
+  m->header.credit_charge = 1;
+  {
+    CompoundWriter cw(&m->request, pool.get());
+    WireWriter* w = cw.Begin(m.get(), false);
+    w->U16(49);
+    Bvecq payload;
+    ASSERT_TRUE(payload.AppendExternal(source.data(), source.size()).ok());
+    w->AppendQueue(std::move(payload));
+    cw.End();
+    ASSERT_TRUE(cw.Finish().ok());
+  }
+  struct Seen {
+    TcpTransport* transport;
+    std::atomic<bool> done{false};
+    std::atomic<bool> send_running_at_callback{true};
+  } seen{transport};
+  m->SetCallback(
+      [](SmbMessage*, void* arg) {
+        auto* st = static_cast<Seen*>(arg);
+        // Here a caller would free `source`: no Send() may be reading it any more.
+        st->send_running_at_callback = st->transport->stats().frame_in_send;
+        st->done = true;
+      },
+      &seen);
+  m->SetDeadlineIn(absl::Milliseconds(200));
+  std::atomic<bool> submitted{false};
+  std::thread submitter([&] {
+    (void)conn->Submit(m, absl::Now() + absl::Seconds(30));  // blocks in Send
+    submitted = true;
+  });
+  // The watchdog expires the request at ~200 ms; Send is still stuck; the completion waits for
+  // it (up to placement_grace), then the transport is shut down, Send gives up, and only then
+  // does the callback run.
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!seen.done && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(seen.done);
+  EXPECT_FALSE(seen.send_running_at_callback);
+  EXPECT_FALSE(transport->usable());  // the stream had to end for that
+  submitter.join();
+  EXPECT_TRUE(submitted);
+  close(sv[1]);
+}
+
 }  // namespace
 }  // namespace smbd

@@ -61,9 +61,11 @@ class Transport {
   // gets, exact while the caller keeps other senders out (the connection's send lock). 0: this
   // transport never lends (every Send copies or finishes with the memory before it returns).
   virtual uint64_t NextSendTicket() const { return 0; }
-  // OK once the kernel no longer reads the memory of frame `ticket` (also when that frame was
-  // not lent at all); DeadlineExceeded if it still does at `deadline`. Shutdown() makes the
-  // kernel drop what it still holds, so a wait after it ends promptly.
+  // OK once neither Send() nor the kernel reads the memory of frame `ticket` any more: the
+  // frame was sent (or given up) and, if lent, released; a frame not started yet is waited for
+  // unless the transport is shut down. DeadlineExceeded if it is still read at `deadline`.
+  // Shutdown() makes a running Send() stop and the kernel drop what it still holds, so a wait
+  // after it ends promptly.
   virtual absl::Status AwaitReleased(uint64_t ticket, absl::Time deadline) {
     return absl::OkStatus();
   }

@@ -397,14 +397,28 @@ absl::StatusOr<Bvecq> SmbDirectTransport::MakeSendable(const Bvecq& frame) {
 }
 
 absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
-  SMBD_RETURN_IF_ERROR(status());
+  std::lock_guard<std::mutex> lock(send_mu_);
+  // Every call takes a number (NextSendTicket) and is marked running until it returns, before
+  // any check, so that AwaitReleased never mistakes a frame about to go out for one that will
+  // not.
+  const uint64_t ticket = frames_started_.load() + 1;
+  frames_started_.store(ticket);
+  in_send_.store(ticket);
+  struct Sent {
+    SmbDirectTransport* t;
+    ~Sent() {
+      std::lock_guard<std::mutex> l(t->sent_mu_);
+      t->in_send_.store(0);
+      t->sent_cv_.notify_all();
+    }
+  } sent{this};
+  SMBD_RETURN_IF_ERROR(status());  // failed or shut down: this frame never reads its memory
   if (frame.size() == 0) return absl::InvalidArgumentError("SMB Direct: empty frame");
   if (frame.size() > params_.max_fragmented_send_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "SMB Direct: a ", frame.size(), "-byte frame exceeds the peer's MaxFragmentedSize ",
         params_.max_fragmented_send_size));
   }
-  std::lock_guard<std::mutex> lock(send_mu_);
   SMBD_ASSIGN_OR_RETURN(Bvecq sendable, MakeSendable(frame));
   SendPlanLimits limits;
   limits.max_send_size = params_.max_send_size;
@@ -457,6 +471,22 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
   std::lock_guard<std::mutex> l(mu_);
   stats_.frames_sent++;
   return absl::OkStatus();
+}
+
+absl::Status SmbDirectTransport::AwaitReleased(uint64_t ticket, absl::Time deadline) {
+  if (ticket == 0) return absl::OkStatus();
+  std::unique_lock<std::mutex> lock(sent_mu_);
+  while (true) {
+    // Not started and the transport failed: Send() will return before reading it.
+    const bool not_started = ticket > frames_started_.load() && status().ok();
+    if (!not_started && in_send_.load() != ticket) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "SMB Direct: frame ", ticket, " to ", endpoint_->peer_address(), " is still being sent"));
+    }
+    sent_cv_.wait_for(lock, std::chrono::milliseconds(std::clamp<int64_t>(
+                                absl::ToInt64Milliseconds(deadline - absl::Now()), 1, 100)));
+  }
 }
 
 absl::StatusOr<Bvecq> SmbDirectTransport::Receive(absl::Duration idle_timeout) {

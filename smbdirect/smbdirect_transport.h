@@ -94,6 +94,10 @@ class SmbDirectTransport : public Transport {
 
   using Transport::Send;
   absl::Status Send(const Bvecq& frame, absl::Time deadline) override;
+  // Send() reads a frame's caller memory (bouncing it into pool pages) while it runs, and
+  // nothing after it returns: AwaitReleased waits for a frame not started yet or running.
+  uint64_t NextSendTicket() const override { return frames_started_.load() + 1; }
+  absl::Status AwaitReleased(uint64_t ticket, absl::Time deadline) override;
   bool usable() const override { return status().ok(); }
   absl::StatusOr<Bvecq> Receive(absl::Duration idle_timeout) override;
   void Shutdown(absl::Status reason) override;
@@ -167,6 +171,10 @@ class SmbDirectTransport : public Transport {
   std::unique_ptr<FragAllocator> recv_frags_;
 
   std::mutex send_mu_;  // one frame at a time: fragments of two frames must not interleave
+  std::atomic<uint64_t> frames_started_{0};  // under send_mu_: the last frame's ticket
+  std::atomic<uint64_t> in_send_{0};         // the ticket of the frame being sent, or 0
+  std::mutex sent_mu_;
+  std::condition_variable sent_cv_;          // in_send_ went back to 0
   std::mutex slots_mu_;
   std::condition_variable slots_cv_;
   std::vector<SendSlot> send_slots_;

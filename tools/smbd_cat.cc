@@ -517,12 +517,15 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     const ClientStats cs = (*client)->stats();
     std::fprintf(stderr,
                  "smbd-cat: %s over %s: %llu bytes read, %llu of them placed by RDMA in %llu "
-                 "RDMA reads, %llu inline; %llu frames sent\n",
+                 "RDMA reads, %llu inline (%llu received straight into the buffer, %llu copied "
+                 "out of receive buffers); %llu frames sent\n",
                  where.c_str(), (*client)->connection()->transport()->name(),
                  static_cast<unsigned long long>(cs.bytes_read),
                  static_cast<unsigned long long>(cs.rdma_bytes_read),
                  static_cast<unsigned long long>(cs.rdma_reads),
                  static_cast<unsigned long long>(cs.bytes_read - cs.rdma_bytes_read),
+                 static_cast<unsigned long long>(cs.bytes_placed),
+                 static_cast<unsigned long long>(cs.bytes_copied),
                  static_cast<unsigned long long>(cs.round_trips));
   }
   return kExitOk;
