@@ -89,6 +89,23 @@ std::vector<uint8_t> Framed(const std::vector<uint8_t>& msg) {
   return out;
 }
 
+// A WRITE-shaped request: a header, a 2-byte body and `source` (the caller's memory) behind it,
+// not copied. Null on an encoding error.
+SmbMessageRef WriteLike(PagePool* pool, std::vector<uint8_t>& source) {
+  SmbMessageRef m = SmbMessage::New();
+  m->header.command = Command::kWrite;
+  m->header.credit_charge = 1;
+  CompoundWriter cw(&m->request, pool);
+  WireWriter* w = cw.Begin(m.get(), false);
+  w->U16(49);
+  Bvecq payload;
+  if (!payload.AppendExternal(source.data(), source.size()).ok()) return SmbMessageRef();
+  w->AppendQueue(std::move(payload));
+  cw.End();
+  if (!cw.Finish().ok()) return SmbMessageRef();
+  return m;
+}
+
 constexpr size_t kFrame = 192 << 10;  // above zero_copy_min_bytes, inside the send buffer
 
 TEST(TcpZeroCopyTest, SmallFramesAndSocketpairsNeverAsk) {
@@ -289,19 +306,8 @@ TEST(TcpZeroCopyTest, ConnectionDoesNotHandBackAWriteSourceTheKernelStillHolds) 
   auto conn = Connection::Create(std::move(p->client), pool.get(), o).value();
 
   std::vector<uint8_t> source = Pattern(kFrame, 7);  // the caller's WRITE buffer
-  SmbMessageRef m = SmbMessage::New();
-  m->header.command = Command::kWrite;
-  m->header.credit_charge = 1;
-  {
-    CompoundWriter cw(&m->request, pool.get());
-    WireWriter* w = cw.Begin(m.get(), false);
-    w->U16(49);
-    Bvecq payload;
-    ASSERT_TRUE(payload.AppendExternal(source.data(), source.size()).ok());
-    w->AppendQueue(std::move(payload));
-    cw.End();
-    ASSERT_TRUE(cw.Finish().ok());
-  }
+  SmbMessageRef m = WriteLike(pool.get(), source);
+  ASSERT_TRUE(m);
   ASSERT_TRUE(conn->Submit(m).ok());
   EXPECT_NE(m->send_ticket.load(), 0u);
   EXPECT_EQ(transport->stats().frames_lent, 1u);  // the peer reads nothing: the kernel holds it
@@ -325,19 +331,8 @@ TEST(TcpZeroCopyTest, ConnectionCompletesAWriteAfterTheRelease) {
   const int server = p->server;
   auto conn = Connection::Create(std::move(p->client), pool.get(), ConnectionOptions()).value();
   std::vector<uint8_t> source = Pattern(kFrame, 8);
-  SmbMessageRef m = SmbMessage::New();
-  m->header.command = Command::kWrite;
-  m->header.credit_charge = 1;
-  {
-    CompoundWriter cw(&m->request, pool.get());
-    WireWriter* w = cw.Begin(m.get(), false);
-    w->U16(49);
-    Bvecq payload;
-    ASSERT_TRUE(payload.AppendExternal(source.data(), source.size()).ok());
-    w->AppendQueue(std::move(payload));
-    cw.End();
-    ASSERT_TRUE(cw.Finish().ok());
-  }
+  SmbMessageRef m = WriteLike(pool.get(), source);
+  ASSERT_TRUE(m);
   ASSERT_TRUE(conn->Submit(m).ok());
   const uint64_t frame_bytes = 4 + 64 + 2 + source.size();
   std::vector<uint8_t> got = ReadAll(server, frame_bytes);
@@ -372,19 +367,8 @@ TEST(TcpZeroCopyTest, ExpiredRequestCompletesOnlyAfterItsSendLetGoOfTheBuffer) {
   auto conn = Connection::Create(std::move(owned), pool.get(), o).value();
 
   std::vector<uint8_t> source = Pattern(4 << 20, 9);  // far more than the socket buffers hold
-  SmbMessageRef m = SmbMessage::New();
-  m->header.command = Command::kWrite;
-  m->header.credit_charge = 1;
-  {
-    CompoundWriter cw(&m->request, pool.get());
-    WireWriter* w = cw.Begin(m.get(), false);
-    w->U16(49);
-    Bvecq payload;
-    ASSERT_TRUE(payload.AppendExternal(source.data(), source.size()).ok());
-    w->AppendQueue(std::move(payload));
-    cw.End();
-    ASSERT_TRUE(cw.Finish().ok());
-  }
+  SmbMessageRef m = WriteLike(pool.get(), source);
+  ASSERT_TRUE(m);
   struct Seen {
     TcpTransport* transport;
     std::atomic<bool> done{false};
