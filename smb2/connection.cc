@@ -79,7 +79,12 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(
 
 Connection::Connection(std::unique_ptr<Transport> transport, PagePool* pool,
                        const ConnectionOptions& options)
-    : transport_(std::move(transport)), pool_(pool), options_(options), credits_(options.credits) {
+    : transport_(std::move(transport)),
+      pool_(pool),
+      options_(options),
+      credits_(options.credits),
+      seal_frags_(pool),
+      unseal_frags_(pool) {
   pending_.reserve(1024);
 }
 
@@ -214,7 +219,7 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
   }
   absl::Status s;
   if (seal) {
-    absl::StatusOr<Bvecq> sealed = security->Seal(wire, pool_);
+    absl::StatusOr<Bvecq> sealed = security->Seal(wire, pool_, &seal_frags_);
     s = sealed.ok() ? transport_->Send(*sealed, deadline) : sealed.status();
   } else {
     s = transport_->Send(wire, deadline);
@@ -345,7 +350,7 @@ absl::Status Connection::SendCancel(const Smb2Header& target) {
     if (!s.ok()) return s;
   }
   if (seal) {
-    absl::StatusOr<Bvecq> sealed = security->Seal(frame, pool_);
+    absl::StatusOr<Bvecq> sealed = security->Seal(frame, pool_, &seal_frags_);
     s = sealed.ok() ? transport_->Send(*sealed, cancel_deadline) : sealed.status();
   } else {
     s = transport_->Send(frame, cancel_deadline);
@@ -566,7 +571,8 @@ absl::StatusOr<Bvecq> Connection::Unseal(Bvecq frame, FrameOrigin* origin) {
                                           c->session_id);
     return c->offered;
   };
-  SMBD_ASSIGN_OR_RETURN(Bvecq plain, security->UnsealPlaced(frame, pool_, place));
+  SMBD_ASSIGN_OR_RETURN(Bvecq plain,
+                        security->UnsealPlaced(frame, pool_, place, &unseal_frags_));
   if (!offered.dst.empty()) {
     // Count it only if the unsealer took the range (it ignores one outside the message).
     absl::StatusOr<BvecqIter> placed = plain.Range(offered.offset, 1);

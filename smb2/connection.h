@@ -201,6 +201,10 @@ class Connection : private PlacementHook {
     bool held_ = false;
   };
   SendLock send_mu_;
+  // Sealed frames' bytes (used under send_mu_) and unsealed answers' bytes (used on the
+  // receive thread): packed into shared pages, not a page per small message.
+  FragAllocator seal_frags_;
+  FragAllocator unseal_frags_;
 
   mutable std::mutex mu_;
   // Requests in flight by message id; the map holds a reference on each.

@@ -301,7 +301,7 @@ class MarkerSecurity : public SessionSecurity {
     return absl::OkStatus();
   }
   // Identity "sealing": lets the test see that the sealing path ran and answer in plaintext.
-  absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool*) override {
+  absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool*, FragAllocator*) override {
     sealed_++;
     return frame.Slice(0, frame.size());
   }

@@ -190,6 +190,7 @@ TEST_P(SealedNoAllocTest, SteadyStateReadsAndWritesAllocateNothing) {
     for (uint32_t i = 0; i < kLength; ++i) ASSERT_EQ(dst[i], DataByte(i)) << i;
 
     constexpr int kRequests = 300;
+    const uint64_t pages_before = pool->stats().allocations;
     const uint64_t heap_before = HeapAllocations();
     const uint64_t openssl_before = g_openssl_allocations.load();
     for (int i = 0; i < kRequests; ++i) read();
@@ -198,6 +199,9 @@ TEST_P(SealedNoAllocTest, SteadyStateReadsAndWritesAllocateNothing) {
     for (int i = 0; i < kRequests; ++i) write();
     const uint64_t write_heap = HeapAllocations() - heap_before - read_heap;
     const uint64_t write_openssl = g_openssl_allocations.load() - openssl_before - read_openssl;
+    // Pool pages the client took (sealing, unsealing, encoding), per request (BENCHMARKS 2d).
+    const double pages = 1.0 * (pool->stats().allocations - pages_before) / (2 * kRequests);
+    printf("%s sealed: %.2f pool pages per 8 KiB request\n", CipherName(cipher), pages);
     printf("%s sealed: per read %.3f heap + %.3f OpenSSL allocations, per write %.3f + %.3f\n",
            CipherName(cipher), 1.0 * read_heap / kRequests, 1.0 * read_openssl / kRequests,
            1.0 * write_heap / kRequests, 1.0 * write_openssl / kRequests);

@@ -28,14 +28,18 @@ class SessionSecurity {
   virtual absl::Status Sign(BvecqIter member) = 0;
   // Verifies one response member's signature.
   virtual absl::Status Verify(BvecqIter member) = 0;
-  // Encrypts a whole frame (one or more members) into a transform message.
-  virtual absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool* pool) = 0;
+  // Encrypts a whole frame (one or more members) into a transform message. With `frags`, the
+  // transform header and the start of the ciphertext go into the rest of that allocator's
+  // page (a small request does not take a page of its own); null: whole pool pages.
+  virtual absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool* pool, FragAllocator* frags) = 0;
   // Decrypts a transform message after checking its tag; nothing is returned unverified.
   virtual absl::StatusOr<Bvecq> Unseal(const Bvecq& transformed, PagePool* pool) = 0;
   // Unseal, decrypting the range `placement` picks straight into a caller's buffer (a READ's
-  // destination) instead of pool pages. The default ignores the placement.
+  // destination) instead of pool pages, and the rest into fragments from `frags` (null: whole
+  // pool pages). The default ignores both.
   virtual absl::StatusOr<Bvecq> UnsealPlaced(const Bvecq& transformed, PagePool* pool,
-                                             const UnsealPlacement& placement) {
+                                             const UnsealPlacement& placement,
+                                             FragAllocator* frags) {
     return Unseal(transformed, pool);
   }
 };

@@ -348,8 +348,8 @@ absl::Status TcpTransport::AwaitReleased(uint64_t ticket, absl::Time deadline) {
       }
       if (not_started || in_send || found->sending) {
         // Its sender has not finished the frame: wait for it, not for the socket.
-        zc_cv_.wait_for(lock, std::chrono::milliseconds(
-                                  std::clamp<int64_t>(absl::ToInt64Milliseconds(deadline - absl::Now()), 1, 100)));
+        const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+        zc_cv_.wait_for(lock, std::chrono::milliseconds(std::clamp<int64_t>(ms, 1, 100)));
         continue;
       }
     }

@@ -206,7 +206,9 @@ class SmbDirectTransport : public Transport {
    private:
     void Grow() {
       std::vector<Delivered> bigger(std::max<size_t>(16, slots_.size() * 2));
-      for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+      for (size_t i = 0; i < count_; ++i) {
+        bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+      }
       slots_ = std::move(bigger);
       head_ = 0;
     }

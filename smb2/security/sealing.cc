@@ -269,45 +269,67 @@ absl::Status CheckKey(Cipher cipher, absl::Span<const uint8_t> key) {
   return absl::OkStatus();
 }
 
-// Appends ciphertext/plaintext pages to `out` as it is produced.
+// Appends ciphertext/plaintext to `out` as it is produced: into whole pool pages, or, with a
+// FragAllocator, into the rest of its current page (unused room goes back at each Flush), so
+// that a small message does not take a page of its own.
 class PageSink {
  public:
-  PageSink(Bvecq* out, PagePool* pool) : out_(out), pool_(pool) {}
+  PageSink(Bvecq* out, PagePool* pool, FragAllocator* frags)
+      : out_(out), pool_(pool), frags_(frags) {}
 
-  // Starts in an already-allocated page at `offset` (the page holding the transform header).
-  void StartIn(PageRef page, size_t offset) {
-    page_ = std::move(page);
+  // Starts in an already-allocated piece at `offset` (the piece holding the transform header).
+  void StartIn(Fragment piece, size_t offset) {
+    piece_ = std::move(piece);
     start_ = used_ = offset;
   }
 
   // Room for at least one byte at the current position.
   absl::StatusOr<absl::Span<uint8_t>> Room() {
-    if (!page_ || used_ == kPageSize) {
+    if (!piece_.page || used_ == piece_.len) {
       SMBD_RETURN_IF_ERROR(Flush());
-      absl::StatusOr<PageRef> page = pool_->TryAlloc();
-      if (!page.ok()) return page.status();
-      page_ = std::move(*page);
+      SMBD_ASSIGN_OR_RETURN(piece_, NewPiece(frags_, pool_, kMinPiece));
       start_ = used_ = 0;
     }
-    return absl::Span<uint8_t>(page_.data() + used_, kPageSize - used_);
+    return absl::Span<uint8_t>(piece_.data + used_, piece_.len - used_);
   }
   void Produced(size_t n) { used_ += n; }
 
   absl::Status Flush() {
-    if (page_ && used_ > start_) {
-      SMBD_RETURN_IF_ERROR(out_->Append(std::move(page_), static_cast<uint32_t>(start_),
-                                        static_cast<uint32_t>(used_ - start_)));
+    if (piece_.page) {
+      // The room not used goes back (8-byte aligned: the next piece starts aligned).
+      if (frags_ != nullptr) {
+        frags_->Trim(piece_, std::min<size_t>((used_ + 7) & ~size_t{7}, piece_.len));
+      }
+      if (used_ > start_) {
+        const size_t offset = static_cast<size_t>(piece_.data - piece_.page.data()) + start_;
+        SMBD_RETURN_IF_ERROR(out_->Append(std::move(piece_.page), static_cast<uint32_t>(offset),
+                                          static_cast<uint32_t>(used_ - start_)));
+      }
     }
-    page_.reset();
+    piece_ = Fragment();
     start_ = used_ = 0;
     return absl::OkStatus();
   }
 
+  // At least `min_len` bytes: the rest of `frags`' page, or a whole pool page.
+  static absl::StatusOr<Fragment> NewPiece(FragAllocator* frags, PagePool* pool, size_t min_len) {
+    if (frags != nullptr) return frags->AllocRest(min_len);
+    SMBD_ASSIGN_OR_RETURN(PageRef page, pool->TryAlloc());
+    Fragment whole;
+    whole.data = page.data();
+    whole.len = kPageSize;
+    whole.page = std::move(page);
+    return whole;
+  }
+
  private:
+  // A piece smaller than this is not worth a slot of its own.
+  static constexpr size_t kMinPiece = 512;
   Bvecq* out_;
   PagePool* pool_;
-  PageRef page_;
-  size_t start_ = 0;
+  FragAllocator* frags_;
+  Fragment piece_;
+  size_t start_ = 0;  // of the bytes not yet appended, from piece_.data
   size_t used_ = 0;
 };
 
@@ -486,11 +508,13 @@ absl::StatusOr<std::array<uint8_t, 16>> Sealer::NextNonce() {
   return n;
 }
 
-absl::StatusOr<Bvecq> Sealer::Seal(const Bvecq& plaintext, PagePool* pool, int reserve_head) {
-  return Seal(plaintext.begin(), pool, reserve_head);
+absl::StatusOr<Bvecq> Sealer::Seal(const Bvecq& plaintext, PagePool* pool, int reserve_head,
+                                   FragAllocator* frags) {
+  return Seal(plaintext.begin(), pool, reserve_head, frags);
 }
 
-absl::StatusOr<Bvecq> Sealer::Seal(BvecqIter plaintext, PagePool* pool, int reserve_head) {
+absl::StatusOr<Bvecq> Sealer::Seal(BvecqIter plaintext, PagePool* pool, int reserve_head,
+                                   FragAllocator* frags) {
   const uint64_t size = plaintext.remaining();
   if (size == 0 || size > UINT32_MAX) {
     return absl::InvalidArgumentError(
@@ -504,13 +528,15 @@ absl::StatusOr<Bvecq> Sealer::Seal(BvecqIter plaintext, PagePool* pool, int rese
 
   Bvecq out;
   if (reserve_head > 0) SMBD_RETURN_IF_ERROR(out.ReserveHead(reserve_head));
-  // The header and the start of the ciphertext share the first page: one slot each.
-  SMBD_ASSIGN_OR_RETURN(PageRef first, pool->TryAlloc());
-  uint8_t* header = first.data();
+  // The header and the start of the ciphertext share the first piece: one slot each.
+  SMBD_ASSIGN_OR_RETURN(Fragment first,
+                        PageSink::NewPiece(frags, pool, kTransformHeaderSize + 512));
+  uint8_t* header = first.data;
   std::memcpy(header, kTransformProtocolId, 4);
   std::memset(header + kTransformSignatureOffset, 0, 16);
   BuildAad(h, header + kTransformNonceOffset);
-  SMBD_RETURN_IF_ERROR(out.Append(first, 0, kTransformHeaderSize));
+  SMBD_RETURN_IF_ERROR(out.Append(first.page, static_cast<uint32_t>(header - first.page.data()),
+                                  kTransformHeaderSize));
 
   BorrowedStream stream(streams_.get());
   SMBD_RETURN_IF_ERROR(stream->Init(cipher_, key_.span(), /*encrypt=*/true,
@@ -518,7 +544,7 @@ absl::StatusOr<Bvecq> Sealer::Seal(BvecqIter plaintext, PagePool* pool, int rese
                                    absl::MakeConstSpan(header + kTransformNonceOffset,
                                                        kTransformAadSize),
                                    size));
-  PageSink sink(&out, pool);
+  PageSink sink(&out, pool, frags);
   sink.StartIn(std::move(first), kTransformHeaderSize);
   SMBD_RETURN_IF_ERROR(TransformSome(stream.get(), &plaintext, plaintext.remaining(), &sink));
   SMBD_RETURN_IF_ERROR(stream->FinishEncrypt(header + kTransformSignatureOffset));
@@ -533,7 +559,8 @@ absl::StatusOr<std::unique_ptr<Unsealer>> Unsealer::Create(Cipher cipher,
 
 absl::StatusOr<Bvecq> Unsealer::Unseal(BvecqIter transformed, PagePool* pool,
                                        uint64_t expected_session_id,
-                                       const UnsealPlacement* placement) const {
+                                       const UnsealPlacement* placement,
+                                       FragAllocator* frags) const {
   SMBD_ASSIGN_OR_RETURN(TransformHeader h, ParseTransformHeader(transformed));
   if (h.session_id != expected_session_id) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -565,7 +592,7 @@ absl::StatusOr<Bvecq> Unsealer::Unseal(BvecqIter transformed, PagePool* pool,
   // On any failure below `out` is destroyed with its pages: no unverified plaintext escapes
   // (except into a placement's buffer, see the header).
   Bvecq out;
-  PageSink sink(&out, pool);
+  PageSink sink(&out, pool, frags);
   uint64_t done = 0;
   absl::Span<uint8_t> placed;
   if (placement != nullptr && placement->choose && placement->peek > 0 &&

@@ -80,8 +80,12 @@ class Sealer {
   // Returns TRANSFORM_HEADER || ciphertext of `plaintext` (1 .. 2^32-1 bytes) in new pool pages.
   // `reserve_head` empty slots precede the header (Bvecq::ReserveHead) for transport framing
   // (no transport asks for any today).
-  absl::StatusOr<Bvecq> Seal(const Bvecq& plaintext, PagePool* pool, int reserve_head = 0);
-  absl::StatusOr<Bvecq> Seal(BvecqIter plaintext, PagePool* pool, int reserve_head = 0);
+  // With `frags`, the output starts in the rest of that allocator's current page and unused
+  // room goes back to it (one owner at a time); without, in whole pool pages.
+  absl::StatusOr<Bvecq> Seal(const Bvecq& plaintext, PagePool* pool, int reserve_head = 0,
+                             FragAllocator* frags = nullptr);
+  absl::StatusOr<Bvecq> Seal(BvecqIter plaintext, PagePool* pool, int reserve_head = 0,
+                             FragAllocator* frags = nullptr);
 
   // Nonces never repeat within a Sealer: a 64-bit message counter in the first 8 bytes, then a
   // random per-Sealer salt (4 bytes for GCM, 3 for CCM), the rest of the 16-byte field zero.
@@ -123,9 +127,11 @@ class Unsealer {
   // buffer and the returned queue refers to that buffer for it (no copy). Those bytes land
   // there before the tag is checked; when the check fails they are wiped (zeroed) before Unseal
   // returns its error, so no unverified plaintext is left behind.
+  // `frags` as for Sealer::Seal.
   absl::StatusOr<Bvecq> Unseal(BvecqIter transformed, PagePool* pool,
                                uint64_t expected_session_id,
-                               const UnsealPlacement* placement = nullptr) const;
+                               const UnsealPlacement* placement = nullptr,
+                               FragAllocator* frags = nullptr) const;
 
   Cipher cipher() const { return cipher_; }
 

@@ -16,9 +16,10 @@ absl::Status SessionCrypto::Verify(BvecqIter member) {
   return signer_->Verify(member);
 }
 
-absl::StatusOr<Bvecq> SessionCrypto::Seal(const Bvecq& frame, PagePool* pool) {
+absl::StatusOr<Bvecq> SessionCrypto::Seal(const Bvecq& frame, PagePool* pool,
+                                           FragAllocator* frags) {
   if (sealer_ == nullptr) return absl::FailedPreconditionError("session cannot encrypt");
-  return sealer_->Seal(frame, pool);
+  return sealer_->Seal(frame, pool, /*reserve_head=*/0, frags);
 }
 
 absl::StatusOr<Bvecq> SessionCrypto::Unseal(const Bvecq& transformed, PagePool* pool) {
@@ -27,9 +28,10 @@ absl::StatusOr<Bvecq> SessionCrypto::Unseal(const Bvecq& transformed, PagePool* 
 }
 
 absl::StatusOr<Bvecq> SessionCrypto::UnsealPlaced(const Bvecq& transformed, PagePool* pool,
-                                                       const UnsealPlacement& placement) {
+                                                  const UnsealPlacement& placement,
+                                                  FragAllocator* frags) {
   if (unsealer_ == nullptr) return absl::FailedPreconditionError("session cannot decrypt");
-  return unsealer_->Unseal(transformed.begin(), pool, session_id_, &placement);
+  return unsealer_->Unseal(transformed.begin(), pool, session_id_, &placement, frags);
 }
 
 }  // namespace smbd

@@ -38,10 +38,11 @@ class SessionCrypto : public SessionSecurity {
 
   absl::Status Sign(BvecqIter member) override;
   absl::Status Verify(BvecqIter member) override;
-  absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool* pool) override;
+  absl::StatusOr<Bvecq> Seal(const Bvecq& frame, PagePool* pool, FragAllocator* frags) override;
   absl::StatusOr<Bvecq> Unseal(const Bvecq& transformed, PagePool* pool) override;
   absl::StatusOr<Bvecq> UnsealPlaced(const Bvecq& transformed, PagePool* pool,
-                                     const UnsealPlacement& placement) override;
+                                     const UnsealPlacement& placement,
+                                     FragAllocator* frags) override;
 
  private:
   const uint64_t session_id_;
