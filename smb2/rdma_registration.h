@@ -14,6 +14,11 @@ class RdmaRegistration {
   virtual ~RdmaRegistration() = default;
   // The descriptors to put in the READ/WRITE request's channel info.
   virtual absl::Span<const BufferDescriptorV1> descriptors() const = 0;
+  // The descriptor names a memory window that the server should invalidate with its answer
+  // (SEND_WITH_INVALIDATE): the request then asks for SMB2_CHANNEL_RDMA_V1_INVALIDATE
+  // ([MS-SMB2] 2.2.19, 3.3.5.12). Plain regions are never offered for invalidation (rxe kills
+  // the receiver's queue pair when a SEND_WITH_INVALIDATE names one).
+  virtual bool remote_invalidate() const { return false; }
 };
 
 }  // namespace smbd

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -39,6 +40,28 @@ struct TransportLimits {
   uint64_t max_send_frame = 16 << 20;
   // RDMA only: the peer's MaxReadWriteSize and the device's per-registration limit.
   uint32_t max_rdma_io = 0;
+};
+
+// Memory a caller registered once for many I/Os (Transport::RegisterBuffer; Client exposes it):
+// the way io_uring fixed buffers and libfabric memory regions work. Over SMB Direct it is one
+// ibv_reg_mr with local access only (never a remote right; MW_BIND where the device has
+// windows): inline sends from it gather by its lkey instead of bouncing into the pool, and where
+// the transport binds memory windows, RDMA-channel I/O in it gets a window over exactly the
+// I/O's bytes instead of an ibv_reg_mr per I/O. Over TCP it registers nothing (sendmsg reads any
+// memory), so one code path serves both. Destroy it only when no I/O in it runs; it may
+// outlive the transport (its region keeps the device's protection domain alive).
+class RegisteredBuffer {
+ public:
+  virtual ~RegisteredBuffer() = default;
+  RegisteredBuffer(const RegisteredBuffer&) = delete;
+  RegisteredBuffer& operator=(const RegisteredBuffer&) = delete;
+  absl::Span<uint8_t> memory() const { return memory_; }
+
+ protected:
+  explicit RegisteredBuffer(absl::Span<uint8_t> memory) : memory_(memory) {}
+
+ private:
+  const absl::Span<uint8_t> memory_;
 };
 
 class Transport {
@@ -90,6 +113,21 @@ class Transport {
       absl::Span<uint8_t> memory, bool peer_writes) {
     return absl::UnimplementedError("this transport cannot register memory for RDMA");
   }
+  // Registers `memory` for many I/Os (see RegisteredBuffer). The default registers nothing.
+  virtual absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterBuffer(
+      absl::Span<uint8_t> memory) {
+    if (memory.empty()) return absl::InvalidArgumentError("RegisterBuffer: empty range");
+    struct Plain final : RegisteredBuffer {
+      explicit Plain(absl::Span<uint8_t> m) : RegisteredBuffer(m) {}
+    };
+    return std::unique_ptr<RegisteredBuffer>(std::make_unique<Plain>(memory));
+  }
+  // Whether RegisterForPeer binds memory windows over RegisterBuffer memory (so a caller that
+  // reuses one buffer for many RDMA I/Os gains by registering it once).
+  virtual bool binds_windows() const { return false; }
+  // One line on how RDMA-channel I/O is registered, and why ("per-I/O registration: rxe0's
+  // memory windows reach their whole region"); empty for transports without RDMA.
+  virtual std::string registration_note() const { return std::string(); }
   // "tcp" or "rdma".
   virtual const char* name() const = 0;
 };

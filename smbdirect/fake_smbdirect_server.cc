@@ -85,7 +85,8 @@ absl::Status FakeSmbDirectServer::WaitFor(uint64_t wr_id, WorkCompletion* out) {
 }
 
 absl::Status FakeSmbDirectServer::SendMessage(uint16_t flags, absl::Span<const uint8_t> data,
-                                              uint32_t remaining) {
+                                              uint32_t remaining,
+                                              std::optional<uint32_t> invalidate_rkey) {
   // Only called with send_mu_ held by the caller... except from the loop; keep it simple:
   // every sender takes send_mu_ here.
   if (send_credits_ == 0) return absl::ResourceExhaustedError("fake server: no send credits");
@@ -100,21 +101,25 @@ absl::Status FakeSmbDirectServer::SendMessage(uint16_t flags, absl::Span<const u
   if (!data.empty()) std::memcpy(p + 24, data.data(), data.size());
   const uint32_t len = static_cast<uint32_t>(data.empty() ? hl : 24 + data.size());
   Sge sge = region_->SgeFor(p, len);
-  SMBD_RETURN_IF_ERROR(endpoint_->PostSend(kSendWr, absl::MakeConstSpan(&sge, 1), true));
+  SMBD_RETURN_IF_ERROR(
+      endpoint_->PostSend(kSendWr, absl::MakeConstSpan(&sge, 1), true, invalidate_rkey));
   WorkCompletion wc;
   SMBD_RETURN_IF_ERROR(WaitFor(kSendWr, &wc));
   if (wc.status != WcStatus::kSuccess) return CompletionError(wc);
   return absl::OkStatus();
 }
 
-absl::Status FakeSmbDirectServer::SendFrame(const std::vector<uint8_t>& frame) {
+absl::Status FakeSmbDirectServer::SendFrame(const std::vector<uint8_t>& frame,
+                                            std::optional<uint32_t> invalidate_rkey) {
   std::lock_guard<std::mutex> l(send_mu_);
   const uint32_t max_data = client_max_receive_ - 24;
   size_t off = 0;
   do {
     const size_t n = std::min<size_t>(max_data, frame.size() - off);
+    const bool last = off + n == frame.size();
     SMBD_RETURN_IF_ERROR(SendMessage(0, absl::MakeConstSpan(frame).subspan(off, n),
-                                     static_cast<uint32_t>(frame.size() - off - n)));
+                                     static_cast<uint32_t>(frame.size() - off - n),
+                                     last ? invalidate_rkey : std::nullopt));
     off += n;
   } while (off < frame.size());
   return absl::OkStatus();

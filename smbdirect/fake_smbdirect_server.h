@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -68,7 +69,10 @@ class FakeSmbDirectServer {
   ~FakeSmbDirectServer();
 
   // Sends an unsolicited frame (e.g. an oplock break); thread safe.
-  absl::Status SendFrame(const std::vector<uint8_t>& frame);
+  // With `invalidate_rkey`, the last message is a SEND_WITH_INVALIDATE naming it (what a server
+  // does for a request with SMB2_CHANNEL_RDMA_V1_INVALIDATE, [MS-SMB2] 3.3.5.12).
+  absl::Status SendFrame(const std::vector<uint8_t>& frame,
+                         std::optional<uint32_t> invalidate_rkey = std::nullopt);
   // Sends one data transfer message carrying `data` with RemainingDataLength
   // `remaining_data_length`, outside SendFrame's fragmentation: a hostile peer announcing more
   // than it sends, or more than the client's MaxFragmentedSize ([MS-SMBD] 3.1.5.8). Thread safe.
@@ -85,7 +89,8 @@ class FakeSmbDirectServer {
   void Run();
   absl::Status Loop();
   absl::Status PostReceive(uint32_t slot);
-  absl::Status SendMessage(uint16_t flags, absl::Span<const uint8_t> data, uint32_t remaining);
+  absl::Status SendMessage(uint16_t flags, absl::Span<const uint8_t> data, uint32_t remaining,
+                           std::optional<uint32_t> invalidate_rkey = std::nullopt);
   absl::Status WaitFor(uint64_t wr_id, WorkCompletion* out);
   absl::Status HandleData(absl::Span<const uint8_t> bytes);
 

@@ -131,7 +131,7 @@ class FakeRdmaEndpoint : public RdmaEndpoint {
 
   const std::shared_ptr<fake_verbs_internal::NetState> net_;
   const int side_;
-  const RdmaDeviceLimits limits_;
+  RdmaDeviceLimits limits_;  // set once in the constructor
   const QueueSizes sizes_;
   const bool is_client_;
   const std::string peer_address_;

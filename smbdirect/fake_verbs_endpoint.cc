@@ -32,7 +32,10 @@ FakeRdmaEndpoint::FakeRdmaEndpoint(std::shared_ptr<NetState> net, int side,
       limits_(limits),
       sizes_(sizes),
       is_client_(is_client),
-      peer_address_(std::move(peer_address)) {}
+      peer_address_(std::move(peer_address)) {
+  // What the fake enforces is what it reports.
+  limits_.windows_isolate = limits_.memory_windows && net_->options.windows_enforce_range;
+}
 
 FakeRdmaEndpoint::~FakeRdmaEndpoint() {
   std::function<void(bool)> hook;

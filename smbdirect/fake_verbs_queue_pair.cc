@@ -290,6 +290,20 @@ void ExecuteBindLocked(NetState& n, Side& s, SendWr& wr) {
   auto r = n.regions.find(wr.region_lkey);
   bool ok = w != n.windows.end() && r != n.regions.end() && r->second.pd == s.pd;
   if (ok) {
+    // ibv_bind_mw(3): the region needs IBV_ACCESS_MW_BIND (the real RegisterMemory sets it for
+    // kWindowBind and for remote rights), and a window the peer may write needs a region with
+    // local write.
+    const MemoryAccess ra = r->second.access;
+    const bool bindable = HasAccess(ra, MemoryAccess::kWindowBind) ||
+                          HasAccess(ra, MemoryAccess::kRemoteWrite) ||
+                          HasAccess(ra, MemoryAccess::kRemoteRead);
+    if (!bindable) ok = false;
+    if (HasAccess(wr.bind_access, MemoryAccess::kRemoteWrite) &&
+        !HasAccess(ra, MemoryAccess::kLocalWrite)) {
+      ok = false;
+    }
+  }
+  if (ok) {
     // A type-2 window must be invalid (never bound or invalidated) before it is bound again.
     for (const auto& [key, e] : n.rkeys) {
       if (e.window && e.window_id == wr.window_id && e.valid) ok = false;

@@ -16,22 +16,62 @@ namespace {
 
 // wr_id tags: receives use their slot number, sends set the top bit.
 constexpr uint64_t kSendTag = uint64_t{1} << 63;
+// Window work: kRegTag | window index << 1 | (1 for a local invalidation, 0 for a bind).
+constexpr uint64_t kRegTag = uint64_t{1} << 62;
 constexpr uint32_t kHeaderBytes = 24;
 constexpr uint32_t kHeaderStride = 32;  // a slot's header space (8-byte aligned)
 constexpr int kMaxSge = 32;
 
 }  // namespace
 
+const char* RdmaRegistrationModeName(RdmaRegistrationMode mode) {
+  switch (mode) {
+    case RdmaRegistrationMode::kAuto:
+      return "auto";
+    case RdmaRegistrationMode::kPerIo:
+      return "per-io";
+    case RdmaRegistrationMode::kWindows:
+      return "windows";
+  }
+  return "?";
+}
+
+// A RegisterBuffer region: known to the transport (by address) while it lives.
+class SmbDirectTransport::CallerBuffer final : public RegisteredBuffer {
+ public:
+  CallerBuffer(absl::Span<uint8_t> memory, std::unique_ptr<MemoryRegion> region,
+               std::shared_ptr<CallerRegions> regions)
+      : RegisteredBuffer(memory),
+        region_(std::move(region)),
+        regions_(std::move(regions)),
+        end_(reinterpret_cast<uintptr_t>(memory.data()) + memory.size()) {}
+  ~CallerBuffer() override {
+    std::unique_lock<std::shared_mutex> lock(regions_->mu);
+    regions_->by_end.erase(end_);
+  }
+  const MemoryRegion* region() const { return region_.get(); }
+  uintptr_t end() const { return end_; }
+
+ private:
+  std::unique_ptr<MemoryRegion> region_;
+  std::shared_ptr<CallerRegions> regions_;
+  const uintptr_t end_;
+};
+
 // A registration of one I/O's memory for the peer: one or more MRs, their descriptors.
 class SmbDirectTransport::Registration : public RdmaRegistration {
  public:
   Registration(SmbDirectTransport* t) : transport_(t) {}
   ~Registration() override {
-    regions_.clear();  // deregisters: the peer's rkeys stop working here
+    // The peer's rkeys stop working here: the window is invalidated (unless the server did) or
+    // the regions deregistered.
+    if (window_ >= 0) transport_->ReleaseWindow(static_cast<uint32_t>(window_));
+    regions_.clear();
     std::lock_guard<std::mutex> lock(transport_->mu_);
     transport_->stats_.live_registrations--;
   }
   absl::Span<const BufferDescriptorV1> descriptors() const override { return descriptors_; }
+  bool remote_invalidate() const override { return window_ >= 0; }
 
   // One per RDMA-channel I/O: recycled through a free list, so that steady-state I/O allocates
   // no registration objects (smb2/client:no_alloc_test counts it).
@@ -62,6 +102,7 @@ class SmbDirectTransport::Registration : public RdmaRegistration {
   SmbDirectTransport* const transport_;
   absl::InlinedVector<std::unique_ptr<MemoryRegion>, 4> regions_;
   absl::InlinedVector<BufferDescriptorV1, 4> descriptors_;
+  int window_ = -1;  // windows_ index, when the I/O got a window instead of regions
 
  private:
   struct FreeBlock {
@@ -108,7 +149,34 @@ SmbDirectTransport::SmbDirectTransport(std::unique_ptr<RdmaEndpoint> endpoint, P
   receives_.resize(co.receive_credit_max);
   recv_frags_ = std::make_unique<FragAllocator>(pool_);
   max_undelivered_ = std::max<uint32_t>(options.max_undelivered_receives, 1);
-  const uint32_t slots = std::max<uint32_t>(endpoint_->queue_sizes().send_wr, 2);
+  // Sends never take the send queue's room for window binds and invalidations, whatever
+  // credits a peer grants: window work must not find the queue full.
+  const QueueSizes& q = endpoint_->queue_sizes();
+  const uint32_t slots = std::max<uint32_t>(
+      q.send_wr > q.registration_wrs ? q.send_wr - q.registration_wrs : 0, 2);
+  // Registration mode (SmbDirectOptions::registration), decided once from the device's facts.
+  const RdmaDeviceLimits& dev = endpoint_->limits();
+  max_windows_ = std::min<uint32_t>(options.max_windows, q.registration_wrs / 2);
+  if (options.registration == RdmaRegistrationMode::kPerIo) {
+    registration_note_ = "per-I/O registration (chosen by the caller)";
+  } else if (!dev.memory_windows) {
+    registration_note_ =
+        absl::StrCat("per-I/O registration: ", dev.device_name, " has no type-2 memory windows");
+  } else if (max_windows_ == 0) {
+    registration_note_ = absl::StrCat(
+        "per-I/O registration: the send queue has no room for window binds (registration_wrs ",
+        q.registration_wrs, ")");
+  } else if (options.registration == RdmaRegistrationMode::kAuto && !dev.windows_isolate) {
+    registration_note_ = absl::StrCat("per-I/O registration: ", dev.device_name,
+                                      "'s memory windows reach their whole region");
+  } else {
+    windows_enabled_ = true;
+    registration_note_ = absl::StrCat(
+        "memory windows over registered buffers (up to ", max_windows_, " bound), per-I/O "
+        "registration elsewhere",
+        dev.windows_isolate ? "" : "; forced: this device's windows do not isolate");
+  }
+  windows_.reserve(max_windows_);
   send_slots_.resize(slots);
   for (uint32_t i = 0; i < slots; ++i) free_slots_.push_back(slots - 1 - i);
 }
@@ -142,8 +210,14 @@ absl::Status SmbDirectTransport::status() const {
 }
 
 SmbDirectStats SmbDirectTransport::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  SmbDirectStats s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s = stats_;
+  }
+  std::shared_lock<std::shared_mutex> lock(caller_regions_->mu);
+  s.caller_buffers = caller_regions_->by_end.size();
+  return s;
 }
 
 TransportLimits SmbDirectTransport::limits() const {
@@ -166,6 +240,14 @@ void SmbDirectTransport::Fail(absl::Status status) {
   endpoint_->Disconnect(status);
   delivered_cv_.notify_all();
   slots_cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(win_mu_);  // a waiter between its check and its wait
+  }
+  win_cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(sent_mu_);
+  }
+  sent_cv_.notify_all();
 }
 
 void SmbDirectTransport::Shutdown(absl::Status reason) {
@@ -279,6 +361,7 @@ void SmbDirectTransport::ReturnSlot(uint32_t slot) {
   std::lock_guard<std::mutex> lock(slots_mu_);
   SendSlot& s = send_slots_[slot];
   s.hold.Clear();
+  s.lends_ticket = 0;
   s.in_use = false;
   free_slots_.push_back(slot);
   slots_cv_.notify_one();
@@ -358,21 +441,33 @@ absl::Status SmbDirectTransport::RetryDeferredEmpty() {
   return SendEmpty(flags);
 }
 
-absl::StatusOr<Bvecq> SmbDirectTransport::MakeSendable(const Bvecq& frame) {
-  // Keep references on the frame's pages; copy bytes in unregistered memory (lkey 0: caller
-  // buffers of small inline WRITEs) into pool pages, which are registered.
+absl::StatusOr<Bvecq> SmbDirectTransport::MakeSendable(const Bvecq& frame, bool* lends) {
+  // Keep references on the frame's pages; bytes in unregistered memory (lkey 0: caller buffers
+  // of small inline WRITEs) go by their RegisterBuffer region's lkey when they lie in one, and
+  // are otherwise copied into pool pages, which are registered.
   Bvecq out;
   BvecqIter it = frame.begin();
   uint64_t bounced = 0;
+  uint64_t registered = 0;
+  *lends = false;
   while (it.remaining() > 0) {
     Sge sge[16];
     BvecqIter before = it;
     GatherResult g = it.GatherSge(sge, 16, UINT64_MAX);
     uint64_t at = frame.size() - before.remaining();
     for (int i = 0; i < g.entries; ++i) {
+      const MemoryRegion* caller = nullptr;
+      if (sge[i].lkey == 0) {
+        caller = FindCallerRegion(reinterpret_cast<const void*>(sge[i].addr), sge[i].length);
+      }
       if (sge[i].lkey != 0) {
         SMBD_ASSIGN_OR_RETURN(Bvecq part, frame.Slice(at, sge[i].length));
         out.Splice(std::move(part));
+      } else if (caller != nullptr) {
+        SMBD_RETURN_IF_ERROR(out.AppendExternal(reinterpret_cast<void*>(sge[i].addr),
+                                                sge[i].length, caller->lkey()));
+        registered += sge[i].length;
+        *lends = true;
       } else {
         const uint8_t* src = reinterpret_cast<const uint8_t*>(sge[i].addr);
         uint32_t left = sge[i].length;
@@ -389,9 +484,10 @@ absl::StatusOr<Bvecq> SmbDirectTransport::MakeSendable(const Bvecq& frame) {
       at += sge[i].length;
     }
   }
-  if (bounced > 0) {
+  if (bounced > 0 || registered > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.bounced_bytes += bounced;
+    stats_.registered_send_bytes += registered;
   }
   return out;
 }
@@ -404,6 +500,7 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
   const uint64_t ticket = frames_started_.load() + 1;
   frames_started_.store(ticket);
   in_send_.store(ticket);
+  const uint64_t frame_ticket = ticket;
   struct Sent {
     SmbDirectTransport* t;
     ~Sent() {
@@ -419,7 +516,8 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
         "SMB Direct: a ", frame.size(), "-byte frame exceeds the peer's MaxFragmentedSize ",
         params_.max_fragmented_send_size));
   }
-  SMBD_ASSIGN_OR_RETURN(Bvecq sendable, MakeSendable(frame));
+  bool lends = false;
+  SMBD_ASSIGN_OR_RETURN(Bvecq sendable, MakeSendable(frame, &lends));
   SendPlanLimits limits;
   limits.max_send_size = params_.max_send_size;
   limits.max_send_sge = static_cast<int>(
@@ -459,7 +557,15 @@ absl::Status SmbDirectTransport::Send(const Bvecq& frame, absl::Time deadline) {
     // The last message of the frame holds the frame's pages until its send completes (an RC
     // QP completes sends in order, so earlier messages are done by then).
     Bvecq hold;
-    if (planner.done()) hold = std::move(sendable);
+    if (planner.done()) {
+      hold = std::move(sendable);
+      if (lends) {
+        // The device reads the caller's memory until this, the frame's last send, completes.
+        send_slots_[*slot].lends_ticket = frame_ticket;
+        std::lock_guard<std::mutex> l(sent_mu_);
+        caller_lent_ = frame_ticket;
+      }
+    }
     absl::Status s =
         PostMessage(*slot, h, absl::MakeConstSpan(payload, m.sge_count), std::move(hold), false);
     posted_any = true;
@@ -479,7 +585,11 @@ absl::Status SmbDirectTransport::AwaitReleased(uint64_t ticket, absl::Time deadl
   while (true) {
     // Not started and the transport failed: Send() will return before reading it.
     const bool not_started = ticket > frames_started_.load() && status().ok();
-    if (!not_started && in_send_.load() != ticket) return absl::OkStatus();
+    // A frame gathering RegisterBuffer memory is read by the device until its last send
+    // completes (completions come in order; a failed connection's queue pair reads no more).
+    const bool device_reads =
+        ticket <= caller_lent_ && caller_released_ < ticket && status().ok();
+    if (!not_started && in_send_.load() != ticket && !device_reads) return absl::OkStatus();
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
           "SMB Direct: frame ", ticket, " to ", endpoint_->peer_address(), " is still being sent"));
@@ -590,11 +700,26 @@ absl::Status SmbDirectTransport::HandleCompletion(const WorkCompletion& wc) {
     return absl::UnavailableError(absl::StrCat("SMB Direct with ", endpoint_->peer_address(), ": ",
                                                CompletionError(wc).message()));
   }
+  if ((wc.wr_id & kSendTag) == 0 && (wc.wr_id & kRegTag) != 0) {
+    const uint32_t index = static_cast<uint32_t>((wc.wr_id & ~kRegTag) >> 1);
+    if ((wc.wr_id & 1) != 0) {  // a local invalidation; binds need no answer
+      std::lock_guard<std::mutex> lock(win_mu_);
+      if (index < windows_.size()) windows_[index].invalidate_done = true;
+      win_cv_.notify_all();
+    }
+    return absl::OkStatus();
+  }
   if (wc.wr_id & kSendTag) {
     const uint32_t slot = static_cast<uint32_t>(wc.wr_id & ~kSendTag);
     if (slot >= send_slots_.size()) return absl::OkStatus();  // the negotiate request
     std::lock_guard<std::mutex> lock(slots_mu_);
     SendSlot& s = send_slots_[slot];
+    if (s.lends_ticket != 0) {
+      std::lock_guard<std::mutex> l(sent_mu_);
+      caller_released_ = std::max(caller_released_, s.lends_ticket);
+      s.lends_ticket = 0;
+      sent_cv_.notify_all();
+    }
     s.hold.Clear();
     if (s.in_use) {
       s.in_use = false;
@@ -604,10 +729,9 @@ absl::Status SmbDirectTransport::HandleCompletion(const WorkCompletion& wc) {
     return absl::OkStatus();
   }
   if (wc.opcode != WcOpcode::kRecv) return absl::OkStatus();
-  if (wc.with_invalidate) {
-    // We never ask for RDMA_V1_INVALIDATE with plain MRs: a server that invalidates
-    // anyway is misbehaving, but the registration it named is ours to drop; nothing to do.
-  }
+  // [MS-SMB2] 3.3.5.12: the server invalidated the window we offered with
+  // RDMA_V1_INVALIDATE; remember it so that we never invalidate it a second time.
+  if (wc.with_invalidate) NotePeerInvalidated(wc.invalidated_rkey);
   return HandleReceive(static_cast<uint32_t>(wc.wr_id), wc.byte_len);
 }
 
@@ -680,6 +804,48 @@ absl::StatusOr<std::unique_ptr<RdmaRegistration>> SmbDirectTransport::RegisterFo
   const MemoryAccess access = peer_writes
                                   ? (MemoryAccess::kLocalWrite | MemoryAccess::kRemoteWrite)
                                   : MemoryAccess::kRemoteRead;
+  if (windows_enabled_) {
+    const MemoryRegion* caller = FindCallerRegion(memory.data(), memory.size());
+    std::optional<uint32_t> index;
+    if (caller != nullptr) {
+      SMBD_ASSIGN_OR_RETURN(index, TakeWindow());
+      if (!index.has_value()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.window_fallbacks++;
+      }
+    }
+    if (index.has_value()) {
+      // A bind is a send-queue work request: the send carrying this request is posted after it
+      // on the same queue pair, so the window is bound before the server can learn its rkey.
+      // The window covers exactly the I/O (one descriptor, whatever its size), and the request
+      // asks the server to invalidate it with its answer.
+      WindowSlot& w = windows_[*index];  // ours alone until ReleaseWindow
+      const MemoryAccess window_access =
+          peer_writes ? MemoryAccess::kRemoteWrite : MemoryAccess::kRemoteRead;
+      reg->window_ = static_cast<int>(*index);
+      absl::Status bound = endpoint_->PostBindWindow(kRegTag | (uint64_t{*index} << 1),
+                                                     w.window.get(), *caller, memory.data(),
+                                                     memory.size(), window_access, true);
+      if (!bound.ok()) {
+        std::lock_guard<std::mutex> lock(win_mu_);
+        free_windows_.push_back(*index);
+        reg->window_ = -1;
+        return bound;
+      }
+      {
+        std::lock_guard<std::mutex> lock(win_mu_);
+        w.rkey = w.window->rkey();
+        w.bound = true;
+        w.peer_invalidated = false;
+      }
+      reg->descriptors_.push_back(BufferDescriptorV1{reinterpret_cast<uintptr_t>(memory.data()),
+                                                     w.rkey,
+                                                     static_cast<uint32_t>(memory.size())});
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.window_binds++;
+      return reg;
+    }
+  }
   // Devices limit pages per region (rxe: 512): split the range at that many pages.
   const uint32_t max_pages = endpoint_->limits().max_pages_per_registration;
   uint8_t* p = memory.data();
@@ -699,6 +865,120 @@ absl::StatusOr<std::unique_ptr<RdmaRegistration>> SmbDirectTransport::RegisterFo
     left -= n;
   }
   return reg;
+}
+
+absl::StatusOr<std::unique_ptr<RegisteredBuffer>> SmbDirectTransport::RegisterBuffer(
+    absl::Span<uint8_t> memory) {
+  SMBD_RETURN_IF_ERROR(status());
+  if (memory.empty()) return absl::InvalidArgumentError("RegisterBuffer: empty range");
+  // Local access only: the peer reaches this memory through nothing but a window bound for one
+  // I/O (MW_BIND where the device has windows). Local write: READ answers land here, and a
+  // window the peer may write needs it.
+  MemoryAccess access = MemoryAccess::kLocalWrite;
+  if (endpoint_->limits().memory_windows) access = access | MemoryAccess::kWindowBind;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(memory.data());
+  const uintptr_t end = start + memory.size();
+  std::unique_lock<std::shared_mutex> lock(caller_regions_->mu);
+  // Overlapping buffers would make the lkey of a byte ambiguous.
+  auto next = caller_regions_->by_end.upper_bound(start);
+  if (next != caller_regions_->by_end.end() &&
+      reinterpret_cast<uintptr_t>(next->second->addr()) < end) {
+    return absl::InvalidArgumentError(
+        "RegisterBuffer: the range overlaps a buffer registered before");
+  }
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<MemoryRegion> region,
+                        endpoint_->RegisterMemory(memory.data(), memory.size(), access));
+  const MemoryRegion* r = region.get();
+  auto buffer = std::make_unique<CallerBuffer>(memory, std::move(region), caller_regions_);
+  caller_regions_->by_end.emplace(end, r);
+  return std::unique_ptr<RegisteredBuffer>(std::move(buffer));
+}
+
+const MemoryRegion* SmbDirectTransport::FindCallerRegion(const void* p, size_t n) const {
+  const uintptr_t start = reinterpret_cast<uintptr_t>(p);
+  std::shared_lock<std::shared_mutex> lock(caller_regions_->mu);
+  if (caller_regions_->by_end.empty()) return nullptr;
+  auto it = caller_regions_->by_end.upper_bound(start);  // the first region ending past start
+  if (it == caller_regions_->by_end.end()) return nullptr;
+  const MemoryRegion* r = it->second;
+  const uintptr_t r_start = reinterpret_cast<uintptr_t>(r->addr());
+  if (start < r_start || n > it->first - start) return nullptr;
+  return r;
+}
+
+absl::StatusOr<std::optional<uint32_t>> SmbDirectTransport::TakeWindow() {
+  std::lock_guard<std::mutex> lock(win_mu_);
+  if (!free_windows_.empty()) {
+    const uint32_t index = free_windows_.back();
+    free_windows_.pop_back();
+    return index;
+  }
+  if (windows_.size() >= max_windows_) return std::nullopt;
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<MemoryWindow> window, endpoint_->AllocateWindow());
+  windows_.push_back(WindowSlot{std::move(window)});
+  return static_cast<uint32_t>(windows_.size() - 1);
+}
+
+void SmbDirectTransport::ReleaseWindow(uint32_t index) {
+  std::unique_lock<std::mutex> lock(win_mu_);
+  WindowSlot& w = windows_[index];
+  bool invalidated = false;
+  if (w.bound && !w.peer_invalidated && status().ok()) {
+    // The server did not invalidate the window (a plain error answer, an I/O given up): do it
+    // here, and wait, so that the caller's buffer is unreachable before it is handed back.
+    w.invalidate_done = false;
+    const uint32_t rkey = w.rkey;
+    lock.unlock();
+    absl::Status posted =
+        endpoint_->PostLocalInvalidate(kRegTag | (uint64_t{index} << 1) | 1, rkey, true);
+    lock.lock();
+    const auto deadline =
+        std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.invalidate_timeout);
+    while (posted.ok() && !w.invalidate_done && status().ok()) {
+      if (win_cv_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+    }
+    invalidated = w.invalidate_done;
+    if (!invalidated && status().ok()) {
+      // Dropping the connection revokes every rkey at once.
+      lock.unlock();
+      Fail(absl::UnavailableError(absl::StrCat(
+          "SMB Direct with ", endpoint_->peer_address(), ": the local invalidation of a memory "
+          "window did not complete within ", absl::FormatDuration(options_.invalidate_timeout),
+          posted.ok() ? "" : absl::StrCat(" (", posted.message(), ")"))));
+      lock.lock();
+    }
+  }
+  w.bound = false;
+  w.peer_invalidated = false;
+  w.invalidate_done = false;
+  free_windows_.push_back(index);
+  lock.unlock();
+  if (invalidated) {
+    std::lock_guard<std::mutex> l(mu_);
+    stats_.local_invalidations++;
+  }
+}
+
+void SmbDirectTransport::NotePeerInvalidated(uint32_t rkey) {
+  bool known = false;
+  {
+    std::lock_guard<std::mutex> lock(win_mu_);
+    for (WindowSlot& w : windows_) {
+      if (w.bound && w.rkey == rkey && !w.peer_invalidated) {
+        w.peer_invalidated = true;
+        known = true;
+        break;
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (known) {
+    stats_.peer_invalidations++;
+  } else {
+    // A stale rkey (an I/O given up and invalidated here) or one we never offered: the device
+    // has already refused or done it; there is nothing of ours to undo.
+    stats_.unexpected_invalidations++;
+  }
 }
 
 }  // namespace smbd

@@ -27,7 +27,10 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <optional>
+#include <shared_mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -43,6 +46,19 @@
 #include "smbdirect/verbs.h"
 
 namespace smbd {
+
+// How RDMA-channel I/O memory is made reachable by the server ([MS-SMB2] 2.2.19, 3.2.4.6).
+enum class RdmaRegistrationMode {
+  // Memory windows where the device enforces them (RdmaDeviceLimits::windows_isolate) and the
+  // I/O lies in a RegisterBuffer region; per-I/O registration otherwise.
+  kAuto,
+  // ibv_reg_mr of exactly the I/O's bytes, deregistered when the I/O ends.
+  kPerIo,
+  // Windows over RegisterBuffer memory even where the device does not enforce a window's range
+  // (rxe): for function tests of the window path, not for isolation.
+  kWindows,
+};
+const char* RdmaRegistrationModeName(RdmaRegistrationMode mode);
 
 struct SmbDirectOptions {
   // What we ask for in the negotiate request ([MS-SMBD] 2.2.1). 1364 is what Windows and
@@ -68,6 +84,14 @@ struct SmbDirectOptions {
   // a peer that waits for credits to finish an answer while the client waits for its grants
   // stalls both (seen once in four signed 256 MiB reads from ksmbd with a limit of 255).
   uint32_t max_undelivered_receives = 16384;
+  RdmaRegistrationMode registration = RdmaRegistrationMode::kAuto;
+  // Windows bound at once (each can hold a bind and an invalidation in the send queue, so at
+  // most the endpoint's registration_wrs / 2); an I/O that finds none free is registered per
+  // I/O instead (SmbDirectStats::window_fallbacks).
+  uint32_t max_windows = 32;
+  // How long a local invalidation may take before the connection is dropped (which revokes
+  // every rkey at once).
+  absl::Duration invalidate_timeout = absl::Seconds(5);
 };
 
 struct SmbDirectStats {
@@ -82,6 +106,13 @@ struct SmbDirectStats {
   uint64_t live_registrations = 0;
   uint64_t keepalives_sent = 0;
   uint64_t receives_parked = 0;    // receives not reposted while the consumer lagged
+  uint64_t registered_send_bytes = 0;  // inline bytes sent from RegisterBuffer memory (no bounce)
+  uint64_t window_binds = 0;           // I/Os given a memory window instead of a registration
+  uint64_t window_fallbacks = 0;       // I/Os in RegisterBuffer memory that found no free window
+  uint64_t peer_invalidations = 0;     // windows the server invalidated (SEND_WITH_INVALIDATE)
+  uint64_t local_invalidations = 0;    // windows we invalidated because the server did not
+  uint64_t unexpected_invalidations = 0;  // SEND_WITH_INVALIDATE naming no window we offered
+  uint64_t caller_buffers = 0;         // RegisterBuffer regions alive
 };
 
 class SmbDirectTransport : public Transport {
@@ -107,6 +138,10 @@ class SmbDirectTransport : public Transport {
   absl::StatusOr<std::unique_ptr<RdmaRegistration>> RegisterForPeer(absl::Span<uint8_t> memory,
                                                                      bool peer_writes) override;
   const char* name() const override { return "rdma"; }
+  absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterBuffer(
+      absl::Span<uint8_t> memory) override;
+  bool binds_windows() const override { return windows_enabled_; }
+  std::string registration_note() const override { return registration_note_; }
 
   const NegotiatedParams& negotiated() const { return params_; }
   SmbDirectStats stats() const;
@@ -115,6 +150,28 @@ class SmbDirectTransport : public Transport {
 
  private:
   class Registration;
+  class CallerBuffer;
+  // RegisterBuffer regions by end address, shared with the handles (which may outlive us).
+  struct CallerRegions {
+    mutable std::shared_mutex mu;
+    std::map<uintptr_t, const MemoryRegion*> by_end;
+  };
+  // The RegisterBuffer region holding all of [p, p+n), or null.
+  const MemoryRegion* FindCallerRegion(const void* p, size_t n) const;
+  // A type-2 window and the state of its latest bind.
+  struct WindowSlot {
+    std::unique_ptr<MemoryWindow> window;
+    uint32_t rkey = 0;
+    bool bound = false;             // bound, and not yet invalidated by either side
+    bool peer_invalidated = false;  // the server's SEND_WITH_INVALIDATE named rkey
+    bool invalidate_done = false;   // our local invalidation completed
+  };
+  // A free window (allocated on first use, up to max_windows_), or nullopt when all are bound.
+  absl::StatusOr<std::optional<uint32_t>> TakeWindow();
+  // Invalidates window `index` unless the server did (never twice: invalidating an invalid
+  // window panics rxe), waits for it, and frees the window.
+  void ReleaseWindow(uint32_t index);
+  void NotePeerInvalidated(uint32_t rkey);
   // One posted send: what its SGEs point into stays referenced until it completes.
   struct SendSlot {
     // The slot's own 24-byte data-transfer header, carved from header_pages_ at creation (one
@@ -122,6 +179,7 @@ class SmbDirectTransport : public Transport {
     uint8_t* header = nullptr;
     uint32_t header_lkey = 0;
     Bvecq hold;  // the frame's pages (last message of a frame) and bounce pages
+    uint64_t lends_ticket = 0;  // last message of a frame that gathers RegisterBuffer memory
     bool in_use = false;
   };
   // Gives every send slot its header space.
@@ -151,7 +209,9 @@ class SmbDirectTransport : public Transport {
   static constexpr size_t kReservedSlots = 1;
   void Fail(absl::Status status);
   // Copies the frame's bytes that live in unregistered memory into pool pages.
-  absl::StatusOr<Bvecq> MakeSendable(const Bvecq& frame);
+  // Bytes in RegisterBuffer memory are gathered by its lkey (`*lends` set: the device reads
+  // them until the send completes).
+  absl::StatusOr<Bvecq> MakeSendable(const Bvecq& frame, bool* lends);
 
   // Not const: the destructor destroys it (draining the queue pair) before the pages that its
   // posted receives and sends point into go back to the pool.
@@ -174,7 +234,9 @@ class SmbDirectTransport : public Transport {
   std::atomic<uint64_t> frames_started_{0};  // under send_mu_: the last frame's ticket
   std::atomic<uint64_t> in_send_{0};         // the ticket of the frame being sent, or 0
   std::mutex sent_mu_;
-  std::condition_variable sent_cv_;          // in_send_ went back to 0
+  std::condition_variable sent_cv_;          // in_send_ went back to 0, or a lent frame completed
+  uint64_t caller_lent_ = 0;      // under sent_mu_: the latest frame that lent caller memory
+  uint64_t caller_released_ = 0;  // under sent_mu_: the latest such frame whose send completed
   std::mutex slots_mu_;
   std::condition_variable slots_cv_;
   std::vector<SendSlot> send_slots_;
@@ -228,6 +290,16 @@ class SmbDirectTransport : public Transport {
   KeepaliveTimer keepalive_;
   SmbDirectStats stats_;
   std::atomic<bool> stopping_{false};
+
+  std::shared_ptr<CallerRegions> caller_regions_ = std::make_shared<CallerRegions>();
+  bool windows_enabled_ = false;
+  uint32_t max_windows_ = 0;
+  std::string registration_note_;
+  std::mutex win_mu_;  // before mu_ when both are held
+  std::condition_variable win_cv_;
+  std::vector<WindowSlot> windows_;  // reserved to max_windows_: never reallocated
+  std::vector<uint32_t> free_windows_;
+
   std::thread completion_thread_;
 };
 

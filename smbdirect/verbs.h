@@ -54,6 +54,11 @@ struct RdmaDeviceLimits {
   uint32_t max_qp_rd_atom = 0;     // incoming RDMA READs in flight (responder resources)
   uint32_t max_qp_init_rd_atom = 0;  // outgoing RDMA READs in flight (initiator depth)
   bool memory_windows = false;     // type-2 memory windows are supported
+  // A bound window's rkey reaches only the window's range, as the InfiniBand specification
+  // (11.2.10.9 / 10.6.7) requires. False where measured otherwise: rxe (kernel 6.1 and 6.12),
+  // whose window rkeys reach their whole region. The transport binds windows by default only
+  // where this holds (SmbDirectOptions::registration).
+  bool windows_isolate = false;
 };
 
 // Queue depths and scatter-gather counts of one queue pair, produced by SizeQueues.
@@ -139,6 +144,9 @@ enum class MemoryAccess : uint32_t {
   kLocalWrite = 1u << 0,
   kRemoteWrite = 1u << 1,
   kRemoteRead = 1u << 2,
+  // Memory windows may be bound over the region (IBV_ACCESS_MW_BIND): a long-lived region that
+  // grants the peer nothing itself, only through a window bound for one I/O.
+  kWindowBind = 1u << 3,
 };
 constexpr MemoryAccess operator|(MemoryAccess a, MemoryAccess b) {
   return static_cast<MemoryAccess>(static_cast<uint32_t>(a) | static_cast<uint32_t>(b));
@@ -322,7 +330,10 @@ struct ConnectOptions {
   // Queue sizing inputs, fitted to the device with SizeQueues once the device is known.
   uint32_t send_credit_target = 255;
   uint32_t receive_credit_max = 255;
-  uint32_t registration_wrs = 0;
+  // Send-queue room for memory-window work: a bind and a local invalidation per window in use
+  // (SmbDirectOptions::max_windows, 32 by default), so that window work never finds the queue
+  // full of sends (a lesson of the Linux client, 2025).
+  uint32_t registration_wrs = 64;
   uint32_t send_sge = kDefaultSendSge;
   uint32_t recv_sge = kDefaultRecvSge;
 

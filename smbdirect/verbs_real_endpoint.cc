@@ -242,7 +242,8 @@ class VerbsEndpoint final : public RdmaEndpoint {
     if (HasAccess(access, MemoryAccess::kRemoteWrite)) access = access | MemoryAccess::kLocalWrite;
     const bool remote = HasAccess(access, MemoryAccess::kRemoteWrite) ||
                         HasAccess(access, MemoryAccess::kRemoteRead);
-    const int flags = verbs_internal::AccessFlags(access, limits_.memory_windows && remote);
+    const bool bind = remote || HasAccess(access, MemoryAccess::kWindowBind);
+    const int flags = verbs_internal::AccessFlags(access, limits_.memory_windows && bind);
     ibv_mr* mr = ibv_reg_mr(cm_->pd.get(), addr, length, flags);
     if (mr == nullptr) {
       return ErrnoStatus(errno, absl::StrFormat("ibv_reg_mr of %u bytes at %p on %s", length, addr,

@@ -50,6 +50,15 @@ ClientStats Client::stats() const {
 
 int Client::Cancel() { return context_->Cancel(); }
 
+absl::StatusOr<std::unique_ptr<RegisteredBuffer>> Client::RegisterBuffer(
+    absl::Span<uint8_t> memory) {
+  return context_->transport()->RegisterBuffer(memory);
+}
+
+std::string Client::registration_note() const {
+  return context_->transport()->registration_note();
+}
+
 uint32_t Client::max_read(bool rdma) const { return context_->MaxRead(rdma); }
 uint32_t Client::max_write(bool rdma) const { return context_->MaxWrite(rdma); }
 

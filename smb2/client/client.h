@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -55,6 +56,17 @@ class Client {
   // normally. Calls started afterwards are not affected. Thread-safe (not async-signal-safe:
   // call it from a thread, e.g. one that sigwait()s). Returns the number of CANCELs sent.
   int Cancel();
+
+  // Registers `memory` once for many I/Os (see RegisteredBuffer in smb2/transport.h): over SMB
+  // Direct, inline WRITEs from it are sent by its lkey instead of being copied into the pool,
+  // and where the transport binds memory windows (registration_note()), READs and WRITEs on
+  // the RDMA channel in it get a window over exactly their bytes instead of an ibv_reg_mr each.
+  // Over TCP it registers nothing. Destroy the handle only when no I/O in the memory runs;
+  // buffers may not overlap.
+  absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterBuffer(absl::Span<uint8_t> memory);
+  // One line on how RDMA-channel I/O memory is registered and why (per-I/O registration or
+  // memory windows); empty over TCP.
+  std::string registration_note() const;
 
   // Largest READ / WRITE this client sends with inline data, or on the RDMA channel.
   uint32_t max_read(bool rdma = false) const;

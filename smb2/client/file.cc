@@ -239,7 +239,7 @@ absl::StatusOr<SmbMessageRef> File::PrepareRead(uint64_t offset, absl::Span<uint
   if (rdma) {
     // The server may write exactly dst, for exactly this request.
     SMBD_ASSIGN_OR_RETURN(m->rdma, context_->transport()->RegisterForPeer(dst, true));
-    req.channel = kChannelRdmaV1;
+    req.channel = m->rdma->remote_invalidate() ? kChannelRdmaV1Invalidate : kChannelRdmaV1;
     req.channel_info = m->rdma->descriptors();
     req.padding = 0;
   }
@@ -298,6 +298,15 @@ absl::StatusOr<uint64_t> File::ReadTo(
   // (rxe: 512 pages per region, so a 2 MiB chunk fits one region only when aligned).
   std::unique_ptr<uint8_t[], AlignedDelete> window(new (std::align_val_t(kPageSize))
                                                        uint8_t[depth * chunk]);
+  // Where the transport binds memory windows, one registration of the whole window serves
+  // every chunk (a window bind each, no ibv_reg_mr each). Declared after `window`: deregistered
+  // before it is freed, and after every chunk has ended (PipelinedRead waits for them).
+  std::unique_ptr<RegisteredBuffer> registered;
+  if (context_->transport()->binds_windows() && UseRdma(chunk)) {
+    absl::StatusOr<std::unique_ptr<RegisteredBuffer>> r =
+        context_->transport()->RegisterBuffer(absl::MakeSpan(window.get(), depth * chunk));
+    if (r.ok()) registered = *std::move(r);  // else: per-I/O registration, as without windows
+  }
   size_t slot = 0;
   return PipelinedRead(
       offset, length,
@@ -323,7 +332,7 @@ absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<con
     SMBD_ASSIGN_OR_RETURN(m->rdma,
                           context_->transport()->RegisterForPeer(
                               absl::MakeSpan(const_cast<uint8_t*>(src.data()), src.size()), false));
-    req.channel = kChannelRdmaV1;
+    req.channel = m->rdma->remote_invalidate() ? kChannelRdmaV1Invalidate : kChannelRdmaV1;
     req.channel_info = m->rdma->descriptors();
   } else {
     // The caller's bytes go out as they are: sendmsg gathers them (or the sealer reads them).

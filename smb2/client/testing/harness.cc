@@ -105,6 +105,9 @@ class SmbDirectServerEnd : public ServerEnd {
     absl::Status Send(const std::vector<uint8_t>& frame) override {
       return server_->SendFrame(frame);
     }
+    absl::Status SendInvalidating(const std::vector<uint8_t>& frame, uint32_t rkey) override {
+      return server_->SendFrame(frame, rkey);
+    }
     void Hangup() override { server_->Disconnect(); }
     absl::Status SendFrameStartOnly(uint32_t announced) override {
       // One fragment of 64 bytes whose RemainingDataLength announces the rest.

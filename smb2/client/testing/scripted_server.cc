@@ -176,6 +176,10 @@ const char* MisbehaviorName(Misbehavior m) {
       return "DisconnectMidRdma";
     case Misbehavior::kRdmaReadReadDestination:
       return "RdmaReadReadDestination";
+    case Misbehavior::kRdmaNoRemoteInvalidate:
+      return "RdmaNoRemoteInvalidate";
+    case Misbehavior::kRdmaInvalidateStaleToken:
+      return "RdmaInvalidateStaleToken";
     case Misbehavior::kRdmaWriteIntoWriteSource:
       return "RdmaWriteIntoWriteSource";
   }
@@ -246,6 +250,14 @@ void ScriptedSmb2Server::Reply(const Smb2Header& req, uint32_t status,
   if (session) h.session_id = session;
   if (tree) h.tree_id = tree;
   std::fill(std::begin(h.signature), std::end(h.signature), 0);
+  // [MS-SMB2] 3.3.5.12/3.3.5.13: an I/O that asked for RDMA_V1_INVALIDATE gets its answer with
+  // SEND_WITH_INVALIDATE naming the first descriptor's token.
+  std::optional<uint32_t> invalidate;
+  std::swap(invalidate, invalidate_with_answer_);
+  if (invalidate.has_value() && options_.misbehavior != Misbehavior::kRdmaNoRemoteInvalidate) {
+    (void)sink->SendInvalidating(EncodeFrame(h, body), *invalidate);
+    return;
+  }
   (void)sink->Send(EncodeFrame(h, body));
 }
 
@@ -509,6 +521,9 @@ void ScriptedSmb2Server::Write(const Smb2Header& req, const std::vector<uint8_t>
     if (described < remaining || remaining > kMaxFileSize) {
       return ReplyError(req, ntstatus::kInvalidParameter, sink);
     }
+    if (channel == kChannelRdmaV1Invalidate && !descriptors.empty()) {
+      invalidate_with_answer_ = descriptors[0].token;
+    }
     if (options_.misbehavior == Misbehavior::kRdmaWriteIntoWriteSource) {
       // The WRITE's source is the caller's data: exposed for reading only.
       std::vector<uint8_t> bytes(descriptors[0].length, kHostileByte);
@@ -563,6 +578,16 @@ void ScriptedSmb2Server::Read(const Smb2Header& req, const std::vector<uint8_t>&
   if (rdma && (!sink->has_rdma() || !q.Descriptors(info_offset, info_length, &descriptors) ||
                descriptors.empty())) {
     return ReplyError(req, ntstatus::kInvalidParameter, sink);
+  }
+  if (rdma && channel == kChannelRdmaV1Invalidate) {
+    invalidate_with_answer_ = descriptors[0].token;
+    if (options_.misbehavior == Misbehavior::kRdmaInvalidateStaleToken) {
+      if (nth_read == 1) {
+        first_read_descriptors_ = descriptors;
+      } else if (!first_read_descriptors_.empty()) {
+        invalidate_with_answer_ = first_read_descriptors_[0].token;
+      }
+    }
   }
   Open* open = FindOpen(id);
   if (open == nullptr) return ReplyError(req, ntstatus::kFileClosed, sink);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -53,6 +54,10 @@ enum class Misbehavior {
   kDisconnectMidRdma,             // write half of the data, then hang up
   kRdmaReadReadDestination,       // RDMA-read the READ's destination (exposed for writing only)
   kRdmaWriteIntoWriteSource,      // on a WRITE: RDMA-write into its source (exposed for reading)
+  // RDMA_V1_INVALIDATE asked: answer with a plain send (the client must invalidate itself).
+  kRdmaNoRemoteInvalidate,
+  // From the 2nd READ on, invalidate the 1st READ's token (long dead) with every answer.
+  kRdmaInvalidateStaleToken,
 };
 const char* MisbehaviorName(Misbehavior m);
 
@@ -70,6 +75,11 @@ class FrameSink {
   virtual ~FrameSink() = default;
   // Sends one complete frame (one message or a compound chain).
   virtual absl::Status Send(const std::vector<uint8_t>& frame) = 0;
+  // Sends a frame whose last message invalidates `rkey` at the client (SEND_WITH_INVALIDATE,
+  // SMB Direct only; elsewhere a plain Send).
+  virtual absl::Status SendInvalidating(const std::vector<uint8_t>& frame, uint32_t rkey) {
+    return Send(frame);
+  }
   // Drops the connection.
   virtual void Hangup() = 0;
   // Starts a frame announcing `announced` bytes and sends none of them: a raw length word over
@@ -162,6 +172,8 @@ class ScriptedSmb2Server {
   uint64_t next_file_id_ = 1;
   uint64_t listed_ = 0;  // directory entries sent so far
   std::vector<BufferDescriptorV1> first_read_descriptors_;  // kRdmaStaleToken
+  // The token to invalidate with the next answer (RDMA_V1_INVALIDATE asked).
+  std::optional<uint32_t> invalidate_with_answer_;
   std::atomic<int> reads_{0};
   std::atomic<int> writes_{0};
   std::atomic<bool> hung_up_{false};
