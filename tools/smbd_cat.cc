@@ -75,6 +75,13 @@ OPTIONS
     --transport auto|rdma|tcp   auto (default): SMB Direct, else TCP with one line on stderr
                                 saying why; rdma: SMB Direct or fail; tcp: never touches RDMA
     --rdma-device NAME          RDMA device to use (default: chosen by the server's address)
+    --rdma-registration auto|per-io|windows
+                                how the server is given access to an RDMA-channel I/O's
+                                bytes: auto (default) binds a memory window per I/O over the
+                                read window, registered once, where the device's windows
+                                isolate (not rxe), else registers each I/O (ibv_reg_mr);
+                                per-io always registers each I/O; windows forces windows
+                                (function tests: on rxe a window reaches its whole region)
     --dialect D                 highest dialect: 2.0.2 2.1 3.0 3.0.2 3.1.1 (default 3.1.1)
     --sign                      require signing (default: only if the server requires it;
                                 a signed session keeps data inline, off the RDMA channel)
@@ -94,6 +101,8 @@ OPTIONS
     --timeout SECONDS           per-request timeout (default 60)
     --progress                  show progress on standard error even if it is not a terminal
     -q, --quiet                 print nothing but errors
+    -v, --verbose               say on standard error which transport is used and why, and
+                                whether and how the RDMA channel is used (or why not)
     --stats                     after each file, one line on standard error: the transport,
                                 bytes read, and how many of them the server placed by RDMA
     -h, --help                  this text
@@ -205,7 +214,8 @@ struct Options {
   bool list = false, long_list = false;
   std::string sha256;
   int timeout_s = 60;
-  bool progress = false, quiet = false, stats = false;
+  bool progress = false, quiet = false, stats = false, verbose = false;
+  RdmaRegistrationMode registration = RdmaRegistrationMode::kAuto;
 };
 
 int Fail(int code, absl::string_view message) {
@@ -409,6 +419,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   spec.transport = *choice;
   spec.rdma_device = o.rdma_device;
   spec.client = co;
+  spec.smbdirect.registration = o.registration;
   std::string note;
   absl::StatusOr<std::unique_ptr<Client>> client = ConnectClient(spec, &note);
   if (!note.empty() && !o.quiet) std::fprintf(stderr, "smbd-cat: %s\n", note.c_str());
@@ -416,6 +427,13 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     return Fail(client.status().code() == absl::StatusCode::kFailedPrecondition ? kExitAccess
                                                                                : kExitConnect,
                 absl::StrCat("connecting to ", url->host, ": ", client.status().message()));
+  }
+  if (o.verbose) {
+    std::fprintf(stderr, "smbd-cat: connected to %s over %s%s\n", url->host.c_str(),
+                 (*client)->connection()->transport()->name(),
+                 spec.transport == TransportChoice::kAuto && note.empty()
+                     ? " (SMB Direct worked)"
+                     : "");
   }
   const PublishClient publish(client->get());
   Credentials cred;
@@ -441,6 +459,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     return Fail(ExitFor(session.status()) == kExitIo ? kExitAuth : ExitFor(session.status()),
                 absl::StrCat("logging in to ", url->host, ": ", session.status().message()));
   }
+  if (o.verbose) std::fprintf(stderr, "smbd-cat: %s\n", (*session)->RdmaChannelNote().c_str());
   absl::StatusOr<std::unique_ptr<Tree>> tree = (*session)->TreeConnect(url->share);
   if (!tree.ok()) {
     return Fail(ExitFor(tree.status()),
@@ -527,6 +546,17 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
                  static_cast<unsigned long long>(cs.bytes_placed),
                  static_cast<unsigned long long>(cs.bytes_copied),
                  static_cast<unsigned long long>(cs.round_trips));
+    if (auto* rdma = dynamic_cast<SmbDirectTransport*>((*client)->connection()->transport())) {
+      const SmbDirectStats ds = rdma->stats();
+      std::fprintf(stderr,
+                   "smbd-cat: registration: %llu memory windows bound (%llu invalidated by the "
+                   "server, %llu here, %llu stray invalidations), %llu per-I/O registrations\n",
+                   static_cast<unsigned long long>(ds.window_binds),
+                   static_cast<unsigned long long>(ds.peer_invalidations),
+                   static_cast<unsigned long long>(ds.local_invalidations),
+                   static_cast<unsigned long long>(ds.unexpected_invalidations),
+                   static_cast<unsigned long long>(ds.registrations - ds.window_binds));
+    }
   }
   return kExitOk;
 }
@@ -624,6 +654,20 @@ int Main(int argc, char** argv) {
       o.progress = true;
     } else if (a == "--stats") {
       o.stats = true;
+    } else if (a == "-v" || a == "--verbose") {
+      o.verbose = true;
+    } else if (a == "--rdma-registration") {
+      if (!value(&v)) return Fail(kExitUsage, "--rdma-registration needs auto, per-io or windows");
+      if (v == "auto") {
+        o.registration = RdmaRegistrationMode::kAuto;
+      } else if (v == "per-io") {
+        o.registration = RdmaRegistrationMode::kPerIo;
+      } else if (v == "windows") {
+        o.registration = RdmaRegistrationMode::kWindows;
+      } else {
+        return Fail(kExitUsage, absl::StrCat("unknown --rdma-registration ", v,
+                                             " (auto, per-io or windows)"));
+      }
     } else if (a == "-q" || a == "--quiet") {
       o.quiet = true;
     } else if (!a.empty() && a[0] == '-') {

@@ -65,6 +65,7 @@ class Conn {
   }
   const absl::Status& status() const { return status_; }
   Client* client() { return rig_.client.get(); }
+  Session* session() { return session_.get(); }
   FakeRdmaNetwork& net() { return net_; }
   SmbDirectStats stats() {
     auto* t = dynamic_cast<SmbDirectTransport*>(rig_.client->connection()->transport());
@@ -106,6 +107,9 @@ TEST(RegisteredBufferTest, IoInARegisteredBufferGetsAWindowTheServerInvalidates)
   ASSERT_TRUE(s.status().ok()) << s.status();
   EXPECT_TRUE(absl::StrContains(s.client()->registration_note(), "memory windows"))
       << s.client()->registration_note();
+  EXPECT_TRUE(absl::StartsWith(s.session()->RdmaChannelNote(),
+                               "RDMA channel on for I/O of 4096 bytes and more; memory windows"))
+      << s.session()->RdmaChannelNote();
   Buffer buffer(8 * kIo);
   Fill(buffer.span().subspan(0, 3 * kIo), 7);
   auto reg = s.client()->RegisterBuffer(buffer.span());
@@ -387,6 +391,7 @@ TEST(RegisteredBufferTest, TcpRegistersNothingAndWorksTheSame) {
   Conn s(TransportKind::kTcp, {}, RigOptions());
   ASSERT_TRUE(s.status().ok()) << s.status();
   EXPECT_EQ(s.client()->registration_note(), "");
+  EXPECT_EQ(s.session()->RdmaChannelNote(), "RDMA channel off: connected over tcp");
   Buffer buffer(2 * kIo);
   Fill(buffer.span().subspan(0, kIo), 2);
   auto reg = s.client()->RegisterBuffer(buffer.span());

@@ -28,6 +28,23 @@ Session::Session(ClientContext* context, Client* client, client_internal::LoginR
       anonymous_(login.anonymous),
       crypto_(std::move(login.crypto)) {}
 
+std::string Session::RdmaChannelNote() const {
+  Transport* t = context_->transport();
+  if (!t->supports_rdma()) {
+    return absl::StrCat("RDMA channel off: connected over ", t->name());
+  }
+  if (context_->negotiated().dialect < kDialect300) {
+    return "RDMA channel off: the dialect negotiated is older than 3.0, which has none "
+           "([MS-SMB2] 2.2.19)";
+  }
+  // [MS-SMB2] 3.2.4.6: bytes placed by RDMA are covered by neither a signature nor the
+  // encryption, so a signing or sealing session keeps its data inline.
+  if (seals()) return "RDMA channel off: the session encrypts (placed bytes would be clear)";
+  if (signs()) return "RDMA channel off: the session signs (placed bytes would be unsigned)";
+  return absl::StrCat("RDMA channel on for I/O of ", context_->options().rdma_threshold,
+                      " bytes and more; ", t->registration_note());
+}
+
 Session::~Session() {
   if (!logged_off_) (void)Logoff();
 }

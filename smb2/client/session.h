@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -39,6 +40,10 @@ class Session {
   bool signs() const;
   bool seals() const;
   Client* client() const { return client_; }
+  // Whether READs and WRITEs of this session use the RDMA channel, in one line: "RDMA channel
+  // on: ..." with the registration mode, or "RDMA channel off: " and why (connected over TCP,
+  // a dialect before 3.0, the session signs or seals). smbd-cat -v prints it.
+  std::string RdmaChannelNote() const;
 
  private:
   // [MS-SMB2] 3.2.5.5: 3.0/3.0.2 check the NEGOTIATE by a signed FSCTL_VALIDATE_NEGOTIATE_INFO.
