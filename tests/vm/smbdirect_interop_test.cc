@@ -2,6 +2,7 @@
 // test-bed guest by tests/vm/run-suite (SMBD_SERVER, SMBD_USER, ... come from the guest).
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -49,8 +51,10 @@ class KsmbdTest : public ::testing::Test {
   void SetUp() override {
     if (Env("SMBD_SERVER").empty()) GTEST_SKIP() << "not in the test-bed guest";
   }
-  absl::StatusOr<std::unique_ptr<Client>> Connect(TransportChoice t, ClientOptions o = {}) {
+  absl::StatusOr<std::unique_ptr<Client>> Connect(TransportChoice t, ClientOptions o = {},
+                                                  SmbDirectOptions d = {}) {
     ConnectSpec spec;
+    spec.smbdirect = d;
     spec.host = Env("SMBD_SERVER");
     spec.transport = t;
     spec.rdma_device = Env("SMBD_RDMA_DEVICE");
@@ -73,9 +77,9 @@ class KsmbdTest : public ::testing::Test {
     std::unique_ptr<Session> session;
     std::unique_ptr<Tree> tree;
   };
-  Mounted Mount(TransportChoice t, ClientOptions o = {}) {
+  Mounted Mount(TransportChoice t, ClientOptions o = {}, SmbDirectOptions d = {}) {
     Mounted m;
-    auto c = Connect(t, o);
+    auto c = Connect(t, o, d);
     EXPECT_TRUE(c.ok()) << c.status();
     if (!c.ok()) return m;
     m.client = *std::move(c);
@@ -253,6 +257,100 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<std::tuple<const char*, int>>& i) {
       return std::string(std::get<0>(i.param));
     });
+
+// Issue #15: memory windows over a registered buffer, forced on rxe (where auto keeps per-I/O
+// registration because a window's rkey there reaches its whole region). A function test: the
+// bytes, a bind per RDMA I/O, ksmbd's SEND_WITH_INVALIDATE seen for each, nothing invalidated
+// here twice (that would panic this guest's kernel), and per-I/O registration nowhere.
+TEST_F(KsmbdTest, MemoryWindowsOverARegisteredBufferForced) {
+  SmbDirectOptions d;
+  d.registration = RdmaRegistrationMode::kWindows;
+  ClientOptions o;
+  o.max_io = 1 << 20;
+  o.max_rdma_io = 1 << 20;
+  Mounted m = Mount(TransportChoice::kRdma, o, d);
+  ASSERT_NE(m.tree, nullptr);
+  EXPECT_TRUE(absl::StrContains(m.client->registration_note(), "forced"))
+      << m.client->registration_note();
+  std::printf("%s\n", m.session->RdmaChannelNote().c_str());
+  auto* t = static_cast<SmbDirectTransport*>(m.client->connection()->transport());
+  constexpr size_t kHalf = 8 << 20;
+  std::vector<uint8_t> owned(2 * kHalf);
+  absl::Span<uint8_t> buffer = absl::MakeSpan(owned);
+  const std::vector<uint8_t> data = Pattern(kHalf, 15);
+  std::copy(data.begin(), data.end(), buffer.begin());
+  auto reg = m.client->RegisterBuffer(buffer);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("windows.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE((*f)->Write(0, buffer.subspan(0, kHalf)).ok());
+  // An inline WRITE from the registered buffer goes by its lkey.
+  ASSERT_TRUE((*f)->Write(kHalf, buffer.subspan(0, 1000)).ok());
+  auto n = (*f)->Read(0, buffer.subspan(kHalf, kHalf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, kHalf);
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), buffer.begin() + kHalf));
+  // ReadTo registers its own window of buffers once and binds a window per chunk.
+  std::vector<uint8_t> streamed;
+  auto got = (*f)->ReadTo(0, kHalf, [&](absl::Span<const uint8_t> c) {
+    streamed.insert(streamed.end(), c.begin(), c.end());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(streamed == data);
+  const SmbDirectStats st = t->stats();
+  std::printf("windows: %llu bound, %llu invalidated by ksmbd, %llu here, %llu stray; %llu "
+              "registrations; %llu inline bytes by lkey, %llu bounced\n",
+              (unsigned long long)st.window_binds, (unsigned long long)st.peer_invalidations,
+              (unsigned long long)st.local_invalidations,
+              (unsigned long long)st.unexpected_invalidations,
+              (unsigned long long)st.registrations, (unsigned long long)st.registered_send_bytes,
+              (unsigned long long)st.bounced_bytes);
+  EXPECT_EQ(st.window_binds, 24u);  // 8 WRITEs, 8 READs, 8 ReadTo chunks of 1 MiB
+  EXPECT_EQ(st.registrations, st.window_binds);
+  EXPECT_EQ(st.peer_invalidations + st.local_invalidations, st.window_binds);
+  EXPECT_GT(st.peer_invalidations, 0u) << "ksmbd honours SMB2_CHANNEL_RDMA_V1_INVALIDATE";
+  EXPECT_EQ(st.unexpected_invalidations, 0u);
+  EXPECT_GE(st.registered_send_bytes, 1000u);
+  EXPECT_EQ(st.live_registrations, 0u);
+  ASSERT_TRUE((*f)->Close().ok());
+  (void)m.tree->Delete("windows.bin");
+}
+
+// Auto on rxe: per-I/O registration, and the notes say so and why; a signed session says the
+// RDMA channel is off and why.
+TEST_F(KsmbdTest, AutoRegistrationOnRxeIsPerIoAndSaysWhy) {
+  Mounted m = Mount(TransportChoice::kRdma);
+  ASSERT_NE(m.tree, nullptr);
+  const std::string note = m.session->RdmaChannelNote();
+  std::printf("%s\n", note.c_str());
+  EXPECT_TRUE(absl::StartsWith(note, "RDMA channel on")) << note;
+  EXPECT_TRUE(absl::StrContains(note, "reach their whole region")) << note;
+  std::vector<uint8_t> buffer(2 << 20);
+  auto reg = m.client->RegisterBuffer(absl::MakeSpan(buffer));
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("auto.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE((*f)->Write(0, absl::MakeSpan(buffer).subspan(0, 1 << 20)).ok());
+  auto* t = static_cast<SmbDirectTransport*>(m.client->connection()->transport());
+  EXPECT_EQ(t->stats().window_binds, 0u);
+  EXPECT_GE(t->stats().registrations, 1u);
+  ASSERT_TRUE((*f)->Close().ok());
+  (void)m.tree->Delete("auto.bin");
+
+  ClientOptions o;
+  o.require_signing = true;
+  Mounted signed_mount = Mount(TransportChoice::kRdma, o);
+  ASSERT_NE(signed_mount.session, nullptr);
+  EXPECT_EQ(signed_mount.session->RdmaChannelNote(),
+            "RDMA channel off: the session signs (placed bytes would be unsigned)");
+}
 
 TEST_F(KsmbdTest, ManyReadsInFlight) {
   ClientOptions o;
