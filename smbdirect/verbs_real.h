@@ -31,6 +31,15 @@ absl::StatusOr<bool> IsIwarpDevice(absl::string_view device_name);
 // Connects with rdma_cm and returns endpoints over real queue pairs. Work request id
 // kDrainWrId is reserved for the drain at teardown.
 std::unique_ptr<RdmaConnector> NewVerbsConnector();
+
+// What protects registered memory across fork(2) in this process; NewVerbsConnector establishes
+// it before any registration (see verbs_real_connect.cc).
+enum class ForkSafety {
+  kKernelCopiesPinnedPages,  // Linux 5.13 and later: nothing needed
+  kDontForkRegistrations,    // ibv_fork_init: registered pages are absent in children
+  kUnprotected,              // ibv_fork_init failed: do not fork while I/O runs
+};
+ForkSafety EnsureForkSafety();
 inline constexpr uint64_t kDrainWrId = ~uint64_t{0};
 
 namespace verbs_internal {

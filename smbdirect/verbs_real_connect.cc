@@ -267,7 +267,30 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
 }  // namespace
 }  // namespace verbs_internal
 
+// Fork safety: a child made by fork(2) shares the parent's pages copy-on-write, and before
+// Linux 5.13 the parent's next write to a registered page moved it away from what the device
+// had mapped (data silently going to the child's copy). Since 5.13 the kernel copies pinned
+// pages at fork instead, and rdma-core reports IBV_FORK_UNNEEDED. Where it does not, turn on
+// rdma-core's madvise(MADV_DONTFORK) protection (as RDMAV_FORK_SAFE=1 would) before the first
+// registration; registered memory then simply does not exist in a child.
+ForkSafety EnsureForkSafety() {
+  static const ForkSafety state = [] {
+    switch (ibv_is_fork_initialized()) {
+      case IBV_FORK_UNNEEDED:
+        return ForkSafety::kKernelCopiesPinnedPages;
+      case IBV_FORK_ENABLED:
+        return ForkSafety::kDontForkRegistrations;
+      case IBV_FORK_DISABLED:
+      default:
+        return ibv_fork_init() == 0 ? ForkSafety::kDontForkRegistrations
+                                    : ForkSafety::kUnprotected;
+    }
+  }();
+  return state;
+}
+
 std::unique_ptr<RdmaConnector> NewVerbsConnector() {
+  EnsureForkSafety();
   return std::make_unique<verbs_internal::VerbsConnector>();
 }
 

@@ -61,6 +61,7 @@ class VerbsWindow final : public MemoryWindow {
   uint32_t rkey() const override { return bound_rkey_.load(std::memory_order_acquire); }
   ibv_mw* mw() const { return mw_.get(); }
   uint32_t NextRkey() const { return ibv_inc_rkey(last_rkey_.load(std::memory_order_acquire)); }
+  uint32_t CurrentRkey() const { return last_rkey_.load(std::memory_order_acquire); }
   void Bound(uint32_t rkey) {
     last_rkey_.store(rkey, std::memory_order_release);
     bound_rkey_.store(rkey, std::memory_order_release);
@@ -69,7 +70,7 @@ class VerbsWindow final : public MemoryWindow {
  private:
   const std::shared_ptr<CmResources> cm_;
   MwPtr mw_;
-  // rxe does not update ibv_mw->rkey for binds posted with ibv_post_send: tracked here.
+  // Nothing updates ibv_mw->rkey for binds posted with ibv_post_send: tracked here.
   std::atomic<uint32_t> last_rkey_;
   std::atomic<uint32_t> bound_rkey_{0};
 };
@@ -244,7 +245,17 @@ class VerbsEndpoint final : public RdmaEndpoint {
                         HasAccess(access, MemoryAccess::kRemoteRead);
     const bool bind = remote || HasAccess(access, MemoryAccess::kWindowBind);
     const int flags = verbs_internal::AccessFlags(access, limits_.memory_windows && bind);
-    ibv_mr* mr = ibv_reg_mr(cm_->pd.get(), addr, length, flags);
+    // Relaxed ordering lets the device's PCIe writes into this memory pass each other (the
+    // Linux client registers with it since 2025); nothing of ours depends on the order in which
+    // placed bytes land, only on the completion that follows them. It is an optional access flag
+    // (ibv_reg_mr(3)): a device without it ignores it; one that refuses it is asked again
+    // without, once per endpoint.
+    ibv_mr* mr = nullptr;
+    if (relaxed_ordering_.load(std::memory_order_relaxed)) {
+      mr = ibv_reg_mr(cm_->pd.get(), addr, length, flags | IBV_ACCESS_RELAXED_ORDERING);
+      if (mr == nullptr && errno == EINVAL) relaxed_ordering_.store(false);
+    }
+    if (mr == nullptr) mr = ibv_reg_mr(cm_->pd.get(), addr, length, flags);
     if (mr == nullptr) {
       return ErrnoStatus(errno, absl::StrFormat("ibv_reg_mr of %u bytes at %p on %s", length, addr,
                                                 limits_.device_name));
@@ -273,6 +284,11 @@ class VerbsEndpoint final : public RdmaEndpoint {
     }
     SMBD_RETURN_IF_ERROR(CheckPostable({}, sizes_.send_sge, "window bind"));
     const uint32_t rkey = w->NextRkey();
+    // The provider names the window to the kernel by ibv_mw->rkey (rxe: wr.mw.mw_rkey), which
+    // must be the window's current rkey; nobody updates it after a bind posted here (seen on
+    // rxe, kernel 6.1: the second bind of a window failed with IB_WC_MW_BIND_ERR and the queue
+    // pair went to the error state). The window's one user at a time sets it here.
+    w->mw()->rkey = w->CurrentRkey();
     ibv_send_wr wr{};
     wr.wr_id = wr_id;
     wr.opcode = IBV_WR_BIND_MW;
@@ -316,6 +332,7 @@ class VerbsEndpoint final : public RdmaEndpoint {
   }
 
  private:
+  std::atomic<bool> relaxed_ordering_{true};
   absl::Status CheckPostable(absl::Span<const Sge> sges, uint32_t max, const char* what) {
     if (broken_.load(std::memory_order_acquire)) {
       std::lock_guard<std::mutex> lock(mu_);

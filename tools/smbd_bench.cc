@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -61,10 +62,11 @@ double Percentile(std::vector<double>& v, double p) {
 }
 
 // Keeps `depth` asynchronous reads in flight; `next` yields each read's offset (false: stop).
+// With `client`, the slots' buffers (one allocation) are registered once (Client::RegisterBuffer).
 absl::Status AsyncReads(File* f, uint64_t bs, int depth, const std::function<bool(uint64_t*)>& next,
-                        Result* r) {
+                        Result* r, Client* register_with) {
   struct Slot {
-    std::vector<uint8_t> buf;
+    absl::Span<uint8_t> buf;
     absl::Time start;
     bool busy = false;
   };
@@ -78,9 +80,17 @@ absl::Status AsyncReads(File* f, uint64_t bs, int depth, const std::function<boo
   std::vector<Slot> slots(depth);
   std::vector<std::pair<Shared*, int>> args(depth);
   sh.got.resize(depth);
+  std::vector<uint8_t> memory(bs * depth);
   for (int i = 0; i < depth; ++i) {
-    slots[i].buf.resize(bs);
+    slots[i].buf = absl::MakeSpan(memory).subspan(i * bs, bs);
     args[i] = {&sh, i};
+  }
+  std::unique_ptr<RegisteredBuffer> registered;  // destroyed before `memory`, after the reads
+  if (register_with != nullptr) {
+    absl::StatusOr<std::unique_ptr<RegisteredBuffer>> reg =
+        register_with->RegisterBuffer(absl::MakeSpan(memory));
+    if (!reg.ok()) return reg.status();
+    registered = *std::move(reg);
   }
   int busy = 0;
   bool more = true;
@@ -97,7 +107,7 @@ absl::Status AsyncReads(File* f, uint64_t bs, int depth, const std::function<boo
       slots[i].start = absl::Now();
       ++busy;
       absl::Status s = f->ReadAsync(
-          off, absl::MakeSpan(slots[i].buf),
+          off, slots[i].buf,
           [](void* arg, absl::StatusOr<uint32_t> res) {
             auto* a = static_cast<std::pair<Shared*, int>*>(arg);
             std::lock_guard<std::mutex> l(a->first->mu);
@@ -148,6 +158,9 @@ int Main(int argc, char** argv) {
   double seconds = 5;
   bool json = false;
   bool busy_poll = false;  // SMB Direct: spin on the CQ instead of the completion channel
+  bool register_buffers = false;  // Client::RegisterBuffer the I/O buffers once
+  std::optional<uint64_t> rdma_threshold;  // ClientOptions::rdma_threshold
+  RdmaRegistrationMode registration = RdmaRegistrationMode::kAuto;
   ClientOptions co;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -167,10 +180,28 @@ int Main(int argc, char** argv) {
     else if (a == "--transport") transport = val();
     else if (a == "--rdma-device") rdma_device = val();
     else if (a == "--busy-poll") busy_poll = true;
+    else if (a == "--register-buffers") register_buffers = true;
+    else if (a == "--rdma-threshold") {
+      uint64_t t;
+      if (!ParseSize(val(), &t)) return 2;
+      rdma_threshold = t;
+    }
+    else if (a == "--registration") {
+      const std::string v = val();
+      if (v == "auto") registration = RdmaRegistrationMode::kAuto;
+      else if (v == "per-io") registration = RdmaRegistrationMode::kPerIo;
+      else if (v == "windows") registration = RdmaRegistrationMode::kWindows;
+      else {
+        std::fprintf(stderr, "smbd-bench: --registration auto|per-io|windows\n");
+        return 2;
+      }
+    }
     else if (a == "--json") json = true;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: smbd-bench [--mode seqread|seqwrite|randread|meta] [--bs B] [--depth N]"
-                  " [--size B] [--seconds S] [--sign] [--seal] [--json] smb://user@host/share/path\n");
+                  " [--size B] [--seconds S] [--sign] [--seal] [--json] [--busy-poll]"
+                  " [--register-buffers] [--rdma-threshold B] [--registration auto|per-io|windows]"
+                  " smb://user@host/share/path\n");
       return 0;
     } else url_text = a;
   }
@@ -189,6 +220,9 @@ int Main(int argc, char** argv) {
   co.max_io = static_cast<uint32_t>(std::max<uint64_t>(bs, 65536));
   co.max_rdma_io = co.max_io;  // exactly bs per request, inline or RDMA
   co.window_bytes = bs * depth;
+  if (rdma_threshold.has_value()) {
+    co.rdma_threshold = static_cast<uint32_t>(std::min<uint64_t>(*rdma_threshold, UINT32_MAX));
+  }
   ConnectSpec spec;
   spec.host = url->host;
   spec.port = url->port;
@@ -196,6 +230,7 @@ int Main(int argc, char** argv) {
   spec.rdma_device = rdma_device;
   spec.client = co;
   spec.smbdirect.busy_poll = busy_poll;
+  spec.smbdirect.registration = registration;
   std::string note;
   auto client = ConnectClient(spec, &note);
   if (!note.empty()) std::fprintf(stderr, "smbd-bench: %s\n", note.c_str());
@@ -232,6 +267,12 @@ int Main(int argc, char** argv) {
     if (!f.ok()) s = f.status();
     if (size == 0) size = 256 << 20;
     std::vector<uint8_t> buf(bs, 0x5A);
+    std::unique_ptr<RegisteredBuffer> registered;  // destroyed before buf
+    if (register_buffers && s.ok()) {
+      auto reg = (*client)->RegisterBuffer(absl::MakeSpan(buf));
+      if (reg.ok()) registered = *std::move(reg);
+      else s = reg.status();
+    }
     std::atomic<uint64_t> next{0};
     std::mutex mu;
     std::vector<std::thread> threads;
@@ -282,7 +323,7 @@ int Main(int argc, char** argv) {
       }
       const bool rdma = (*client)->connection()->transport()->supports_rdma();
       s = AsyncReads(f->get(), std::min<uint64_t>(bs, (*client)->max_read(rdma)), depth, next,
-                     &r);
+                     &r, register_buffers ? client->get() : nullptr);
     }
   } else if (mode == "smallfile" || mode == "smallfile3") {
     // Open + read 4 KiB + close: one compound round trip ("smallfile") or three ("smallfile3").
@@ -333,14 +374,28 @@ int Main(int argc, char** argv) {
   const double gib = r.bytes / double(1ull << 30);
   const double p50 = Percentile(r.latencies_us, 50), p99 = Percentile(r.latencies_us, 99),
                p999 = Percentile(r.latencies_us, 99.9);
+  std::string reg_json;
+  if (auto* t = dynamic_cast<SmbDirectTransport*>((*client)->connection()->transport())) {
+    const SmbDirectStats ds = t->stats();
+    reg_json = absl::StrCat(",\"window_binds\":", ds.window_binds, ",\"registrations\":",
+                            ds.registrations, ",\"bounced_bytes\":", ds.bounced_bytes,
+                            ",\"registered_send_bytes\":", ds.registered_send_bytes);
+    if (!json) {
+      std::fprintf(stderr, "smbd-bench: %s; %llu window binds, %llu per-I/O registrations\n",
+                   t->registration_note().c_str(),
+                   static_cast<unsigned long long>(ds.window_binds),
+                   static_cast<unsigned long long>(ds.registrations - ds.window_binds));
+    }
+  }
   if (json) {
     std::printf(
         "{\"mode\":\"%s\",\"bs\":%llu,\"depth\":%d,\"bytes\":%llu,\"ops\":%llu,\"seconds\":%.3f,"
         "\"MBps\":%.1f,\"iops\":%.0f,\"lat_us_p50\":%.1f,\"lat_us_p99\":%.1f,\"lat_us_p999\":%.1f,"
-        "\"cpu_s\":%.3f,\"cpu_s_per_GiB\":%.3f,\"transport\":\"%s\"}\n",
+        "\"cpu_s\":%.3f,\"cpu_s_per_GiB\":%.3f,\"transport\":\"%s\"%s}\n",
         mode.c_str(), static_cast<unsigned long long>(bs), depth,
         static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.ops), r.seconds,
-        mbps, iops, p50, p99, p999, r.cpu, gib > 0 ? r.cpu / gib : 0.0, transport.c_str());
+        mbps, iops, p50, p99, p999, r.cpu, gib > 0 ? r.cpu / gib : 0.0, transport.c_str(),
+        reg_json.c_str());
   } else if (mode == "meta" || mode == "smallfile" || mode == "smallfile3") {
     // One operation at a time; block size and depth do not apply.
     const char* what = mode == "meta"        ? "open+stat+close (compound)"
