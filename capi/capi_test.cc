@@ -31,7 +31,15 @@ TEST(CApiTest, NullAndForeignHandlesAreRefused) {
     EXPECT_EQ(smbd_mkdir(c, "x", &err), SMBD_EBADHANDLE);
     EXPECT_EQ(smbd_cancel(c, &err), SMBD_EBADHANDLE);
     EXPECT_EQ(smbd_client_transport(c), nullptr);
+    EXPECT_EQ(smbd_client_rdma_note(c), nullptr);
+    char mem[64];
+    smbd_buffer* b = reinterpret_cast<smbd_buffer*>(1);
+    EXPECT_EQ(smbd_register_buffer(c, mem, sizeof(mem), &b, &err), SMBD_EBADHANDLE);
+    EXPECT_EQ(b, nullptr);
   }
+  EXPECT_EQ(smbd_unregister_buffer(nullptr, &err), SMBD_EBADHANDLE);
+  EXPECT_EQ(smbd_unregister_buffer(reinterpret_cast<smbd_buffer*>(&not_a_handle), &err),
+            SMBD_EBADHANDLE);
   for (smbd_file* f : {static_cast<smbd_file*>(nullptr), foreign_file}) {
     char buf[16];
     size_t done = 99;

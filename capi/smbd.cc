@@ -30,11 +30,17 @@ struct smbd_client {
   std::unique_ptr<smbd::Client> client;  // destroyed last
   std::unique_ptr<smbd::Session> session;
   std::unique_ptr<smbd::Tree> tree;  // destroyed first
+  std::string rdma_note;             // smbd_client_rdma_note's answer
 };
 
 struct smbd_file {
   std::shared_ptr<smbd_client> owner;  // the client outlives the file
   std::unique_ptr<smbd::File> file;
+};
+
+struct smbd_buffer {
+  std::shared_ptr<smbd_client> owner;  // the client outlives the registration
+  std::unique_ptr<smbd::RegisteredBuffer> registration;
 };
 
 namespace smbd {
@@ -77,14 +83,17 @@ class HandleTable {
     m.erase(it);
     return out;
   }
-  // Takes every file of `owner` out of the table.
-  std::vector<std::shared_ptr<smbd_file>> RemoveFilesOf(const smbd_client* owner) {
+  // Takes every file (T = smbd_file) or registered buffer (smbd_buffer) of `owner` out of the
+  // table.
+  template <typename T>
+  std::vector<std::shared_ptr<T>> RemoveAllOf(const smbd_client* owner) {
     std::lock_guard<std::mutex> l(mu_);
-    std::vector<std::shared_ptr<smbd_file>> out;
-    for (auto it = files_.begin(); it != files_.end();) {
+    auto& m = Map<T>();
+    std::vector<std::shared_ptr<T>> out;
+    for (auto it = m.begin(); it != m.end();) {
       if (it->second->owner.get() == owner) {
         out.push_back(std::move(it->second));
-        files_.erase(it++);
+        m.erase(it++);
       } else {
         ++it;
       }
@@ -100,6 +109,7 @@ class HandleTable {
   uintptr_t next_ = 0x10000;
   absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_client>> clients_;
   absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_file>> files_;
+  absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_buffer>> buffers_;
 };
 
 template <>
@@ -109,6 +119,10 @@ absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_client>>& HandleTable::Map()
 template <>
 absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_file>>& HandleTable::Map() {
   return files_;
+}
+template <>
+absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_buffer>>& HandleTable::Map() {
+  return buffers_;
 }
 
 smbd_status StatusCode(const absl::Status& s) {
@@ -303,6 +317,7 @@ smbd_status smbd_connect(const char* url, const smbd_options* options, smbd_clie
   absl::StatusOr<std::unique_ptr<Tree>> t = h->session->TreeConnect(parsed->share);
   if (!t.ok()) return Report(err, t.status());
   h->tree = *std::move(t);
+  h->rdma_note = h->session->RdmaChannelNote();
   *client = HandleTable::Get().Add(std::move(h));
   return Report(err, SMBD_OK, "");
 }
@@ -328,7 +343,8 @@ smbd_status smbd_disconnect(smbd_client* client, smbd_error* err) {
   if (h == nullptr) return BadHandle(err, "smbd_disconnect");
   // The files go first (each holds the client); whatever another thread still uses ends when
   // that call returns.
-  HandleTable::Get().RemoveFilesOf(h.get()).clear();
+  HandleTable::Get().RemoveAllOf<smbd_file>(h.get()).clear();
+  HandleTable::Get().RemoveAllOf<smbd_buffer>(h.get()).clear();
   return Report(err, SMBD_OK, "");
 }
 
@@ -343,6 +359,38 @@ const char* smbd_client_transport(smbd_client* client) {
   std::shared_ptr<smbd_client> h = HandleTable::Get().Find(client);
   if (h == nullptr) return nullptr;
   return h->client->connection()->transport()->name();
+}
+
+smbd_status smbd_register_buffer(smbd_client* client, void* memory, size_t length,
+                                 smbd_buffer** buffer, smbd_error* err) {
+  using namespace smbd;  // NOLINT: the C API's body
+  if (buffer == nullptr || memory == nullptr || length == 0) {
+    return Report(err, SMBD_EINVAL,
+                  "smbd_register_buffer: memory and buffer must not be NULL, length not 0");
+  }
+  *buffer = nullptr;
+  std::shared_ptr<smbd_client> h = HandleTable::Get().Find(client);
+  if (h == nullptr) return BadHandle(err, "smbd_register_buffer");
+  absl::StatusOr<std::unique_ptr<RegisteredBuffer>> r =
+      h->client->RegisterBuffer(absl::MakeSpan(static_cast<uint8_t*>(memory), length));
+  if (!r.ok()) return Report(err, r.status());
+  auto b = std::make_shared<smbd_buffer>();
+  b->owner = std::move(h);
+  b->registration = *std::move(r);
+  *buffer = HandleTable::Get().Add(std::move(b));
+  return Report(err, SMBD_OK, "");
+}
+
+smbd_status smbd_unregister_buffer(smbd_buffer* buffer, smbd_error* err) {
+  std::shared_ptr<smbd_buffer> h = HandleTable::Get().Remove(buffer);
+  if (h == nullptr) return BadHandle(err, "smbd_unregister_buffer");
+  return Report(err, SMBD_OK, "");
+}
+
+const char* smbd_client_rdma_note(smbd_client* client) {
+  std::shared_ptr<smbd_client> h = HandleTable::Get().Find(client);
+  if (h == nullptr) return nullptr;
+  return h->rdma_note.c_str();
 }
 
 smbd_status smbd_open(smbd_client* client, const char* path, int flags, smbd_file** file,

@@ -167,6 +167,25 @@ smbd_status smbd_write_async(smbd_file* file, uint64_t offset, const void* buffe
 /* The largest smbd_write_async length. 0 for a bad handle. */
 size_t smbd_max_write(smbd_file* file);
 
+/* Registers [memory, memory + length) with the client's connection once, for many reads and
+ * writes (as io_uring's fixed buffers and libfabric's memory regions work). Over SMB Direct:
+ * small (inline) writes from it are sent from it directly instead of being copied into the
+ * library's registered pages, and where the connection binds memory windows
+ * (smbd_client_rdma_note), each RDMA-channel read or write in it gets a window over exactly
+ * its bytes instead of a device registration (ibv_reg_mr) of its own; the server is never given
+ * the rest of the buffer. Over TCP nothing is registered and I/O works the same. Over SMB
+ * Direct, buffers of one client must not overlap (SMBD_EINVAL). Unregister only when no I/O in the buffer runs;
+ * smbd_disconnect unregisters the client's buffers. */
+typedef struct smbd_buffer smbd_buffer;
+smbd_status smbd_register_buffer(smbd_client* client, void* memory, size_t length,
+                                 smbd_buffer** buffer, smbd_error* err);
+smbd_status smbd_unregister_buffer(smbd_buffer* buffer, smbd_error* err);
+/* Whether reads and writes use the RDMA channel, in one line: "RDMA channel on ..." with how the
+ * server is given access (per-I/O registration or memory windows, and why), or "RDMA channel
+ * off: " and why (connected over TCP, the session signs or seals, ...). NULL for a bad handle.
+ * Valid until the client is disconnected. */
+const char* smbd_client_rdma_note(smbd_client* client);
+
 smbd_status smbd_truncate(smbd_file* file, uint64_t size, smbd_error* err);
 smbd_status smbd_flush(smbd_file* file, smbd_error* err);
 

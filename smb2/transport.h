@@ -125,6 +125,9 @@ class Transport {
   // Whether RegisterForPeer binds memory windows over RegisterBuffer memory (so a caller that
   // reuses one buffer for many RDMA I/Os gains by registering it once).
   virtual bool binds_windows() const { return false; }
+  // Whether RegisterForPeer(memory) would bind a window (memory lies in one RegisterBuffer
+  // region and windows are on), rather than register the memory for this I/O alone.
+  virtual bool window_covers(absl::Span<const uint8_t> memory) const { return false; }
   // One line on how RDMA-channel I/O is registered, and why ("per-I/O registration: rxe0's
   // memory windows reach their whole region"); empty for transports without RDMA.
   virtual std::string registration_note() const { return std::string(); }

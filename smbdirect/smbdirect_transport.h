@@ -141,6 +141,9 @@ class SmbDirectTransport : public Transport {
   absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterBuffer(
       absl::Span<uint8_t> memory) override;
   bool binds_windows() const override { return windows_enabled_; }
+  bool window_covers(absl::Span<const uint8_t> memory) const override {
+    return windows_enabled_ && FindCallerRegion(memory.data(), memory.size()) != nullptr;
+  }
   std::string registration_note() const override { return registration_note_; }
 
   const NegotiatedParams& negotiated() const { return params_; }

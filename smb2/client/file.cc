@@ -197,17 +197,24 @@ absl::Status File::Flush() {
       [&](WireWriter* w) { EncodeFlushRequest(req, w); }, "FLUSH");
 }
 
-bool File::UseRdma(uint64_t bytes) const {
+bool File::RdmaChannelUsable() const {
   const Session* s = tree_->session();
   // Never on a signed or sealed session: RDMA-placed bytes are covered by neither the
   // signature nor the encryption (ClientOptions::rdma_threshold).
-  return bytes >= context_->options().rdma_threshold && context_->transport()->supports_rdma() &&
-         !s->signs() && !s->seals() && context_->negotiated().dialect >= kDialect300;
+  return context_->transport()->supports_rdma() && !s->signs() && !s->seals() &&
+         context_->negotiated().dialect >= kDialect300;
+}
+
+bool File::UseRdma(uint64_t bytes, absl::Span<const uint8_t> memory) const {
+  if (!RdmaChannelUsable()) return false;
+  const ClientOptions& o = context_->options();
+  const bool window = !memory.empty() && context_->transport()->window_covers(memory);
+  return bytes >= (window ? o.rdma_threshold : std::max(o.rdma_threshold, o.rdma_threshold_per_io));
 }
 
 uint32_t File::ChunkSize(bool write) const {
   // The RDMA channel (when this session can use it at all) takes larger transfers.
-  if (UseRdma(context_->options().rdma_threshold)) {
+  if (RdmaChannelUsable()) {
     const uint32_t rdma_chunk = write ? context_->MaxWrite(true) : context_->MaxRead(true);
     if (UseRdma(rdma_chunk)) return rdma_chunk;
   }
@@ -226,7 +233,7 @@ uint32_t File::ChunkSize(bool write) const {
 
 absl::StatusOr<SmbMessageRef> File::PrepareRead(uint64_t offset, absl::Span<uint8_t> dst,
                                                 bool allow_rdma) {
-  const bool rdma = allow_rdma && UseRdma(dst.size());
+  const bool rdma = allow_rdma && UseRdma(dst.size(), dst);
   // [MS-SMB2] 3.1.5.2 charges the payload whether it travels inline or by RDMA.
   SmbMessageRef m =
       context_->NewMessage(Command::kRead, tree_->session()->id(), tree_->id(), dst.size());
@@ -319,7 +326,7 @@ absl::StatusOr<uint64_t> File::ReadTo(
 }
 
 absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<const uint8_t> src) {
-  const bool rdma = UseRdma(src.size());
+  const bool rdma = UseRdma(src.size(), src);
   SmbMessageRef m =
       context_->NewMessage(Command::kWrite, tree_->session()->id(), tree_->id(), src.size());
   Bvecq payload;

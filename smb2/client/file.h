@@ -90,8 +90,13 @@ class File {
                                             bool allow_rdma);
   // One WRITE of src at `offset` (by RDMA when large enough), encoded, not submitted.
   absl::StatusOr<SmbMessageRef> PrepareWrite(uint64_t offset, absl::Span<const uint8_t> src);
-  // Whether an I/O of `bytes` goes through the RDMA channel.
-  bool UseRdma(uint64_t bytes) const;
+  // Whether this session can use the RDMA channel at all (SMB Direct, 3.0 or later, neither
+  // signing nor sealing).
+  bool RdmaChannelUsable() const;
+  // Whether an I/O of `bytes` in `memory` goes through the RDMA channel (ClientOptions::
+  // rdma_threshold when it gets a window, rdma_threshold_per_io otherwise; without `memory`,
+  // the latter).
+  bool UseRdma(uint64_t bytes, absl::Span<const uint8_t> memory = {}) const;
   // Bytes per READ/WRITE request for pipelined I/O.
   uint32_t ChunkSize(bool write) const;
 

@@ -108,7 +108,7 @@ TEST(RegisteredBufferTest, IoInARegisteredBufferGetsAWindowTheServerInvalidates)
   EXPECT_TRUE(absl::StrContains(s.client()->registration_note(), "memory windows"))
       << s.client()->registration_note();
   EXPECT_TRUE(absl::StartsWith(s.session()->RdmaChannelNote(),
-                               "RDMA channel on for I/O of 4096 bytes and more; memory windows"))
+                               "RDMA channel on for I/O of 65536 bytes and more (4096 in a registered buffer with windows); memory windows"))
       << s.session()->RdmaChannelNote();
   Buffer buffer(8 * kIo);
   Fill(buffer.span().subspan(0, 3 * kIo), 7);

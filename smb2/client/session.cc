@@ -1,5 +1,6 @@
 #include "smb2/client/session.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -41,8 +42,11 @@ std::string Session::RdmaChannelNote() const {
   // encryption, so a signing or sealing session keeps its data inline.
   if (seals()) return "RDMA channel off: the session encrypts (placed bytes would be clear)";
   if (signs()) return "RDMA channel off: the session signs (placed bytes would be unsigned)";
-  return absl::StrCat("RDMA channel on for I/O of ", context_->options().rdma_threshold,
-                      " bytes and more; ", t->registration_note());
+  const ClientOptions& o = context_->options();
+  return absl::StrCat("RDMA channel on for I/O of ",
+                      std::max(o.rdma_threshold, o.rdma_threshold_per_io), " bytes and more (",
+                      o.rdma_threshold, " in a registered buffer with windows); ",
+                      t->registration_note());
 }
 
 Session::~Session() {

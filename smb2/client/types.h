@@ -48,11 +48,18 @@ struct ClientOptions {
   // Requests in flight for pipelined reads and writes; 0: window_bytes / request size.
   uint32_t depth = 0;
   CreditOptions credits;
-  // Over SMB Direct: READs and WRITEs of at least this many bytes use the RDMA channel
-  // ([MS-SMB2] 2.2.19 SMB2_CHANNEL_RDMA_V1); smaller ones go inline. The channel is not used on
-  // signed or sealed sessions: RDMA-placed bytes are covered by neither the signature nor the
-  // encryption, so such sessions keep their data inline (as the Linux client does).
+  // Over SMB Direct the RDMA channel ([MS-SMB2] 2.2.19) carries READs and WRITEs of at least
+  // rdma_threshold bytes when the I/O gets a memory window (its memory lies in a
+  // Client::RegisterBuffer region and the transport binds windows), and of at least
+  // rdma_threshold_per_io bytes when its memory must be registered for it alone (ibv_reg_mr and
+  // ibv_dereg_mr per I/O); smaller ones go inline. Measured one at a time over rxe
+  // (BENCHMARKS.md 2e): a window beats inline from 4 KiB on; a per-I/O registration loses to
+  // inline up to 32 KiB (4 KiB: 1550 vs 1132 us) and wins from 64 KiB (3385 vs 6917 us).
+  // The channel is not used on signed or sealed sessions: RDMA-placed bytes are covered by
+  // neither the signature nor the encryption, so such sessions keep their data inline (as the
+  // Linux client does).
   uint32_t rdma_threshold = 4096;
+  uint32_t rdma_threshold_per_io = 64 << 10;
   // Tree::List refuses a directory with more entries than this, or whose entries (names and
   // FileInfo records) take more bytes: a server can stream names forever. Tree::ListEach has no
   // such limit; its visitor decides.

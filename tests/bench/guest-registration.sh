@@ -20,7 +20,7 @@ field() { sed -E "s/.*\"$1\":([0-9.]+).*/\1/"; }
 run() {  # LABEL BS DEPTH ARGS...: one line "LABEL bs depth p50 iops MBps cpu_s_per_GiB"
   local label=$1 bs=$2 depth=$3; shift 3
   local mode=randread
-  case $bs in 1M|4M|8M) mode=seqread ;; esac
+  case $bs in *M) mode=seqread ;; esac
   local j
   j=$("$B" --json --mode "$mode" --bs "$bs" --depth "$depth" --seconds "$SECS" --size 64M "$@" \
         "$URL/reg.bin" 2>/dev/null) || { printf '%-8s %5s %3s FAILED\n' "$label" "$bs" "$depth"; return; }
@@ -30,12 +30,13 @@ run() {  # LABEL BS DEPTH ARGS...: one line "LABEL bs depth p50 iops MBps cpu_s_
     "$(field registrations <<<"$j" | grep -E '^[0-9]+$' || echo -)"
 }
 echo "mode        bs dep    p50(us)       IOPS      MB/s  cpuGiB"
-for bs in 4K 64K 1M 4M 8M; do
+for bs in ${BENCH_SIZES:-4K 64K 1M 4M 8M}; do
   run per-io "$bs" 1 --transport rdma --registration per-io
   run windows "$bs" 1 --transport rdma --registration windows --register-buffers
-  case $bs in 4K|64K) run inline "$bs" 1 --transport rdma --rdma-threshold 1G ;; esac
+  case $bs in *K) run inline "$bs" 1 --transport rdma --rdma-threshold 1G ;; esac
   run tcp "$bs" 1 --transport tcp
 done
+[ -n "${BENCH_QUICK:-}" ] && { rm -f "$SMBD_SHARE_PATH/reg.bin"; exit 0; }
 echo
 echo "4 KiB random reads by depth"
 for d in 1 8 32; do

@@ -23,7 +23,7 @@ namespace smbd {
 namespace scripted {
 namespace {
 
-constexpr size_t kReadSize = 4096;  // = ClientOptions::rdma_threshold: the RDMA channel on SMBD
+constexpr size_t kReadSize = 4096;  // the RDMA channel on SMBD (rdma_threshold_per_io set to it)
 constexpr size_t kGuard = 64;
 constexpr absl::Duration kBound = absl::Seconds(10);
 
@@ -45,7 +45,11 @@ struct Opened {
   std::unique_ptr<File> file;  // destroyed first
 };
 
-void OpenFile(TransportKind kind, FakeRdmaNetwork* net, const RigOptions& options, Opened* o) {
+void OpenFile(TransportKind kind, FakeRdmaNetwork* net, const RigOptions& given, Opened* o) {
+  // The scenarios' 4 KiB reads go by the RDMA channel over SMB Direct (by default, I/O below
+  // 64 KiB that must be registered per I/O goes inline: ClientOptions::rdma_threshold_per_io).
+  RigOptions options = given;
+  options.client.rdma_threshold_per_io = kReadSize;
   absl::Status s = ConnectRig(kind, net, options, &o->rig);
   ASSERT_TRUE(s.ok()) << s;
   Credentials anon;

@@ -106,6 +106,37 @@ TEST_F(CApiSambaTest, WriteReadStatListAndPathOperations) {
   ASSERT_EQ(smbd_rmdir(client_, "capi-dir", &err_), SMBD_OK) << err_.message;
 }
 
+// Registered buffers over TCP register nothing and change nothing but the handle's life; they
+// are refused overlapping, unregistered once, and dropped with the client.
+TEST_F(CApiSambaTest, RegisteredBuffersWorkOverTcp) {
+  EXPECT_STREQ(smbd_client_rdma_note(client_), "RDMA channel off: connected over tcp");
+  std::vector<uint8_t> mem(2 << 20);
+  const std::vector<uint8_t> data = Pattern(1 << 20, 5);
+  std::copy(data.begin(), data.end(), mem.begin());
+  smbd_buffer* b = nullptr;
+  ASSERT_EQ(smbd_register_buffer(client_, mem.data(), mem.size(), &b, &err_), SMBD_OK)
+      << err_.message;
+  ASSERT_NE(b, nullptr);
+  smbd_file* f = OpenNew("registered.bin");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(smbd_write(f, 0, mem.data(), data.size(), &err_), SMBD_OK) << err_.message;
+  size_t done = 0;
+  ASSERT_EQ(smbd_read(f, 0, mem.data() + data.size(), data.size(), &done, &err_), SMBD_OK)
+      << err_.message;
+  EXPECT_EQ(done, data.size());
+  EXPECT_EQ(std::memcmp(mem.data() + data.size(), data.data(), data.size()), 0);
+  EXPECT_EQ(smbd_close(f, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(smbd_unregister_buffer(b, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(smbd_unregister_buffer(b, &err_), SMBD_EBADHANDLE);
+  smbd_buffer* kept = nullptr;
+  ASSERT_EQ(smbd_register_buffer(client_, mem.data(), mem.size(), &kept, &err_), SMBD_OK);
+  EXPECT_EQ(smbd_register_buffer(client_, mem.data(), 0, &b, &err_), SMBD_EINVAL);
+  EXPECT_EQ(smbd_unlink(client_, "registered.bin", &err_), SMBD_OK) << err_.message;
+  ASSERT_EQ(smbd_disconnect(client_, &err_), SMBD_OK);
+  client_ = nullptr;
+  EXPECT_EQ(smbd_unregister_buffer(kept, &err_), SMBD_EBADHANDLE) << "dropped with its client";
+}
+
 TEST_F(CApiSambaTest, ErrorsCarryTheirStatusAndNtStatus) {
   smbd_file* f = nullptr;
   EXPECT_EQ(smbd_open(client_, "no/such/file", SMBD_O_READ, &f, &err_), SMBD_ENOENT);
