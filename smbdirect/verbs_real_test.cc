@@ -7,6 +7,7 @@
 #include <rdma/rdma_cma.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <string>
 
 #include "absl/status/status.h"
@@ -200,6 +201,23 @@ TEST(VerbsConnectorTest, MissingNamedDeviceIsNotFound) {
 TEST(VerbsConnectorTest, EmptyHostIsRejected) {
   EXPECT_EQ(NewVerbsConnector()->Connect(ConnectOptions()).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace smbd
+
+namespace smbd {
+namespace {
+
+// Registered memory stays correct across fork(2): the kernel copies pinned pages (5.13 and
+// later, where rdma-core says so) or rdma-core keeps them out of children (ibv_fork_init).
+TEST(ForkSafetyTest, RegisteredMemoryIsProtectedAcrossFork) {
+  const ForkSafety f = EnsureForkSafety();
+  EXPECT_NE(f, ForkSafety::kUnprotected);
+  EXPECT_EQ(EnsureForkSafety(), f) << "decided once per process";
+  std::printf("fork safety: %s\n", f == ForkSafety::kKernelCopiesPinnedPages
+                                       ? "the kernel copies pinned pages"
+                                       : "ibv_fork_init (MADV_DONTFORK)");
 }
 
 }  // namespace

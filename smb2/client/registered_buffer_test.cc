@@ -349,6 +349,42 @@ TEST(RegisteredBufferTest, PerIoModeAndDevicesWithoutWindowsRegisterEachIo) {
   }
 }
 
+// Windows are bounded (each may hold a bind and an invalidation in the send queue's room for
+// them): an I/O that finds every window bound gets a per-I/O registration instead, offered
+// without RDMA_V1_INVALIDATE. Windows the server never invalidated are invalidated here, once.
+TEST(RegisteredBufferTest, MoreIosThanWindowsFallBackToPerIoRegistration) {
+  RigOptions options;
+  options.smbd_client.max_windows = 4;
+  Conn s(TransportKind::kSmbDirect, {}, options);
+  ASSERT_TRUE(s.status().ok()) << s.status();
+  Buffer buffer(8 * 4096);
+  auto reg = s.client()->RegisterBuffer(buffer.span());
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  Transport* t = s.client()->connection()->transport();
+  std::vector<std::unique_ptr<RdmaRegistration>> held;
+  for (int i = 0; i < 5; ++i) {
+    auto r = t->RegisterForPeer(buffer.span().subspan(i * 4096, 4096), true);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)->remote_invalidate(), i < 4) << i;
+    ASSERT_EQ((*r)->descriptors().size(), 1u);
+    EXPECT_EQ((*r)->descriptors()[0].length, 4096u);
+    held.push_back(*std::move(r));
+  }
+  SmbDirectStats st = s.stats();
+  EXPECT_EQ(st.window_binds, 4u);
+  EXPECT_EQ(st.window_fallbacks, 1u);
+  EXPECT_EQ(st.live_registrations, 5u);
+  held.clear();
+  st = s.stats();
+  EXPECT_EQ(st.local_invalidations, 4u);
+  EXPECT_EQ(st.live_registrations, 0u);
+  EXPECT_EQ(s.net().double_invalidations(), 0);
+  // The windows are free again.
+  auto again = t->RegisterForPeer(buffer.span().subspan(0, 4096), false);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)->remote_invalidate());
+}
+
 TEST(RegisteredBufferTest, OverlappingAndEmptyRegistrationsAreRefused) {
   Conn s(TransportKind::kSmbDirect, {}, RigOptions());
   ASSERT_TRUE(s.status().ok()) << s.status();

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "connect/connect.h"
 #include "smbdirect/smbdirect_transport.h"
+#include "smbdirect/verbs_real.h"
 
 namespace smbd {
 namespace {
@@ -106,6 +107,12 @@ TEST_F(KsmbdTest, NegotiatesSmbDirect) {
               p.max_read_write_size, (*c)->negotiated().dialect);
   EXPECT_GT(p.send_credits, 0);
   EXPECT_GE(p.max_fragmented_send_size, 131072u);
+  // Linux 6.1 copies pinned pages at fork; what rdma-core reports decides what we do.
+  const ForkSafety f = EnsureForkSafety();
+  std::printf("fork safety: %s\n", f == ForkSafety::kKernelCopiesPinnedPages ? "kernel copies pinned pages"
+                                   : f == ForkSafety::kDontForkRegistrations ? "ibv_fork_init"
+                                                                             : "unprotected");
+  EXPECT_NE(f, ForkSafety::kUnprotected);
 }
 
 TEST_F(KsmbdTest, EveryOperationOverSmbDirect) {
