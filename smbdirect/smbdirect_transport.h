@@ -4,20 +4,24 @@
 // first, 3.1.5.2), then data-transfer messages. Sending is the seed's smbd_post_send_iter: a
 // frame (Bvecq) is cut by SendPlanner into messages no larger than the peer's MaxReceiveSize;
 // each message is one ibv_post_send whose SGEs are the send slot's 24-byte header (carved once
-// per connection) and the frame's own registered pool pages, sent as they are. Bytes in memory
-// the device cannot reach (lkey 0: a caller's buffer for an inline WRITE) are first copied
-// into pool pages (MakeSendable; SmbDirectStats::bounced_bytes counts them; caller-registered
-// memory is issue #15). Credits follow 3.1.5.1 (SmbDirectCreditGate). Receiving
+// per connection) and the frame's own registered pool pages, sent as they are. Caller memory in
+// a RegisterBuffer region is gathered by its lkey (the frame's ticket is then released only
+// when its last send completes); other caller memory (lkey 0: a caller's buffer for an inline
+// WRITE) is first copied into pool pages (MakeSendable; SmbDirectStats::bounced_bytes counts
+// it). Credits follow 3.1.5.1 (SmbDirectCreditGate). Receiving
 // validates every header (3.1.5.8), reassembles fragmented messages (Reassembler), reposts
 // receives and grants credits promptly (also with empty messages), answers RESPONSE_REQUESTED,
 // and keeps the connection alive (3.1.6). Any violation or QP error is sticky: the endpoint is
 // disconnected and every caller gets the first error.
 //
-// RDMA channel: RegisterForPeer registers exactly one I/O's memory (ibv_reg_mr of that range,
-// REMOTE_WRITE for a READ's destination, REMOTE_READ for a WRITE's source), split where the
-// device limits pages per region; the registration dies with the returned object, so the
-// server can reach exactly those bytes for exactly that I/O (rxe enforces a region's bounds;
-// a type-2 memory window's rkey there reaches its whole region, so windows do not isolate).
+// RDMA channel: RegisterForPeer gives the server exactly one I/O's bytes for that I/O only. Where
+// windows are on (RdmaRegistrationMode; by default only on devices whose windows isolate: not
+// rxe, whose window rkeys reach their whole region) and the I/O lies in a RegisterBuffer
+// region, a type-2 window is bound over exactly the I/O (a send-queue work request) and
+// offered for remote invalidation; it is invalidated here, and waited for, only if the server
+// did not. Otherwise the range is registered (ibv_reg_mr, REMOTE_WRITE for a READ's
+// destination, REMOTE_READ for a WRITE's source), split where the device limits pages per
+// region, and deregistered when the returned object dies.
 #ifndef SMBD_SMBDIRECT_SMBDIRECT_TRANSPORT_H_
 #define SMBD_SMBDIRECT_SMBDIRECT_TRANSPORT_H_
 

@@ -221,7 +221,9 @@ int Main(int argc, char** argv) {
   co.max_rdma_io = co.max_io;  // exactly bs per request, inline or RDMA
   co.window_bytes = bs * depth;
   if (rdma_threshold.has_value()) {
+    // From this size on, whatever registration the I/O gets.
     co.rdma_threshold = static_cast<uint32_t>(std::min<uint64_t>(*rdma_threshold, UINT32_MAX));
+    co.rdma_threshold_per_io = co.rdma_threshold;
   }
   ConnectSpec spec;
   spec.host = url->host;

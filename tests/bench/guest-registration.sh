@@ -2,13 +2,15 @@
 # Runs inside the RDMA test-bed guest (tests/bench/registration-side-by-side), against ksmbd on
 # rxe0 in one boot: what an RDMA-channel I/O's registration costs (issue #15). Per request size,
 # one read at a time (depth 1), p50 latency in microseconds, for
-#   per-io   ibv_reg_mr + ibv_dereg_mr of exactly the I/O (the default on rxe)
+#   default  the library's defaults (on rxe: per-I/O registration from 64 KiB, inline below)
+#   per-io   ibv_reg_mr + ibv_dereg_mr of exactly the I/O, at every size
 #   windows  a memory-window bind over a buffer registered once (--register-buffers), ksmbd
 #            invalidating it with its answer (forced: rxe's windows do not isolate)
 #   inline   no RDMA channel: the data in SMB Direct messages (sizes that fit a message chain)
 #   tcp      Direct TCP
 # then 4 KiB random-read IOPS at depth 1, 8 and 32 for each, the kernel client's 4 KiB O_DIRECT
-# reads (dd, depth 1) on a cifs rdma mount and a plain one, and CPU seconds per GiB at 4 MiB.
+# reads (dd, depth 1) on a cifs rdma mount and a plain one, then tests/vm/guest/bench-baseline.sh
+# (the kernel client at 4 MiB, ib_write_bw / ib_read_bw). cpuGiB: CPU seconds per GiB moved.
 export LC_ALL=C
 SECS=${BENCH_SECONDS:-3}
 URL="smb://$SMBD_USER@$SMBD_SERVER/$SMBD_SHARE"
@@ -31,8 +33,9 @@ run() {  # LABEL BS DEPTH ARGS...: one line "LABEL bs depth p50 iops MBps cpu_s_
 }
 echo "mode        bs dep    p50(us)       IOPS      MB/s  cpuGiB"
 for bs in ${BENCH_SIZES:-4K 64K 1M 4M 8M}; do
-  run per-io "$bs" 1 --transport rdma --registration per-io
-  run windows "$bs" 1 --transport rdma --registration windows --register-buffers
+  run default "$bs" 1 --transport rdma
+  run per-io "$bs" 1 --transport rdma --registration per-io --rdma-threshold 4K
+  run windows "$bs" 1 --transport rdma --registration windows --register-buffers --rdma-threshold 4K
   case $bs in *K) run inline "$bs" 1 --transport rdma --rdma-threshold 1G ;; esac
   run tcp "$bs" 1 --transport tcp
 done
@@ -40,8 +43,9 @@ done
 echo
 echo "4 KiB random reads by depth"
 for d in 1 8 32; do
-  run per-io 4K "$d" --transport rdma --registration per-io
-  run windows 4K "$d" --transport rdma --registration windows --register-buffers
+  run default 4K "$d" --transport rdma
+  run per-io 4K "$d" --transport rdma --registration per-io --rdma-threshold 4K
+  run windows 4K "$d" --transport rdma --registration windows --register-buffers --rdma-threshold 4K
   run inline 4K "$d" --transport rdma --rdma-threshold 1G
   run tcp 4K "$d" --transport tcp
 done
@@ -60,3 +64,6 @@ for mode in rdma tcp; do
   umount "$mnt"
 done
 rm -f "$SMBD_SHARE_PATH/reg.bin"
+echo
+echo "the kernel client at 4 MiB and perftest on rxe0, same boot (64 MiB)"
+BENCH_MIB=64 bash /bundle/bench-baseline.sh
