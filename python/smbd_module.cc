@@ -211,6 +211,31 @@ class PyFile {
   std::string path_;
 };
 
+// A buffer registered with the connection (Client::RegisterBuffer): holds the Python buffer
+// (so its memory stays put) and the registration; release() or the with-block's end drops the
+// registration, which must happen when no read or write in the buffer runs.
+class PyRegistered {
+ public:
+  PyRegistered(std::shared_ptr<Share> owner, const py::buffer& buffer)
+      : owner_(std::move(owner)), buffer_(std::make_unique<Buffer>(buffer, true)) {
+    absl::StatusOr<std::unique_ptr<RegisteredBuffer>> r = owner_->client->RegisterBuffer(
+        absl::MakeSpan(buffer_->data(), buffer_->size()));
+    registration_ = Check(std::move(r));
+  }
+  void Release() {
+    registration_.reset();
+    buffer_.reset();
+    owner_.reset();
+  }
+  bool released() const { return registration_ == nullptr; }
+  size_t size() const { return buffer_ == nullptr ? 0 : buffer_->size(); }
+
+ private:
+  std::shared_ptr<Share> owner_;  // the connection outlives the registration
+  std::unique_ptr<Buffer> buffer_;
+  std::unique_ptr<RegisteredBuffer> registration_;
+};
+
 class PyClient {
  public:
   explicit PyClient(std::shared_ptr<Share> c) : c_(std::move(c)) {}
@@ -257,6 +282,8 @@ class PyClient {
 
   void Close() { c_.reset(); }
   std::string transport() const { return Get()->client->connection()->transport()->name(); }
+  std::string rdma_note() const { return Get()->session->RdmaChannelNote(); }
+  PyRegistered Register(const py::buffer& buffer) { return PyRegistered(Get(), buffer); }
   void Cancel() { Get()->client->Cancel(); }
 
  private:
@@ -406,6 +433,13 @@ PYBIND11_MODULE(smbd, m) {
       .def("__enter__", [](PyFile& f) -> PyFile& { return f; })
       .def("__exit__", [](PyFile& f, py::args) { f.Close(); });
 
+  py::class_<smbd::PyRegistered>(m, "RegisteredBuffer")
+      .def("release", &smbd::PyRegistered::Release)
+      .def_property_readonly("released", &smbd::PyRegistered::released)
+      .def("__len__", &smbd::PyRegistered::size)
+      .def("__enter__", [](smbd::PyRegistered& r) -> smbd::PyRegistered& { return r; })
+      .def("__exit__", [](smbd::PyRegistered& r, py::args) { r.Release(); });
+
   py::class_<PyClient>(m, "Client")
       .def("open", &PyClient::Open, py::arg("path"), py::arg("mode") = "r")
       .def("stat", [](PyClient& c, const std::string& path) {
@@ -435,6 +469,13 @@ PYBIND11_MODULE(smbd, m) {
       }, py::arg("src"), py::arg("dst"), py::arg("replace") = false)
       .def("cancel", &PyClient::Cancel)
       .def_property_readonly("transport", &PyClient::transport)
+      .def_property_readonly("rdma_note", &PyClient::rdma_note,
+                             "Whether reads and writes use the RDMA channel, and how or why not.")
+      .def("register", &PyClient::Register, py::arg("buffer"),
+           "Registers a writable buffer (bytearray, numpy array...) once for many reads and "
+           "writes: over SMB Direct small writes from it are not copied and, where the "
+           "connection binds memory windows, RDMA I/O in it needs no registration of its own. "
+           "Use as a context manager, or call release() when no I/O in it runs.")
       .def("close", &PyClient::Close)
       .def("__enter__", [](PyClient& c) -> PyClient& { return c; })
       .def("__exit__", [](PyClient& c, py::args) { c.Close(); });

@@ -47,6 +47,20 @@ class PythonTest(unittest.TestCase):
             self.assertEqual(hashlib.sha256(dst.tobytes()).hexdigest(), self.big_sha)
             self.assertTrue(f.closed)
 
+    def test_a_registered_buffer_reads_and_writes_the_same(self):
+        with connect() as c:
+            self.assertEqual(c.rdma_note, "RDMA channel off: connected over tcp")
+            buf = numpy.zeros(2 << 20, dtype=numpy.uint8)
+            with c.register(buf) as reg:
+                self.assertEqual(len(reg), 2 << 20)
+                buf[: 1 << 20] = self.big[: 1 << 20]
+                with c.open("py-reg.bin", "w") as f:
+                    f.write(buf[: 1 << 20])
+                    self.assertEqual(f.readinto(buf[1 << 20 :], 0), 1 << 20)
+                self.assertTrue(numpy.array_equal(buf[1 << 20 :], self.big[: 1 << 20]))
+            self.assertTrue(reg.released)
+            c.remove("py-reg.bin")
+
     def test_write_read_rename_list_remove(self):
         payload = bytes(range(256)) * 4099
         with connect() as c:

@@ -10,7 +10,10 @@
  * Each fio thread has its own connection. I/O is asynchronous (smbd_read_async /
  * smbd_write_async): queue() starts it, the library's thread puts the finished io_u on a
  * completion list, getevents() collects it. fio's I/O buffers come from iomem_alloc (page
- * aligned), and over SMB Direct the server places read data straight into them by RDMA.
+ * aligned) and are registered with the connection once (smbd_register_buffer: small writes
+ * from them are not copied, and where the connection binds memory windows each RDMA I/O gets a
+ * window instead of a registration of its own); over SMB Direct the server places read data
+ * straight into them by RDMA. fio calls init (the connection) before iomem_alloc.
  *
  * Built against fio 3.33's own headers (Debian's source package) by tools/fio/build. */
 #include <errno.h>
@@ -78,6 +81,7 @@ struct smbd_fio_io {
 /* One per fio thread. */
 struct smbd_fio_data {
   smbd_client* client;
+  smbd_buffer* registered;       /* td->orig_buffer, registered once (NULL: not registered) */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   struct smbd_fio_io* done_head; /* finished, not yet collected by getevents */
@@ -323,13 +327,27 @@ static struct io_u* smbd_fio_event(struct thread_data* td, int event) {
 /* Page-aligned buffers: an RDMA registration of one I/O then spans no more pages than it
  * must. */
 static int smbd_fio_iomem_alloc(struct thread_data* td, size_t total_mem) {
+  struct smbd_fio_data* d = td->io_ops_data;
   void* p = NULL;
   if (posix_memalign(&p, 4096, total_mem) != 0) return 1;
   td->orig_buffer = p;
+  if (d != NULL && d->client != NULL && total_mem > 0) {
+    smbd_error err;
+    if (smbd_register_buffer(d->client, p, total_mem, &d->registered, &err) != SMBD_OK) {
+      /* Not fatal: every I/O then registers its own memory, as without it. */
+      log_info("smbd: buffers not registered: %s\n", err.message);
+      d->registered = NULL;
+    }
+  }
   return 0;
 }
 
 static void smbd_fio_iomem_free(struct thread_data* td) {
+  struct smbd_fio_data* d = td->io_ops_data;
+  if (d != NULL && d->registered != NULL) {
+    smbd_unregister_buffer(d->registered, NULL);
+    d->registered = NULL;
+  }
   free(td->orig_buffer);
   td->orig_buffer = NULL;
 }
