@@ -379,7 +379,8 @@ int Main(int argc, char** argv) {
   std::string reg_json;
   if (auto* t = dynamic_cast<SmbDirectTransport*>((*client)->connection()->transport())) {
     const SmbDirectStats ds = t->stats();
-    reg_json = absl::StrCat(",\"window_binds\":", ds.window_binds, ",\"registrations\":",
+    reg_json = absl::StrCat(",\"registration\":\"", RdmaRegistrationModeName(registration),
+                            "\",\"window_binds\":", ds.window_binds, ",\"registrations\":",
                             ds.registrations, ",\"bounced_bytes\":", ds.bounced_bytes,
                             ",\"registered_send_bytes\":", ds.registered_send_bytes);
     if (!json) {

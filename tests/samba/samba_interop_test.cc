@@ -705,6 +705,16 @@ TEST_F(SambaTest, SmbdCatExitCodesAndPipes) {
   EXPECT_NE(out.find("LOGON_FAILURE"), std::string::npos) << out;
   EXPECT_EQ(out.find("wrong"), std::string::npos) << "password leaked into a message: " << out;
   EXPECT_EQ(RunShell(cat + " --no-such-flag 2>&1", &out), 2);
+  EXPECT_EQ(RunShell(cat + " --rdma-registration sometimes 2>&1", &out), 2);
+  EXPECT_NE(out.find("auto, per-io or windows"), std::string::npos) << out;
+  // -v: the transport, and whether the RDMA channel is used (or why not), one line each.
+  EXPECT_EQ(RunShell(env + cat + " --transport tcp -v " + url + "cat.bin 2>&1 >/dev/null", &out),
+            0);
+  EXPECT_NE(out.find(absl::StrCat("smbd-cat: connected to ", env_.host, " over tcp")),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("smbd-cat: RDMA channel off: connected over tcp\n"), std::string::npos)
+      << out;
   EXPECT_EQ(RunShell(env + cat + " --transport tcp -q --verify-sha256 " + std::string(64, '0') +
                          " " + url + "cat.bin >/dev/null 2>&1",
                      &out),
