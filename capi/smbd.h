@@ -174,8 +174,8 @@ size_t smbd_max_write(smbd_file* file);
  * (smbd_client_rdma_note), each RDMA-channel read or write in it gets a window over exactly
  * its bytes instead of a device registration (ibv_reg_mr) of its own; the server is never given
  * the rest of the buffer. Over TCP nothing is registered and I/O works the same. Over SMB
- * Direct, buffers of one client must not overlap (SMBD_EINVAL). Unregister only when no I/O in the buffer runs;
- * smbd_disconnect unregisters the client's buffers. */
+ * Direct, buffers of one client must not overlap (SMBD_EINVAL). Unregister only when no I/O
+ * in the buffer runs; smbd_disconnect unregisters the client's buffers. */
 typedef struct smbd_buffer smbd_buffer;
 smbd_status smbd_register_buffer(smbd_client* client, void* memory, size_t length,
                                  smbd_buffer** buffer, smbd_error* err);

@@ -99,6 +99,36 @@ struct Buffer {
 
 constexpr size_t kIo = 1 << 20;  // the client's RDMA chunk on the fake
 
+// A connection over SMB Direct with a registered buffer (every byte `fill`) and, after Start, a
+// file holding `file_bytes` bytes of `file_byte` (written from unregistered memory).
+struct Registered {
+  Registered(RigOptions options, size_t buffer_bytes, uint8_t fill, FakeNetworkOptions net = {})
+      : conn(TransportKind::kSmbDirect, std::move(net), std::move(options)), buffer(buffer_bytes) {
+    std::fill(buffer.bytes, buffer.bytes + buffer.size, fill);
+  }
+  // Call under ASSERT_NO_FATAL_FAILURE.
+  void Start(const std::string& name, size_t file_bytes, uint8_t file_byte) {
+    ASSERT_TRUE(conn.status().ok()) << conn.status();
+    auto r = conn.client()->RegisterBuffer(buffer.span());
+    ASSERT_TRUE(r.ok()) << r.status();
+    registration = *std::move(r);
+    file = conn.Create(name);
+    ASSERT_NE(file, nullptr);
+    data.assign(file_bytes, file_byte);
+    if (file_bytes > 0) ASSERT_TRUE(file->Write(0, data).ok());
+  }
+  // Whether buffer bytes [from, to) all hold `b`.
+  bool Holds(size_t from, size_t to, uint8_t b) const {
+    return std::all_of(buffer.bytes + from, buffer.bytes + to, [b](uint8_t x) { return x == b; });
+  }
+
+  Conn conn;
+  Buffer buffer;
+  std::unique_ptr<RegisteredBuffer> registration;
+  std::unique_ptr<File> file;
+  std::vector<uint8_t> data;
+};
+
 // Writes 3 MiB from a registered buffer and reads them back into another part of it: every
 // I/O gets a window over exactly its bytes (no per-I/O registration), the server invalidates
 // each with its answer, the client invalidates none itself, nothing is invalidated twice.
@@ -108,7 +138,8 @@ TEST(RegisteredBufferTest, IoInARegisteredBufferGetsAWindowTheServerInvalidates)
   EXPECT_TRUE(absl::StrContains(s.client()->registration_note(), "memory windows"))
       << s.client()->registration_note();
   EXPECT_TRUE(absl::StartsWith(s.session()->RdmaChannelNote(),
-                               "RDMA channel on for I/O of 65536 bytes and more (4096 in a registered buffer with windows); memory windows"))
+                               "RDMA channel on for I/O of 65536 bytes and more (4096 in a "
+                               "registered buffer with windows); memory windows"))
       << s.session()->RdmaChannelNote();
   Buffer buffer(8 * kIo);
   Fill(buffer.span().subspan(0, 3 * kIo), 7);
@@ -168,23 +199,13 @@ TEST(RegisteredBufferTest, WindowsTheServerLeftAreInvalidatedLocallyOnce) {
 TEST(RegisteredBufferTest, AWindowConfinesTheServerToTheIo) {
   RigOptions options;
   options.script.misbehavior = Misbehavior::kRdmaWritePastDescriptor;
-  Conn s(TransportKind::kSmbDirect, {}, options);
-  ASSERT_TRUE(s.status().ok()) << s.status();
-  Buffer buffer(2 * kIo);
-  std::fill(buffer.bytes, buffer.bytes + buffer.size, 0x11);
-  auto reg = s.client()->RegisterBuffer(buffer.span());
-  ASSERT_TRUE(reg.ok()) << reg.status();
-  std::unique_ptr<File> f = s.Create("h.bin");
-  ASSERT_NE(f, nullptr);
-  std::vector<uint8_t> data(64 * 1024, 0x22);
-  ASSERT_TRUE(f->Write(0, data).ok());  // by RDMA, from a per-I/O registration
-  auto n = f->Read(0, buffer.span().subspan(0, data.size()));
-  EXPECT_FALSE(n.ok());
-  EXPECT_EQ(s.stats().window_binds, 1u);
-  EXPECT_TRUE(std::all_of(buffer.bytes + data.size(), buffer.bytes + buffer.size,
-                          [](uint8_t b) { return b == 0x11; }))
+  Registered r(options, 2 * kIo, 0x11);
+  ASSERT_NO_FATAL_FAILURE(r.Start("h.bin", 64 * 1024, 0x22));  // by RDMA, per-I/O registration
+  EXPECT_FALSE(r.file->Read(0, r.buffer.span().subspan(0, r.data.size())).ok());
+  EXPECT_EQ(r.conn.stats().window_binds, 1u);
+  EXPECT_TRUE(r.Holds(r.data.size(), r.buffer.size, 0x11))
       << "the server wrote past the I/O through its window";
-  EXPECT_EQ(s.net().double_invalidations(), 0);
+  EXPECT_EQ(r.conn.net().double_invalidations(), 0);
 }
 
 // From the 2nd READ on, the server writes through the 1st READ's token: a window invalidated
@@ -192,25 +213,15 @@ TEST(RegisteredBufferTest, AWindowConfinesTheServerToTheIo) {
 TEST(RegisteredBufferTest, AReleasedWindowsTokenReachesNothing) {
   RigOptions options;
   options.script.misbehavior = Misbehavior::kRdmaStaleToken;
-  Conn s(TransportKind::kSmbDirect, {}, options);
-  ASSERT_TRUE(s.status().ok()) << s.status();
-  Buffer buffer(2 * kIo);
-  std::fill(buffer.bytes, buffer.bytes + buffer.size, 0x33);
-  auto reg = s.client()->RegisterBuffer(buffer.span());
-  ASSERT_TRUE(reg.ok()) << reg.status();
-  std::unique_ptr<File> f = s.Create("s.bin");
-  ASSERT_NE(f, nullptr);
-  std::vector<uint8_t> data(64 * 1024, 0x44);
-  ASSERT_TRUE(f->Write(0, data).ok());
-  auto first = f->Read(0, buffer.span().subspan(0, data.size()));
+  Registered r(options, 2 * kIo, 0x33);
+  ASSERT_NO_FATAL_FAILURE(r.Start("s.bin", 64 * 1024, 0x44));
+  const size_t n = r.data.size();
+  auto first = r.file->Read(0, r.buffer.span().subspan(0, n));
   ASSERT_TRUE(first.ok()) << first.status();
-  std::fill(buffer.bytes, buffer.bytes + data.size(), 0x55);  // the caller reuses it
-  auto second = f->Read(0, buffer.span().subspan(kIo, data.size()));
-  EXPECT_FALSE(second.ok());
-  EXPECT_TRUE(std::all_of(buffer.bytes, buffer.bytes + data.size(),
-                          [](uint8_t b) { return b == 0x55; }))
-      << "the first READ's token still reached its buffer";
-  EXPECT_EQ(s.net().double_invalidations(), 0);
+  std::fill(r.buffer.bytes, r.buffer.bytes + n, 0x55);  // the caller reuses it
+  EXPECT_FALSE(r.file->Read(0, r.buffer.span().subspan(kIo, n)).ok());
+  EXPECT_TRUE(r.Holds(0, n, 0x55)) << "the first READ's token still reached its buffer";
+  EXPECT_EQ(r.conn.net().double_invalidations(), 0);
 }
 
 // The server invalidates a long-dead token with its 2nd answer: the device refuses it (rxe and
@@ -219,27 +230,20 @@ TEST(RegisteredBufferTest, AReleasedWindowsTokenReachesNothing) {
 TEST(RegisteredBufferTest, AStaleRemoteInvalidationEndsTheConnectionWithoutASecondOne) {
   RigOptions options;
   options.script.misbehavior = Misbehavior::kRdmaInvalidateStaleToken;
-  Conn s(TransportKind::kSmbDirect, {}, options);
-  ASSERT_TRUE(s.status().ok()) << s.status();
-  Buffer buffer(kIo);
-  auto reg = s.client()->RegisterBuffer(buffer.span());
-  ASSERT_TRUE(reg.ok()) << reg.status();
-  std::unique_ptr<File> f = s.Create("x.bin");
-  ASSERT_NE(f, nullptr);
-  std::vector<uint8_t> data(64 * 1024);
-  Fill(absl::MakeSpan(data), 9);
-  ASSERT_TRUE(f->Write(0, data).ok());
-  auto first = f->Read(0, buffer.span().subspan(0, data.size()));
+  Registered r(options, kIo, 0);
+  ASSERT_NO_FATAL_FAILURE(r.Start("x.bin", 64 * 1024, 0x77));
+  const size_t n = r.data.size();
+  auto first = r.file->Read(0, r.buffer.span().subspan(0, n));
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(std::equal(data.begin(), data.end(), buffer.bytes));
-  auto second = f->Read(0, buffer.span().subspan(0, data.size()));
+  EXPECT_TRUE(r.Holds(0, n, 0x77));
+  auto second = r.file->Read(0, r.buffer.span().subspan(0, n));
   ASSERT_FALSE(second.ok());
   EXPECT_TRUE(absl::StrContains(second.status().message(), "REM_INV_REQ_ERR")) << second.status();
-  const SmbDirectStats st = s.stats();
+  const SmbDirectStats st = r.conn.stats();
   EXPECT_EQ(st.window_binds, 2u);  // both READs' (the WRITE's source is not registered)
   EXPECT_EQ(st.peer_invalidations, 1u);
   EXPECT_EQ(st.local_invalidations, 0u);
-  EXPECT_EQ(s.net().double_invalidations(), 1) << "only the server's stale one";
+  EXPECT_EQ(r.conn.net().double_invalidations(), 1) << "only the server's stale one";
 }
 
 // Inline WRITEs (below the RDMA threshold) from a registered buffer go by its lkey; from any
@@ -278,39 +282,24 @@ TEST(RegisteredBufferTest, AutoKeepsPerIoRegistrationWhereWindowsDoNotIsolate) {
   RigOptions options;
   options.script.misbehavior = Misbehavior::kRdmaWritePastDescriptor;
   {
-    Conn s(TransportKind::kSmbDirect, rxe, options);
-    ASSERT_TRUE(s.status().ok()) << s.status();
-    EXPECT_TRUE(absl::StrContains(s.client()->registration_note(), "reach their whole region"))
-        << s.client()->registration_note();
-    Buffer buffer(kIo);
-    std::fill(buffer.bytes, buffer.bytes + buffer.size, 0x11);
-    auto reg = s.client()->RegisterBuffer(buffer.span());
-    ASSERT_TRUE(reg.ok()) << reg.status();
-    std::unique_ptr<File> f = s.Create("r.bin");
-    ASSERT_NE(f, nullptr);
-    std::vector<uint8_t> data(64 * 1024, 0x22);
-    ASSERT_TRUE(f->Write(0, data).ok());
-    EXPECT_FALSE(f->Read(0, buffer.span().subspan(0, data.size())).ok());
-    EXPECT_EQ(s.stats().window_binds, 0u);
-    EXPECT_TRUE(std::all_of(buffer.bytes + data.size(), buffer.bytes + buffer.size,
-                            [](uint8_t b) { return b == 0x11; }));
+    Registered r(options, kIo, 0x11, rxe);
+    ASSERT_NO_FATAL_FAILURE(r.Start("r.bin", 64 * 1024, 0x22));
+    EXPECT_TRUE(absl::StrContains(r.conn.client()->registration_note(),
+                                  "reach their whole region"))
+        << r.conn.client()->registration_note();
+    EXPECT_FALSE(r.file->Read(0, r.buffer.span().subspan(0, r.data.size())).ok());
+    EXPECT_EQ(r.conn.stats().window_binds, 0u);
+    EXPECT_TRUE(r.Holds(r.data.size(), r.buffer.size, 0x11));
   }
   options.smbd_client.registration = RdmaRegistrationMode::kWindows;
-  Conn s(TransportKind::kSmbDirect, rxe, options);
-  ASSERT_TRUE(s.status().ok()) << s.status();
-  EXPECT_TRUE(absl::StrContains(s.client()->registration_note(), "forced"))
-      << s.client()->registration_note();
-  Buffer buffer(kIo);
-  std::fill(buffer.bytes, buffer.bytes + buffer.size, 0x11);
-  auto reg = s.client()->RegisterBuffer(buffer.span());
-  ASSERT_TRUE(reg.ok()) << reg.status();
-  std::unique_ptr<File> f = s.Create("r.bin");
-  ASSERT_NE(f, nullptr);
-  std::vector<uint8_t> data(64 * 1024, 0x22);
-  ASSERT_TRUE(f->Write(0, data).ok());
-  (void)f->Read(0, buffer.span().subspan(0, data.size()));
-  EXPECT_EQ(s.stats().window_binds, 1u);
-  EXPECT_EQ(buffer.bytes[data.size()], kHostile) << "the rxe model should let the write through";
+  Registered r(options, kIo, 0x11, rxe);
+  ASSERT_NO_FATAL_FAILURE(r.Start("r.bin", 64 * 1024, 0x22));
+  EXPECT_TRUE(absl::StrContains(r.conn.client()->registration_note(), "forced"))
+      << r.conn.client()->registration_note();
+  (void)r.file->Read(0, r.buffer.span().subspan(0, r.data.size()));
+  EXPECT_EQ(r.conn.stats().window_binds, 1u);
+  EXPECT_EQ(r.buffer.bytes[r.data.size()], kHostile)
+      << "the rxe model should let the write through";
 }
 
 // kPerIo, and a device without windows: registered buffers still spare inline sends the

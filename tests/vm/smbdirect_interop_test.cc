@@ -109,9 +109,10 @@ TEST_F(KsmbdTest, NegotiatesSmbDirect) {
   EXPECT_GE(p.max_fragmented_send_size, 131072u);
   // Linux 6.1 copies pinned pages at fork; what rdma-core reports decides what we do.
   const ForkSafety f = EnsureForkSafety();
-  std::printf("fork safety: %s\n", f == ForkSafety::kKernelCopiesPinnedPages ? "kernel copies pinned pages"
-                                   : f == ForkSafety::kDontForkRegistrations ? "ibv_fork_init"
-                                                                             : "unprotected");
+  std::printf("fork safety: %s\n",
+              f == ForkSafety::kKernelCopiesPinnedPages ? "kernel copies pinned pages"
+              : f == ForkSafety::kDontForkRegistrations ? "ibv_fork_init"
+                                                        : "unprotected");
   EXPECT_NE(f, ForkSafety::kUnprotected);
 }
 
