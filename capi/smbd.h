@@ -147,8 +147,9 @@ struct smbd_read_request {
  * callback runs later on a library thread (after `request`'s read has ended: `buffer` is no
  * longer written). `buffer` and `request` must stay valid until then, and the file open. The
  * library makes no heap allocation per read once warm (smb2/client:no_alloc_test); over SMB
- * Direct's RDMA channel the device registration that lets the server write `buffer` is still
- * made per read (ibv_reg_mr: a system call; the verbs library allocates for it). */
+ * Direct's RDMA channel the device registration that lets the server write `buffer` is made per
+ * read (ibv_reg_mr: a system call; the verbs library allocates for it) unless `buffer` lies in a
+ * smbd_register_buffer buffer on a connection that binds memory windows. */
 smbd_status smbd_read_async(smbd_file* file, uint64_t offset, void* buffer, size_t length,
                             smbd_read_request* request, smbd_error* err);
 /* The largest smbd_read_async length. 0 for a bad handle. */
