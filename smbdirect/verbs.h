@@ -195,8 +195,9 @@ class MemoryRegion {
 // A type-2 memory window (ibv_alloc_mw(3), IBV_MW_TYPE_2). Unbound after allocation; bound by
 // PostBindWindow to a range of a region, invalidated locally (PostLocalInvalidate) or by the
 // peer's SEND_WITH_INVALIDATE. Measured on rxe (kernel 6.1): a window's rkey reaches the whole
-// underlying region (no isolation), and invalidating a window twice panics the kernel, so windows
-// are off by default and the transport never invalidates an rkey the peer may have invalidated.
+// underlying region (no isolation), and invalidating a window twice panics the kernel, so the
+// transport binds windows by default only where RdmaDeviceLimits::windows_isolate (not rxe) and
+// never invalidates an rkey the peer has invalidated.
 class MemoryWindow {
  public:
   virtual ~MemoryWindow() = default;
