@@ -49,9 +49,6 @@ class SmbDirectTransport::CallerBuffer final : public RegisteredBuffer {
     std::unique_lock<std::shared_mutex> lock(regions_->mu);
     regions_->by_end.erase(end_);
   }
-  const MemoryRegion* region() const { return region_.get(); }
-  uintptr_t end() const { return end_; }
-
  private:
   std::unique_ptr<MemoryRegion> region_;
   std::shared_ptr<CallerRegions> regions_;
