@@ -37,6 +37,7 @@
 #include "smb2/client/credentials_file.h"
 #include "smb2/client/url.h"
 #include "smb2/ntstatus.h"
+#include "smb2/security/kerberos.h"
 #include "tools/flags.h"
 
 namespace smbd {
@@ -72,6 +73,12 @@ OPTIONS
     --anonymous                 anonymous (null) session
     --guest                     guest session (without it, a server that logs a user in as
                                 guest or anonymous is refused: exit 4)
+    --kerberos                  require Kerberos (a ticket from kinit; never NTLM)
+    --no-kerberos               never Kerberos (NTLM with the password). Default: Kerberos
+                                when the server offers it and there is a ticket for the
+                                user (any user if none is given), NTLM otherwise
+    --kerberos-principal P      the server's principal (default cifs/HOST, HOST as typed in
+                                the URL; cifs/HOST@REALM for another realm)
     --transport auto|rdma|tcp   auto (default): SMB Direct, else TCP with one line on stderr
                                 saying why; rdma: SMB Direct or fail; tcp: never touches RDMA
     --rdma-device NAME          RDMA device to use (default: chosen by the server's address)
@@ -109,6 +116,8 @@ OPTIONS
 
 ENVIRONMENT
     SMBD_PASSWORD               the password (preferred over -U user%password)
+    KRB5CCNAME, KRB5_CONFIG     Kerberos ticket cache and configuration (MIT krb5);
+    KRB5_CLIENT_KTNAME          a client keytab, for services without a password
 
 EXIT STATUS
     0 success; 2 usage; 3 cannot connect; 4 authentication failed; 5 not found;
@@ -198,6 +207,8 @@ struct Options {
   std::string user, password, domain;
   bool has_password = false;
   bool anonymous = false, guest = false;
+  KerberosUse kerberos = KerberosUse::kAuto;
+  std::string kerberos_principal;
   std::string transport = "auto";
   std::string rdma_device;
   uint16_t max_dialect = kDialect311;
@@ -217,6 +228,19 @@ struct Options {
   bool progress = false, quiet = false, stats = false, verbose = false;
   RdmaRegistrationMode registration = RdmaRegistrationMode::kAuto;
 };
+
+// Whether a Kerberos ticket is present for `user` (its name part; any user if empty).
+bool KerberosTicketFor(const std::string& user) {
+  absl::StatusOr<std::string> principal = KerberosDefaultPrincipal();
+  if (!principal.ok()) return false;
+  if (user.empty()) return true;
+  const auto name = [](absl::string_view n) {
+    const size_t slash = n.find('\\');
+    if (slash != absl::string_view::npos) n.remove_prefix(slash + 1);
+    return absl::AsciiStrToLower(n.substr(0, n.find('@')));
+  };
+  return name(user) == name(*principal);
+}
 
 int Fail(int code, absl::string_view message) {
   std::fprintf(stderr, "smbd-cat: %.*s\n", static_cast<int>(message.size()), message.data());
@@ -441,15 +465,23 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   cred.guest = o.guest;
   cred.user = !o.user.empty() ? o.user : url->user;
   cred.domain = !o.domain.empty() ? o.domain : url->domain;
+  cred.kerberos = o.kerberos;
+  cred.kerberos_principal = o.kerberos_principal;
+  // A Kerberos ticket that would be used (KerberosUse::kAuto): no password prompt, and a URL
+  // without a user logs in as the ticket's user rather than anonymously.
+  const bool kerberos_ticket = o.kerberos == KerberosUse::kRequire ||
+                               (o.kerberos == KerberosUse::kAuto && !o.anonymous && !o.guest &&
+                                KerberosTicketFor(cred.user));
   std::string password = o.has_password ? o.password : url->password;
   if (!o.has_password && !url->has_password) {
     if (const char* env = std::getenv("SMBD_PASSWORD")) {
       password = env;
-    } else if (!o.anonymous && !o.guest && !cred.user.empty() && isatty(STDIN_FILENO)) {
+    } else if (!o.anonymous && !o.guest && !cred.user.empty() && !kerberos_ticket &&
+               isatty(STDIN_FILENO)) {
       password = PromptPassword(cred.user);
     }
   }
-  if (cred.user.empty() && !o.guest) cred.anonymous = true;
+  if (cred.user.empty() && !o.guest && !kerberos_ticket) cred.anonymous = true;
   if (o.guest && cred.user.empty()) cred.user = "guest";
   cred.password = SecretBytes::FromString(password);
   Wipe(&password);
@@ -459,7 +491,10 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     return Fail(ExitFor(session.status()) == kExitIo ? kExitAuth : ExitFor(session.status()),
                 absl::StrCat("logging in to ", url->host, ": ", session.status().message()));
   }
-  if (o.verbose) std::fprintf(stderr, "smbd-cat: %s\n", (*session)->RdmaChannelNote().c_str());
+  if (o.verbose) {
+    std::fprintf(stderr, "smbd-cat: %s\n", (*session)->auth_note().c_str());
+    std::fprintf(stderr, "smbd-cat: %s\n", (*session)->RdmaChannelNote().c_str());
+  }
   absl::StatusOr<std::unique_ptr<Tree>> tree = (*session)->TreeConnect(url->share);
   if (!tree.ok()) {
     return Fail(ExitFor(tree.status()),
@@ -599,6 +634,14 @@ int Main(int argc, char** argv) {
       o.anonymous = true;
     } else if (a == "--guest") {
       o.guest = true;
+    } else if (a == "--kerberos") {
+      o.kerberos = KerberosUse::kRequire;
+    } else if (a == "--no-kerberos") {
+      o.kerberos = KerberosUse::kNever;
+    } else if (a == "--kerberos-principal") {
+      if (!value(&o.kerberos_principal) || o.kerberos_principal.empty()) {
+        return Fail(kExitUsage, "--kerberos-principal needs a principal (cifs/HOST[@REALM])");
+      }
     } else if (a == "--transport") {
       if (!value(&o.transport)) return Fail(kExitUsage, "--transport needs tcp|rdma|auto");
     } else if (a == "--rdma-device") {

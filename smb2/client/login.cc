@@ -7,7 +7,9 @@
 #include "base/status_macros.h"
 #include "smb2/ntstatus.h"
 #include "smb2/pdu/session_setup.h"
+#include "absl/strings/ascii.h"
 #include "smb2/security/authenticator.h"
+#include "smb2/security/kerberos.h"
 #include "smb2/security/kdf.h"
 #include "smb2/security/preauth.h"
 #include "smb2/security/sealing.h"
@@ -16,16 +18,14 @@
 namespace smbd {
 namespace client_internal {
 
-absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) {
+namespace {
+
+// One SESSION_SETUP exchange with one mechanism. `who` names the user in messages.
+absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& creds,
+                                     Authenticator& auth, const std::string& who) {
   LoginResult result;
   const NegotiatedInfo& negotiated = ctx->negotiated();
   const ClientOptions& options = ctx->options();
-  NtlmCredentials nc;
-  nc.user = creds.anonymous ? "" : creds.user;
-  nc.domain = creds.domain;
-  nc.workstation = creds.workstation;
-  if (!creds.anonymous) nc.password = creds.password.Clone();
-  NtlmAuthenticator auth(std::move(nc));
   PreauthIntegrity preauth = ctx->preauth().Fork();
   std::vector<uint8_t> server_token = ctx->negotiate_token();
   const bool is_311 = negotiated.dialect == kDialect311;
@@ -45,7 +45,7 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
     if (status != ntstatus::kSuccess && status != ntstatus::kMoreProcessingRequired) {
       return NtStatusToStatus(
           status,
-          absl::StrCat("SESSION_SETUP as '", creds.anonymous ? "(anonymous)" : creds.user, "'"));
+          absl::StrCat("SESSION_SETUP as '", who, "'"));
     }
     SMBD_ASSIGN_OR_RETURN(SessionSetupResponse resp, DecodeSessionSetupResponse(Reader(*m)));
     result.session_id = m->response_header.session_id;
@@ -74,7 +74,7 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
       }
     } else if (!asked_unauthenticated) {
       return absl::UnauthenticatedError(absl::StrCat(
-          "SESSION_SETUP as '", creds.user,
+          "SESSION_SETUP as '", who,
           "': the server accepted the session before authentication finished (STATUS_SUCCESS "
           "on round ",
           round + 1, "); refusing an unauthenticated session"));
@@ -86,14 +86,14 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
     if (!asked_unauthenticated) {
       if (result.guest || result.anonymous) {
         return absl::UnauthenticatedError(absl::StrCat(
-            "SESSION_SETUP as '", creds.user, "': the server logged us in as ",
+            "SESSION_SETUP as '", who, "': the server logged us in as ",
             result.guest ? "guest" : "an anonymous (null) user",
             ", not as the user given; refusing (ask for a guest or anonymous session to accept "
             "one)"));
       }
       if (auth.session_key().empty()) {
         return absl::UnauthenticatedError(absl::StrCat(
-            "SESSION_SETUP as '", creds.user, "': authentication produced no session key"));
+            "SESSION_SETUP as '", who, "': authentication produced no session key"));
       }
     }
     const bool has_keys = !result.guest && !result.anonymous && !auth.session_key().empty();
@@ -155,6 +155,88 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
     break;
   }
   return result;
+}
+
+// The user part of "user@REALM", "DOMAIN\\user" or "user", lower case.
+std::string UserPart(absl::string_view name) {
+  const size_t slash = name.find('\\');
+  if (slash != absl::string_view::npos) name.remove_prefix(slash + 1);
+  name = name.substr(0, name.find('@'));
+  return absl::AsciiStrToLower(name);
+}
+
+// Why Kerberos cannot be tried (or OK, with the ticket's principal in *principal).
+absl::Status KerberosUsable(ClientContext* ctx, const Credentials& creds,
+                            std::string* principal) {
+  const Oid ours[] = {KerberosOid(), MsKerberosOid()};
+  absl::StatusOr<Oid> offered = ChooseMechanism(ctx->negotiate_token(), ours);
+  if (!offered.ok()) {
+    return absl::UnimplementedError("the server does not offer Kerberos (its SPNEGO list)");
+  }
+  SMBD_ASSIGN_OR_RETURN(*principal, KerberosDefaultPrincipal());
+  if (!creds.user.empty() && UserPart(creds.user) != UserPart(*principal)) {
+    return absl::FailedPreconditionError(absl::StrCat("the Kerberos ticket is for ", *principal,
+                                                      ", not for '", creds.user, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) {
+  const bool unauthenticated = creds.anonymous || creds.guest;
+  if (creds.kerberos == KerberosUse::kRequire && unauthenticated) {
+    return absl::InvalidArgumentError(
+        "Kerberos is required, but an anonymous or guest session was asked for");
+  }
+  std::string kerberos_note;
+  if (!unauthenticated && creds.kerberos != KerberosUse::kNever) {
+    std::string principal;
+    absl::Status usable = KerberosUsable(ctx, creds, &principal);
+    const bool tried = usable.ok();
+    if (tried) {
+      KerberosOptions ko;
+      ko.target_principal = !creds.kerberos_principal.empty()
+                                ? creds.kerberos_principal
+                                : DefaultSmbPrincipal(ctx->options().server_name);
+      KerberosAuthenticator auth(ko);
+      absl::StatusOr<LoginResult> r = RunLogin(ctx, creds, auth, principal);
+      if (r.ok()) {
+        r->mechanism = "Kerberos";
+        r->note = absl::StrCat("authenticated by Kerberos as ", auth.client_principal(), " to ",
+                               ko.target_principal, " (mutual)");
+        return r;
+      }
+      usable = r.status();
+    }
+    // kRequire: Kerberos or nothing. kAuto: NTLM, unless Kerberos was tried with the user's
+    // ticket and there is no password for NTLM (its error would hide the Kerberos one).
+    if (creds.kerberos == KerberosUse::kRequire) {
+      return absl::Status(usable.code(), absl::StrCat(usable.message(),
+                                                      " (Kerberos is required: NTLM not tried)"));
+    }
+    if (tried && creds.password.empty()) return usable;
+    kerberos_note = absl::StrCat(" (Kerberos not used: ", usable.message(), ")");
+  }
+  NtlmCredentials nc;
+  nc.user = creds.anonymous ? "" : creds.user;
+  nc.domain = creds.domain;
+  nc.workstation = creds.workstation;
+  if (!creds.anonymous) nc.password = creds.password.Clone();
+  NtlmAuthenticator auth(std::move(nc));
+  absl::StatusOr<LoginResult> ntlm =
+      RunLogin(ctx, creds, auth, creds.anonymous ? "(anonymous)" : creds.user);
+  if (!ntlm.ok()) {
+    if (kerberos_note.empty()) return ntlm.status();
+    return absl::Status(ntlm.status().code(),
+                        absl::StrCat(ntlm.status().message(), kerberos_note));
+  }
+  LoginResult r = *std::move(ntlm);
+  r.mechanism = r.anonymous ? "anonymous" : r.guest ? "guest" : "NTLM";
+  r.note = r.anonymous || r.guest ? absl::StrCat("logged in as ", r.mechanism)
+                                  : absl::StrCat("authenticated by NTLM as ", creds.user);
+  absl::StrAppend(&r.note, kerberos_note);
+  return r;
 }
 
 }  // namespace client_internal

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "smb2/client/context.h"
@@ -21,6 +22,9 @@ struct LoginResult {
   // Signing and sealing for the session; null for a guest or anonymous session (no keys). Already
   // installed on the connection.
   std::shared_ptr<SessionCrypto> crypto;
+  // "Kerberos", "NTLM", "guest" or "anonymous", and one line on how and why (Session::auth_note).
+  std::string mechanism;
+  std::string note;
 };
 
 // Runs SESSION_SETUP rounds until the server accepts or refuses. A session is accepted only

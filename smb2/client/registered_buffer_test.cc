@@ -115,7 +115,9 @@ struct Registered {
     file = conn.Create(name);
     ASSERT_NE(file, nullptr);
     data.assign(file_bytes, file_byte);
-    if (file_bytes > 0) ASSERT_TRUE(file->Write(0, data).ok());
+    if (file_bytes > 0) {
+      ASSERT_TRUE(file->Write(0, data).ok());
+    }
   }
   // Whether buffer bytes [from, to) all hold `b`.
   bool Holds(size_t from, size_t to, uint8_t b) const {

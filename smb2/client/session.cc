@@ -27,7 +27,9 @@ Session::Session(ClientContext* context, Client* client, client_internal::LoginR
       id_(login.session_id),
       guest_(login.guest),
       anonymous_(login.anonymous),
-      crypto_(std::move(login.crypto)) {}
+      crypto_(std::move(login.crypto)),
+      mechanism_(std::move(login.mechanism)),
+      auth_note_(std::move(login.note)) {}
 
 std::string Session::RdmaChannelNote() const {
   Transport* t = context_->transport();

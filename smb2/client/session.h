@@ -37,6 +37,10 @@ class Session {
   uint64_t id() const { return id_; }
   bool is_guest() const { return guest_; }
   bool is_anonymous() const { return anonymous_; }
+  // How the session was authenticated: "Kerberos", "NTLM", "guest" or "anonymous".
+  const std::string& auth_mechanism() const { return mechanism_; }
+  // One line: the mechanism, who, and (for NTLM under KerberosUse::kAuto) why not Kerberos.
+  const std::string& auth_note() const { return auth_note_; }
   bool signs() const;
   bool seals() const;
   Client* client() const { return client_; }
@@ -56,6 +60,8 @@ class Session {
   const bool anonymous_;
   bool logged_off_ = false;
   const std::shared_ptr<SessionCrypto> crypto_;  // null without keys (guest, anonymous)
+  const std::string mechanism_;
+  const std::string auth_note_;
 };
 
 }  // namespace smbd

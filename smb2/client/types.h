@@ -71,6 +71,19 @@ struct ClientOptions {
   std::string server_name;
 };
 
+// Whether SESSION_SETUP uses Kerberos (GSS-API through MIT krb5; smb2/security/kerberos.h).
+enum class KerberosUse {
+  // Kerberos when the server offers it and a ticket is present (default cache, KRB5CCNAME, or a
+  // client keytab in KRB5_CLIENT_KTNAME) whose user is the one given (any, if none is given);
+  // NTLM otherwise, and NTLM again, on a new SESSION_SETUP, when a Kerberos logon fails and a
+  // password was given. Session::auth_note() says which ran and why.
+  kAuto,
+  // Kerberos or nothing: no NTLM, whatever happens.
+  kRequire,
+  // NTLM (or anonymous/guest) only.
+  kNever,
+};
+
 struct Credentials {
   std::string user;      // empty with anonymous
   std::string domain;
@@ -78,6 +91,11 @@ struct Credentials {
   std::string workstation = "SMBD-CLIENT";
   bool anonymous = false;
   bool guest = false;  // log in as guest (any password is accepted by a guest-mapping server)
+  KerberosUse kerberos = KerberosUse::kAuto;
+  // The server's Kerberos principal; empty: "cifs/" + ClientOptions::server_name in the default
+  // realm (the name as the user typed it: no DNS canonicalization). "cifs/fs1@OTHER.REALM"
+  // names another realm.
+  std::string kerberos_principal;
 };
 
 struct NegotiatedInfo {

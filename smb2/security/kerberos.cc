@@ -1,0 +1,309 @@
+#include "smb2/security/kerberos.h"
+
+#include <gssapi/gssapi.h>
+#include <gssapi/gssapi_krb5.h>
+#include <krb5/krb5.h>
+#include <openssl/crypto.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "base/status_macros.h"
+#include "smb2/security/spnego.h"
+
+namespace smbd {
+namespace {
+
+// Text of one GSS status (major or mechanism minor), all its messages joined.
+std::string StatusText(OM_uint32 code, int type) {
+  std::string out;
+  OM_uint32 context = 0;
+  do {
+    OM_uint32 minor = 0;
+    gss_buffer_desc text = GSS_C_EMPTY_BUFFER;
+    const OM_uint32 major =
+        gss_display_status(&minor, code, type, type == GSS_C_MECH_CODE ? gss_mech_krb5 : nullptr,
+                           &context, &text);
+    if (GSS_ERROR(major)) break;
+    if (!out.empty()) out += "; ";
+    out.append(static_cast<const char*>(text.value), text.length);
+    gss_release_buffer(&minor, &text);
+  } while (context != 0);
+  return out;
+}
+
+std::string DisplayName(gss_name_t name) {
+  OM_uint32 minor = 0;
+  gss_buffer_desc text = GSS_C_EMPTY_BUFFER;
+  if (GSS_ERROR(gss_display_name(&minor, name, &text, nullptr))) return "";
+  std::string out(static_cast<const char*>(text.value), text.length);
+  gss_release_buffer(&minor, &text);
+  return out;
+}
+
+gss_OID_set_desc KrbMechSet() {
+  return gss_OID_set_desc{1, const_cast<gss_OID>(gss_mech_krb5)};
+}
+
+bool IsKerberos(const Oid& oid) { return oid == KerberosOid() || oid == MsKerberosOid(); }
+
+}  // namespace
+
+struct KerberosAuthenticator::Gss {
+  gss_ctx_id_t context = GSS_C_NO_CONTEXT;
+  gss_name_t target = GSS_C_NO_NAME;
+  ~Gss() {
+    OM_uint32 minor = 0;
+    if (context != GSS_C_NO_CONTEXT) gss_delete_sec_context(&minor, &context, GSS_C_NO_BUFFER);
+    if (target != GSS_C_NO_NAME) gss_release_name(&minor, &target);
+  }
+};
+
+std::string DefaultSmbPrincipal(absl::string_view host) {
+  absl::string_view h = host;
+  if (absl::ConsumePrefix(&h, "[")) absl::ConsumeSuffix(&h, "]");
+  return absl::StrCat("cifs/", h);
+}
+
+absl::Status KerberosError(uint32_t major, uint32_t minor, absl::string_view principal,
+                           absl::string_view what) {
+  const auto is = [minor](krb5_error_code code) {
+    return minor == static_cast<OM_uint32>(code);
+  };
+  const OM_uint32 routine = GSS_ROUTINE_ERROR(major);
+  if (is(KRB5KRB_AP_ERR_SKEW)) {
+    return absl::UnauthenticatedError(
+        "Kerberos: clock skew too great between this host and the KDC or the server (Kerberos "
+        "allows 5 minutes by default): synchronise the clocks (NTP) and try again");
+  }
+  if (routine == GSS_S_CREDENTIALS_EXPIRED || is(KRB5KRB_AP_ERR_TKT_EXPIRED) ||
+      is(KRB5KDC_ERR_TGT_REVOKED)) {
+    return absl::UnauthenticatedError(
+        "Kerberos: the ticket has expired: run kinit again (or kinit -R while it is renewable)");
+  }
+  if (is(KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN)) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "Kerberos: the KDC does not know the service principal '", principal,
+        "': connect by the server's name as registered in the domain (not an IP address or an "
+        "alias), or name the principal (--kerberos-principal)"));
+  }
+  if (is(KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN)) {
+    return absl::UnauthenticatedError(
+        "Kerberos: the KDC does not know the client principal of the ticket: kinit as a user of "
+        "the server's domain");
+  }
+  if (is(KRB5_KDC_UNREACH)) {
+    return absl::UnavailableError(
+        "Kerberos: no KDC of the realm could be reached: check the network and the realm's kdc "
+        "entries in krb5.conf (KRB5_CONFIG)");
+  }
+  if (is(KRB5_REALM_UNKNOWN) || is(KRB5_REALM_CANT_RESOLVE) || is(KRB5_CONFIG_NODEFREALM)) {
+    return absl::UnavailableError(absl::StrCat(
+        "Kerberos: no KDC is known for the realm of '", principal,
+        "': add the realm to krb5.conf (KRB5_CONFIG) or give the principal with its @REALM"));
+  }
+  if (is(KRB5KRB_AP_ERR_MODIFIED) || is(KRB5KRB_AP_ERR_BAD_INTEGRITY)) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "Kerberos: the server could not decrypt the ticket for '", principal,
+        "' (its keytab is out of date, or the name belongs to another host)"));
+  }
+  if (routine == GSS_S_NO_CRED || is(KRB5_FCC_NOFILE) || is(KRB5_CC_NOTFOUND) ||
+      is(KRB5_CC_END)) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "Kerberos: no ticket (", StatusText(minor, GSS_C_MECH_CODE),
+        "): run 'kinit USER@REALM' first (KRB5CCNAME names the ticket cache)"));
+  }
+  return absl::UnauthenticatedError(absl::StrCat("Kerberos ", what, " failed: ",
+                                                 StatusText(major, GSS_C_GSS_CODE), " (",
+                                                 StatusText(minor, GSS_C_MECH_CODE), ")"));
+}
+
+absl::StatusOr<std::string> KerberosDefaultPrincipal() {
+  OM_uint32 minor = 0;
+  gss_OID_set_desc mechs = KrbMechSet();
+  gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
+  OM_uint32 lifetime = 0;
+  OM_uint32 major = gss_acquire_cred(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &mechs,
+                                     GSS_C_INITIATE, &cred, nullptr, &lifetime);
+  if (GSS_ERROR(major)) return KerberosError(major, minor, "", "finding a ticket");
+  gss_name_t name = GSS_C_NO_NAME;
+  major = gss_inquire_cred(&minor, cred, &name, &lifetime, nullptr, nullptr);
+  OM_uint32 ignored = 0;
+  gss_release_cred(&ignored, &cred);
+  if (GSS_ERROR(major)) return KerberosError(major, minor, "", "reading the ticket cache");
+  std::string principal = DisplayName(name);
+  gss_release_name(&ignored, &name);
+  if (lifetime == 0) return KerberosError(GSS_S_CREDENTIALS_EXPIRED, 0, "", "");
+  return principal;
+}
+
+KerberosAuthenticator::KerberosAuthenticator(KerberosOptions options)
+    : options_(std::move(options)), gss_(std::make_unique<Gss>()) {}
+
+KerberosAuthenticator::~KerberosAuthenticator() = default;
+
+absl::Status KerberosAuthenticator::Init(absl::Span<const uint8_t> input,
+                                         std::vector<uint8_t>* output, bool* complete) {
+  OM_uint32 minor = 0;
+  if (gss_->target == GSS_C_NO_NAME) {
+    gss_buffer_desc name{options_.target_principal.size(),
+                         const_cast<char*>(options_.target_principal.data())};
+    const OM_uint32 major =
+        gss_import_name(&minor, &name, GSS_KRB5_NT_PRINCIPAL_NAME, &gss_->target);
+    if (GSS_ERROR(major)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Kerberos: '", options_.target_principal, "' is not a principal name (",
+          StatusText(minor, GSS_C_MECH_CODE), ")"));
+    }
+  }
+  gss_buffer_desc in{input.size(), const_cast<uint8_t*>(input.data())};
+  gss_buffer_desc out = GSS_C_EMPTY_BUFFER;
+  OM_uint32 flags = 0;
+  // Mutual authentication: the server must prove it holds the service key (AP-REP). INTEG so
+  // that a mechListMIC can be made and checked (RFC 4178 section 5).
+  const OM_uint32 major = gss_init_sec_context(
+      &minor, GSS_C_NO_CREDENTIAL, &gss_->context, gss_->target,
+      const_cast<gss_OID>(gss_mech_krb5), GSS_C_MUTUAL_FLAG | GSS_C_INTEG_FLAG, GSS_C_INDEFINITE,
+      GSS_C_NO_CHANNEL_BINDINGS, input.empty() ? GSS_C_NO_BUFFER : &in, nullptr, &out, &flags,
+      nullptr);
+  if (out.length > 0) {
+    const uint8_t* p = static_cast<const uint8_t*>(out.value);
+    output->assign(p, p + out.length);
+  }
+  OM_uint32 ignored = 0;
+  gss_release_buffer(&ignored, &out);
+  if (GSS_ERROR(major)) {
+    return KerberosError(major, minor, options_.target_principal,
+                         input.empty() ? "AP-REQ" : "checking the server's AP-REP");
+  }
+  *complete = major == GSS_S_COMPLETE;
+  if (*complete && (flags & GSS_C_MUTUAL_FLAG) == 0) {
+    return absl::UnauthenticatedError(
+        "Kerberos: mutual authentication did not happen (the server did not prove its identity)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KerberosAuthenticator::CheckMechListMic(const std::vector<uint8_t>& mic) {
+  const Oid mechs[] = {KerberosOid()};
+  std::vector<uint8_t> list = EncodeMechTypeList(mechs);
+  gss_buffer_desc message{list.size(), list.data()};
+  gss_buffer_desc token{mic.size(), const_cast<uint8_t*>(mic.data())};
+  OM_uint32 minor = 0;
+  const OM_uint32 major = gss_verify_mic(&minor, gss_->context, &message, &token, nullptr);
+  if (GSS_ERROR(major)) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "Kerberos: the server's SPNEGO mechListMIC does not verify (",
+        StatusText(major, GSS_C_GSS_CODE), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KerberosAuthenticator::Finish() {
+  OM_uint32 minor = 0;
+  gss_buffer_set_t set = GSS_C_NO_BUFFER_SET;
+  const OM_uint32 major = gss_inquire_sec_context_by_oid(
+      &minor, gss_->context, const_cast<gss_OID>(GSS_C_INQ_SSPI_SESSION_KEY), &set);
+  if (GSS_ERROR(major) || set == GSS_C_NO_BUFFER_SET || set->count < 1 ||
+      set->elements[0].length == 0) {
+    OM_uint32 ignored = 0;
+    if (set != GSS_C_NO_BUFFER_SET) gss_release_buffer_set(&ignored, &set);
+    return absl::InternalError(absl::StrCat("Kerberos: the GSS context has no session key (",
+                                            StatusText(minor, GSS_C_MECH_CODE), ")"));
+  }
+  gss_name_t source = GSS_C_NO_NAME;
+  OM_uint32 ignored = 0;
+  if (!GSS_ERROR(gss_inquire_context(&ignored, gss_->context, &source, nullptr, nullptr, nullptr,
+                                     nullptr, nullptr, nullptr))) {
+    client_principal_ = DisplayName(source);
+    gss_release_name(&ignored, &source);
+  }
+  gss_buffer_t key = &set->elements[0];
+  session_key_ = SecretBytes(
+      absl::MakeConstSpan(static_cast<const uint8_t*>(key->value), key->length));
+  // The library frees without wiping; the key must not linger in freed memory.
+  OPENSSL_cleanse(key->value, key->length);
+  gss_release_buffer_set(&minor, &set);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Authenticator::Step> KerberosAuthenticator::Next(
+    absl::Span<const uint8_t> server_token) {
+  switch (state_) {
+    case State::kStart: {
+      const Oid ours[] = {KerberosOid(), MsKerberosOid()};
+      absl::StatusOr<Oid> mech = ChooseMechanism(server_token, ours);
+      if (!mech.ok()) {
+        if (absl::IsUnimplemented(mech.status())) {
+          return absl::UnimplementedError(
+              "the server does not offer Kerberos in its SPNEGO mechanism list");
+        }
+        return mech.status();
+      }
+      std::vector<uint8_t> ap_req;
+      bool complete = false;
+      SMBD_RETURN_IF_ERROR(Init({}, &ap_req, &complete));
+      if (ap_req.empty()) return absl::InternalError("Kerberos: GSS-API produced no AP-REQ");
+      state_ = State::kSentApReq;
+      // Only Kerberos in the list, so the optimistic token is for the preferred (only)
+      // mechanism and no mechListMIC is required ([MS-SPNG] 3.1.5.1, RFC 4178 section 5).
+      const Oid mechs[] = {KerberosOid()};
+      return Step{EncodeNegTokenInit(mechs, std::move(ap_req)), false};
+    }
+    case State::kSentApReq: {
+      if (server_token.empty()) {
+        return absl::UnauthenticatedError(
+            "Kerberos: the server sent no AP-REP, so it did not prove its identity (mutual "
+            "authentication is required)");
+      }
+      SMBD_ASSIGN_OR_RETURN(NegTokenResp resp, ParseNegTokenResp(server_token));
+      if (resp.neg_state == NegState::kReject) {
+        return absl::UnauthenticatedError("the server rejected the Kerberos ticket (SPNEGO reject)");
+      }
+      if (resp.supported_mech.has_value() && !IsKerberos(*resp.supported_mech)) {
+        return absl::UnimplementedError("the server selected a mechanism other than Kerberos");
+      }
+      if (!resp.response_token.has_value() || resp.response_token->empty()) {
+        return absl::UnauthenticatedError(
+            "Kerberos: the server's answer carries no AP-REP, so it did not prove its identity "
+            "(mutual authentication is required)");
+      }
+      std::vector<uint8_t> more;
+      bool complete = false;
+      SMBD_RETURN_IF_ERROR(Init(*resp.response_token, &more, &complete));
+      if (!complete || !more.empty()) {
+        return absl::DataLossError("Kerberos: the context did not complete after the AP-REP");
+      }
+      if (resp.mech_list_mic.has_value()) SMBD_RETURN_IF_ERROR(CheckMechListMic(*resp.mech_list_mic));
+      SMBD_RETURN_IF_ERROR(Finish());
+      state_ = State::kDone;
+      if (resp.neg_state == NegState::kRequestMic) {
+        // The server asks for our mechListMIC over the list we sent.
+        const Oid mechs[] = {KerberosOid()};
+        std::vector<uint8_t> list = EncodeMechTypeList(mechs);
+        gss_buffer_desc message{list.size(), list.data()};
+        gss_buffer_desc mic = GSS_C_EMPTY_BUFFER;
+        OM_uint32 minor = 0;
+        if (GSS_ERROR(gss_get_mic(&minor, gss_->context, GSS_C_QOP_DEFAULT, &message, &mic))) {
+          return absl::InternalError("Kerberos: could not make the SPNEGO mechListMIC");
+        }
+        NegTokenResp out;
+        const uint8_t* p = static_cast<const uint8_t*>(mic.value);
+        out.mech_list_mic = std::vector<uint8_t>(p, p + mic.length);
+        gss_release_buffer(&minor, &mic);
+        return Step{EncodeNegTokenResp(out), true};
+      }
+      return Step{{}, true};
+    }
+    case State::kDone:
+      break;
+  }
+  return absl::FailedPreconditionError(
+      "KerberosAuthenticator::Next after authentication finished");
+}
+
+}  // namespace smbd

@@ -1,0 +1,270 @@
+// Kerberos logons against a real Active Directory domain controller: Samba's AD DC provisioned
+// on loopback by tests/kerberos/addc-server (KDC and SMB server in one), with tickets from MIT
+// kinit in temporary caches. Run by tests/kerberos/run-suite, which exports the KRB_TEST_*
+// variables; skipped without them.
+#include <openssl/sha.h>
+#include <stdlib.h>
+
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "connect/connect.h"
+#include "gtest/gtest.h"
+#include "smb2/client/client.h"
+#include "smb2/constants.h"
+
+namespace smbd {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  std::mt19937 rng(seed);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
+std::string Sha256Hex(absl::Span<const uint8_t> b) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(b.data(), b.size(), md);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(md), sizeof(md)));
+}
+
+class KerberosTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (port_ == 0) GTEST_SKIP() << "no domain controller (run tests/kerberos/run-suite)";
+    setenv("KRB5CCNAME", Env("KRB_TEST_CCACHE").c_str(), 1);
+  }
+
+  absl::StatusOr<std::unique_ptr<Client>> Connect(const std::string& host = "localhost",
+                                                  ClientOptions o = {}) {
+    return ConnectTcp(host, port_, o);
+  }
+
+  static Credentials Required(std::string principal = "") {
+    Credentials c;
+    c.kerberos = KerberosUse::kRequire;
+    c.kerberos_principal = std::move(principal);
+    return c;
+  }
+
+  Credentials WithPassword() const {
+    Credentials c;
+    c.user = Env("KRB_TEST_USER");
+    c.password = SecretBytes::FromString(Env("KRB_TEST_PASSWORD"));
+    return c;
+  }
+
+  // Writes `data` to `name` on the share and reads it back, in the session given.
+  void RoundTrip(Session* s, const std::string& name, const std::vector<uint8_t>& data) {
+    auto t = s->TreeConnect(Env("KRB_TEST_SHARE"));
+    ASSERT_TRUE(t.ok()) << t.status();
+    OpenOptions w;
+    w.write = true;
+    w.disposition = 5;  // overwrite-if
+    auto f = (*t)->Open(name, w);
+    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_TRUE((*f)->Write(0, data).ok());
+    std::vector<uint8_t> back(data.size() + 4096);
+    auto n = (*f)->Read(0, absl::MakeSpan(back));
+    ASSERT_TRUE(n.ok()) << n.status();
+    back.resize(*n);
+    EXPECT_EQ(Sha256Hex(back), Sha256Hex(data));
+    ASSERT_TRUE((*f)->Close().ok());
+    // And the server's disk holds the same bytes.
+    std::ifstream disk(Env("KRB_TEST_SHARE_DIR") + "/" + name, std::ios::binary);
+    std::vector<uint8_t> on_disk((std::istreambuf_iterator<char>(disk)), {});
+    EXPECT_EQ(Sha256Hex(on_disk), Sha256Hex(data));
+  }
+
+  const uint16_t port_ = static_cast<uint16_t>(std::atoi(Env("KRB_TEST_SMB_PORT").c_str()));
+};
+
+struct Mode {
+  const char* name;
+  uint16_t dialect;
+  bool seal;
+  Cipher cipher;
+};
+
+// Every dialect with keys and every cipher: the GSS session key (32 bytes for the domain's
+// AES-256 tickets) feeds the same key derivation as NTLM's, and the AES-256 ciphers use the
+// full key ([MS-SMB2] 3.2.5.3.1 FullSessionKey), so a wrong key fails the signed final
+// SESSION_SETUP answer or the first sealed answer.
+class KerberosModeTest : public KerberosTest, public ::testing::WithParamInterface<Mode> {};
+
+TEST_P(KerberosModeTest, SignedOrSealedWriteAndReadBackAreEqual) {
+  const Mode& m = GetParam();
+  ClientOptions o;
+  o.max_dialect = m.dialect;
+  o.require_signing = !m.seal;
+  o.require_encryption = m.seal;
+  o.ciphers = {m.cipher};
+  auto c = Connect("localhost", o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ((*c)->negotiated().dialect, m.dialect);
+  auto s = (*c)->Login(Required());
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->auth_mechanism(), "Kerberos");
+  EXPECT_TRUE(absl::StrContains((*s)->auth_note(), "as alice@SMBD.TEST to cifs/localhost"))
+      << (*s)->auth_note();
+  if (m.seal) {
+    EXPECT_TRUE((*s)->seals());
+    if (m.dialect == kDialect311) EXPECT_EQ((*c)->negotiated().cipher, m.cipher);
+  } else {
+    EXPECT_TRUE((*s)->signs());
+  }
+  RoundTrip(s->get(), absl::StrCat("krb-", m.name, ".bin"), Pattern(3 * 1048576 + 4321, 7));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kerberos, KerberosModeTest,
+    ::testing::Values(Mode{"smb311_signed", kDialect311, false, Cipher::kAes128Gcm},
+                      Mode{"smb311_aes128gcm", kDialect311, true, Cipher::kAes128Gcm},
+                      Mode{"smb311_aes128ccm", kDialect311, true, Cipher::kAes128Ccm},
+                      Mode{"smb311_aes256gcm", kDialect311, true, Cipher::kAes256Gcm},
+                      Mode{"smb311_aes256ccm", kDialect311, true, Cipher::kAes256Ccm},
+                      Mode{"smb302_sealed", kDialect302, true, Cipher::kAes128Ccm},
+                      Mode{"smb300_signed", kDialect300, false, Cipher::kAes128Ccm},
+                      Mode{"smb210_signed", kDialect210, false, Cipher::kAes128Ccm}),
+    [](const ::testing::TestParamInfo<Mode>& i) { return std::string(i.param.name); });
+
+TEST_F(KerberosTest, TheHostAsTypedIsThePrincipalUnlessOneIsGiven) {
+  // 127.0.0.1 is not a name the domain knows: the client asks for cifs/127.0.0.1 as typed
+  // (no reverse DNS to find "localhost"), and the KDC says it does not know it.
+  auto c = Connect("127.0.0.1");
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto s = (*c)->Login(Required());
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::IsUnauthenticated(s.status())) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "does not know the service principal "
+                                                      "'cifs/127.0.0.1'"))
+      << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "NTLM not tried")) << s.status();
+  // The same address with the principal named: the DC's own name, dc1.
+  auto c2 = Connect("127.0.0.1");
+  ASSERT_TRUE(c2.ok()) << c2.status();
+  auto s2 = (*c2)->Login(Required("cifs/dc1"));
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  EXPECT_EQ((*s2)->auth_mechanism(), "Kerberos");
+  EXPECT_TRUE(absl::StrContains((*s2)->auth_note(), "to cifs/dc1")) << (*s2)->auth_note();
+}
+
+TEST_F(KerberosTest, NoTicketIsOneLineSayingKinitAndNtlmIsNotTriedWhenRequired) {
+  setenv("KRB5CCNAME", Env("KRB_TEST_MISSING_CCACHE").c_str(), 1);
+  auto c = Connect();
+  ASSERT_TRUE(c.ok()) << c.status();
+  // A password is given, and NTLM would work: Kerberos is required, so it is not used.
+  Credentials cred = WithPassword();
+  cred.kerberos = KerberosUse::kRequire;
+  auto s = (*c)->Login(cred);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::IsUnauthenticated(s.status())) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "no ticket")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "kinit")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "NTLM not tried")) << s.status();
+  EXPECT_FALSE(absl::StrContains(s.status().message(), "\n")) << s.status();
+  EXPECT_FALSE(absl::StrContains(s.status().message(), Env("KRB_TEST_PASSWORD")));
+}
+
+TEST_F(KerberosTest, ExpiredTicketSaysKinitAgain) {
+  setenv("KRB5CCNAME", Env("KRB_TEST_EXPIRED_CCACHE").c_str(), 1);
+  auto c = Connect();
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto s = (*c)->Login(Required());
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::IsUnauthenticated(s.status())) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "expired: run kinit again")) << s.status();
+}
+
+TEST_F(KerberosTest, AutoUsesTheTicketOfTheUserGivenWithoutAPassword) {
+  auto c = Connect();
+  ASSERT_TRUE(c.ok()) << c.status();
+  Credentials cred;
+  cred.user = "ALICE";  // the ticket's user, in another case
+  auto s = (*c)->Login(cred);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->auth_mechanism(), "Kerberos");
+  RoundTrip(s->get(), "krb-auto.bin", Pattern(100000, 3));
+}
+
+TEST_F(KerberosTest, AutoFallsBackToNtlmWithThePasswordAndSaysWhy) {
+  // Kerberos is tried (the ticket is alice's) and fails (no principal for an IP address); the
+  // password then logs in with NTLM on a new SESSION_SETUP.
+  auto c = Connect("127.0.0.1");
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto s = (*c)->Login(WithPassword());
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->auth_mechanism(), "NTLM");
+  EXPECT_TRUE(absl::StrContains((*s)->auth_note(), "Kerberos not used: Kerberos: the KDC does "
+                                                   "not know the service principal"))
+      << (*s)->auth_note();
+  RoundTrip(s->get(), "krb-fallback.bin", Pattern(100000, 4));
+}
+
+TEST_F(KerberosTest, AutoDoesNotUseAnotherUsersTicket) {
+  auto c = Connect();
+  ASSERT_TRUE(c.ok()) << c.status();
+  Credentials cred;
+  cred.user = "administrator";
+  cred.password = SecretBytes::FromString("wrong-on-purpose");
+  auto s = (*c)->Login(cred);
+  // NTLM as administrator with a wrong password: refused, and not logged in as alice.
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::IsUnauthenticated(s.status())) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "STATUS_LOGON_FAILURE")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "ticket is for alice@SMBD.TEST"))
+      << s.status();
+}
+
+TEST_F(KerberosTest, NeverMeansNtlmEvenWithATicket) {
+  auto c = Connect();
+  ASSERT_TRUE(c.ok()) << c.status();
+  Credentials cred = WithPassword();
+  cred.kerberos = KerberosUse::kNever;
+  auto s = (*c)->Login(cred);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->auth_mechanism(), "NTLM");
+  EXPECT_FALSE(absl::StrContains((*s)->auth_note(), "Kerberos")) << (*s)->auth_note();
+}
+
+TEST_F(KerberosTest, RequiredKerberosRefusesAnonymousAndGuest) {
+  auto c = Connect();
+  ASSERT_TRUE(c.ok()) << c.status();
+  Credentials cred = Required();
+  cred.anonymous = true;
+  auto s = (*c)->Login(cred);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(s.status())) << s.status();
+}
+
+TEST_F(KerberosTest, SeveralSessionsOnOneConnectionEachWithItsOwnKey) {
+  ClientOptions o;
+  o.require_encryption = true;
+  auto c = Connect("localhost", o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto s1 = (*c)->Login(Required());
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  auto s2 = (*c)->Login(Required());
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  EXPECT_NE((*s1)->id(), (*s2)->id());
+  RoundTrip(s1->get(), "krb-s1.bin", Pattern(200000, 5));
+  RoundTrip(s2->get(), "krb-s2.bin", Pattern(200000, 6));
+}
+
+}  // namespace
+}  // namespace smbd
