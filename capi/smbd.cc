@@ -210,7 +210,15 @@ absl::StatusOr<Credentials> MakeCredentials(const SmbUrl& url, const smbd_option
   } else if (url.has_password) {
     c.password = SecretBytes::FromString(url.password);
   }
-  if (c.user.empty() && !c.anonymous && !c.guest) {
+  switch (o.kerberos) {
+    case SMBD_KERBEROS_AUTO: c.kerberos = KerberosUse::kAuto; break;
+    case SMBD_KERBEROS_REQUIRE: c.kerberos = KerberosUse::kRequire; break;
+    case SMBD_KERBEROS_NEVER: c.kerberos = KerberosUse::kNever; break;
+    default: return absl::InvalidArgumentError("kerberos must be SMBD_KERBEROS_AUTO, _REQUIRE or _NEVER");
+  }
+  if (o.kerberos_principal != nullptr) c.kerberos_principal = o.kerberos_principal;
+  // Without a user, Kerberos may still log in as the ticket's user (Login says why not).
+  if (c.user.empty() && !c.anonymous && !c.guest && c.kerberos == KerberosUse::kNever) {
     return absl::InvalidArgumentError("no user: give one in the URL or the options");
   }
   return c;
@@ -359,6 +367,17 @@ const char* smbd_client_transport(smbd_client* client) {
   std::shared_ptr<smbd_client> h = HandleTable::Get().Find(client);
   if (h == nullptr) return nullptr;
   return h->client->connection()->transport()->name();
+}
+
+const char* smbd_client_auth_mechanism(smbd_client* client) {
+  std::shared_ptr<smbd_client> h = HandleTable::Get().Find(client);
+  if (h == nullptr) return nullptr;
+  const std::string& m = h->session->auth_mechanism();
+  // Literals, so that the pointer outlives the handle.
+  for (const char* name : {"Kerberos", "NTLM", "guest", "anonymous"}) {
+    if (m == name) return name;
+  }
+  return "unknown";
 }
 
 smbd_status smbd_register_buffer(smbd_client* client, void* memory, size_t length,

@@ -90,7 +90,17 @@ typedef struct smbd_options {
   int seal;      /* refuse an unencrypted session */
   const char* cipher; /* "aes-128-gcm", "aes-256-gcm", "aes-128-ccm", "aes-256-ccm"; NULL: any */
   uint32_t timeout_ms; /* per request; 0: 60000 */
+  /* Kerberos (MIT krb5 through GSS-API; a ticket from kinit, KRB5CCNAME, or a client keytab in
+   * KRB5_CLIENT_KTNAME): SMBD_KERBEROS_AUTO uses it when the server offers it and there is a
+   * ticket for the user (any user when none is given; then no user is needed), NTLM otherwise
+   * or when it fails and a password was given; REQUIRE never uses NTLM; NEVER never uses
+   * Kerberos. */
+  int kerberos;
+  /* The server's principal; NULL: "cifs/HOST" with HOST as given (no DNS canonicalization). */
+  const char* kerberos_principal;
 } smbd_options;
+
+enum { SMBD_KERBEROS_AUTO = 0, SMBD_KERBEROS_REQUIRE = 1, SMBD_KERBEROS_NEVER = 2 };
 
 /* Fills `options` with the defaults (auto transport, 60 s timeout, nothing required). */
 void smbd_options_init(smbd_options* options);
@@ -111,6 +121,9 @@ smbd_status smbd_disconnect(smbd_client* client, smbd_error* err);
 smbd_status smbd_cancel(smbd_client* client, smbd_error* err);
 /* "rdma" or "tcp": the transport the client ended up on. NULL for a bad handle. */
 const char* smbd_client_transport(smbd_client* client);
+/* How the client logged on: "Kerberos", "NTLM", "guest" or "anonymous". NULL for a bad
+ * handle. */
+const char* smbd_client_auth_mechanism(smbd_client* client);
 
 enum {
   SMBD_O_READ = 1,

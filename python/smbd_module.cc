@@ -283,6 +283,8 @@ class PyClient {
   void Close() { c_.reset(); }
   std::string transport() const { return Get()->client->connection()->transport()->name(); }
   std::string rdma_note() const { return Get()->session->RdmaChannelNote(); }
+  std::string auth_note() const { return Get()->session->auth_note(); }
+  std::string auth_mechanism() const { return Get()->session->auth_mechanism(); }
   PyRegistered Register(const py::buffer& buffer) { return PyRegistered(Get(), buffer); }
   void Cancel() { Get()->client->Cancel(); }
 
@@ -304,7 +306,8 @@ PyClient Connect(const std::string& url, std::optional<std::string> password,
                  const std::string& transport, bool sign, bool seal,
                  std::optional<std::string> cipher, double timeout, bool guest, bool anonymous,
                  std::optional<std::string> credentials_file,
-                 std::optional<std::string> rdma_device, std::optional<std::string> user) {
+                 std::optional<std::string> rdma_device, std::optional<std::string> user,
+                 const std::string& kerberos, std::optional<std::string> kerberos_principal) {
   absl::StatusOr<SmbUrl> parsed = ParseSmbUrl(url);
   if (!parsed.ok()) {
     throw py::value_error(absl::StrCat("bad URL ", RedactUrlText(url), ": ",
@@ -334,6 +337,16 @@ PyClient Connect(const std::string& url, std::optional<std::string> password,
   creds.anonymous = anonymous;
   creds.user = user.value_or(parsed->user);
   creds.domain = parsed->domain;
+  if (kerberos == "auto") {
+    creds.kerberos = KerberosUse::kAuto;
+  } else if (kerberos == "require") {
+    creds.kerberos = KerberosUse::kRequire;
+  } else if (kerberos == "never") {
+    creds.kerberos = KerberosUse::kNever;
+  } else {
+    throw py::value_error("kerberos: 'auto', 'require' or 'never'");
+  }
+  if (kerberos_principal.has_value()) creds.kerberos_principal = *kerberos_principal;
   if (password.has_value()) {
     creds.password = SecretBytes::FromString(*password);
   } else if (credentials_file.has_value()) {
@@ -469,6 +482,10 @@ PYBIND11_MODULE(smbd, m) {
       }, py::arg("src"), py::arg("dst"), py::arg("replace") = false)
       .def("cancel", &PyClient::Cancel)
       .def_property_readonly("transport", &PyClient::transport)
+      .def_property_readonly("auth_mechanism", &PyClient::auth_mechanism,
+                             "'Kerberos', 'NTLM', 'guest' or 'anonymous'.")
+      .def_property_readonly("auth_note", &PyClient::auth_note,
+                             "How the session was authenticated, and why not Kerberos.")
       .def_property_readonly("rdma_note", &PyClient::rdma_note,
                              "Whether reads and writes use the RDMA channel, and how or why not.")
       .def("register", &PyClient::Register, py::arg("buffer"),
@@ -485,7 +502,10 @@ PYBIND11_MODULE(smbd, m) {
         py::arg("sign") = false, py::arg("seal") = false, py::arg("cipher") = py::none(),
         py::arg("timeout") = 60.0, py::arg("guest") = false, py::arg("anonymous") = false,
         py::arg("credentials_file") = py::none(), py::arg("rdma_device") = py::none(),
-        py::arg("user") = py::none(),
+        py::arg("user") = py::none(), py::arg("kerberos") = "auto",
+        py::arg("kerberos_principal") = py::none(),
         "Connects to smb://[domain;][user[:password]@]host[:port]/share, logs on and "
-        "connects the share. transport: auto (SMB Direct, else TCP), rdma or tcp.");
+        "connects the share. transport: auto (SMB Direct, else TCP), rdma or tcp. kerberos: "
+        "auto (a ticket from kinit when the server offers Kerberos, else NTLM), require, or "
+        "never; kerberos_principal: the server's principal (default cifs/HOST).");
 }

@@ -216,6 +216,11 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
                                                       " (Kerberos is required: NTLM not tried)"));
     }
     if (tried && creds.password.empty()) return usable;
+    if (creds.user.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no user given, and Kerberos cannot log in (", usable.message(),
+          "): give a user, or get a ticket with kinit"));
+    }
     kerberos_note = absl::StrCat(" (Kerberos not used: ", usable.message(), ")");
   }
   NtlmCredentials nc;

@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "connect/connect.h"
+#include "smbd/smbd.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
 #include "smb2/constants.h"
@@ -264,6 +265,50 @@ TEST_F(KerberosTest, SeveralSessionsOnOneConnectionEachWithItsOwnKey) {
   EXPECT_NE((*s1)->id(), (*s2)->id());
   RoundTrip(s1->get(), "krb-s1.bin", Pattern(200000, 5));
   RoundTrip(s2->get(), "krb-s2.bin", Pattern(200000, 6));
+}
+
+// The C API: no user at all, SMBD_KERBEROS_REQUIRE, the ticket's user logs in.
+TEST_F(KerberosTest, CApiLogsInWithTheTicketAndNoUser) {
+  const std::vector<uint8_t> data = Pattern(300000, 9);
+  {
+    std::ofstream out(Env("KRB_TEST_SHARE_DIR") + "/krb-capi.bin", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+  smbd_options o;
+  smbd_options_init(&o);
+  o.transport = SMBD_TRANSPORT_TCP;
+  o.kerberos = SMBD_KERBEROS_REQUIRE;
+  o.seal = 1;
+  smbd_client* client = nullptr;
+  smbd_error err{};
+  ASSERT_EQ(smbd_connect_host("localhost", port_, Env("KRB_TEST_SHARE").c_str(), &o, &client,
+                              &err),
+            SMBD_OK)
+      << err.message;
+  EXPECT_STREQ(smbd_client_auth_mechanism(client), "Kerberos");
+  smbd_file* f = nullptr;
+  ASSERT_EQ(smbd_open(client, "krb-capi.bin", SMBD_O_READ, &f, &err), SMBD_OK) << err.message;
+  std::vector<uint8_t> back(data.size());
+  size_t done = 0;
+  ASSERT_EQ(smbd_read(f, 0, back.data(), back.size(), &done, &err), SMBD_OK) << err.message;
+  EXPECT_EQ(done, data.size());
+  EXPECT_EQ(Sha256Hex(back), Sha256Hex(data));
+  EXPECT_EQ(smbd_close(f, &err), SMBD_OK);
+  EXPECT_EQ(smbd_disconnect(client, &err), SMBD_OK);
+
+  // Without a ticket: SMBD_EAUTH and the one line that says kinit.
+  setenv("KRB5CCNAME", Env("KRB_TEST_MISSING_CCACHE").c_str(), 1);
+  client = nullptr;
+  EXPECT_EQ(smbd_connect_host("localhost", port_, Env("KRB_TEST_SHARE").c_str(), &o, &client,
+                              &err),
+            SMBD_EAUTH);
+  EXPECT_EQ(client, nullptr);
+  EXPECT_TRUE(absl::StrContains(err.message, "kinit")) << err.message;
+  // An out-of-range mode is refused before anything is sent.
+  o.kerberos = 7;
+  EXPECT_EQ(smbd_connect_host("localhost", port_, Env("KRB_TEST_SHARE").c_str(), &o, &client,
+                              &err),
+            SMBD_EINVAL);
 }
 
 }  // namespace
