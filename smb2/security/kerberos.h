@@ -44,9 +44,11 @@ std::string DefaultSmbPrincipal(absl::string_view host);
 absl::StatusOr<std::string> KerberosDefaultPrincipal();
 
 // One line for a GSS-API failure, naming what to do (kinit, clock, principal); kUnauthenticated,
-// or kUnavailable where no KDC could be reached. `what` says which step failed.
+// or kUnavailable where no KDC could be reached. `what` says which step failed; `ap_rep` says
+// the failure came from checking the server's AP-REP (so an integrity error is the server's
+// answer not verifying, not the server failing to decrypt our ticket).
 absl::Status KerberosError(uint32_t major, uint32_t minor, absl::string_view principal,
-                           absl::string_view what);
+                           absl::string_view what, bool ap_rep = false);
 
 class KerberosAuthenticator : public Authenticator {
  public:

@@ -38,6 +38,13 @@ TEST(KerberosTest, ErrorsSayWhatToDo) {
   EXPECT_NE(s.message().find("'cifs/10.0.0.5'"), absl::string_view::npos) << s;
   EXPECT_NE(s.message().find("--kerberos-principal"), absl::string_view::npos) << s;
 
+  // An integrity failure is the server failing to decrypt our ticket, unless it comes from
+  // checking the server's own AP-REP: then the server did not prove its identity.
+  s = KerberosError(GSS_S_FAILURE, KRB5KRB_AP_ERR_MODIFIED, "cifs/fs1", "AP-REQ");
+  EXPECT_NE(s.message().find("could not decrypt the ticket"), absl::string_view::npos) << s;
+  s = KerberosError(GSS_S_FAILURE, KRB5KRB_AP_ERR_MODIFIED, "cifs/fs1", "AP-REP", true);
+  EXPECT_NE(s.message().find("mutual authentication failed"), absl::string_view::npos) << s;
+
   s = KerberosError(GSS_S_NO_CRED, KRB5_FCC_NOFILE, "cifs/fs1", "AP-REQ");
   EXPECT_NE(s.message().find("no ticket"), absl::string_view::npos) << s;
   EXPECT_NE(s.message().find("kinit"), absl::string_view::npos) << s;

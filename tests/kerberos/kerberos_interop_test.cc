@@ -18,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "connect/connect.h"
 #include "smbd/smbd.h"
+#include "smb2/security/spnego.h"
+#include "tests/samba/tampering_proxy.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
 #include "smb2/constants.h"
@@ -266,6 +268,79 @@ TEST_F(KerberosTest, SeveralSessionsOnOneConnectionEachWithItsOwnKey) {
   RoundTrip(s1->get(), "krb-s1.bin", Pattern(200000, 5));
   RoundTrip(s2->get(), "krb-s2.bin", Pattern(200000, 6));
 }
+
+// A man in the middle changes the server's AP-REP (mutual authentication) in the final
+// SESSION_SETUP answer: the logon is refused with a Kerberos error, before any key is used.
+// SESSION_SETUP response body ([MS-SMB2] 2.2.6): SecurityBufferOffset at 4, Length at 6.
+void ReplaceSecurityBuffer(std::vector<uint8_t>* frame, const std::vector<uint8_t>& token) {
+  const size_t body = 64;
+  const uint16_t offset = (*frame)[body + 4] | ((*frame)[body + 5] << 8);
+  frame->resize(offset);
+  frame->insert(frame->end(), token.begin(), token.end());
+  (*frame)[body + 6] = static_cast<uint8_t>(token.size());
+  (*frame)[body + 7] = static_cast<uint8_t>(token.size() >> 8);
+}
+
+struct ApRepCase {
+  const char* name;
+  testing_samba::TamperingProxy::Tamper tamper;
+  const char* error;
+};
+
+class ApRepTamperTest : public KerberosTest, public ::testing::WithParamInterface<ApRepCase> {};
+
+TEST_P(ApRepTamperTest, LogonRefused) {
+  testing_samba::TamperingProxy proxy("127.0.0.1", port_);
+  proxy.ArmForCommand(1 /* SESSION_SETUP */, GetParam().tamper);
+  ClientOptions o;
+  o.server_name = "localhost";  // the principal is cifs/localhost; the proxy is on 127.0.0.1
+  auto c = ConnectTcp("127.0.0.1", proxy.port(), o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto s = (*c)->Login(Required());
+  ASSERT_FALSE(s.ok()) << "a session with a " << GetParam().name << " was accepted";
+  EXPECT_EQ(proxy.tampered(), 1);
+  EXPECT_TRUE(absl::IsUnauthenticated(s.status())) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), GetParam().error)) << s.status();
+}
+
+std::vector<ApRepCase> ApRepCases() {
+  return {
+      {"flipped AP-REP",
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) {
+         // The last bytes of the security buffer are the AP-REP's encrypted part.
+         (*f)[f->size() - 8] ^= 0x01;
+       },
+       "AP-REP does not verify"},
+      {"missing AP-REP",
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) {
+         NegTokenResp r;
+         r.neg_state = NegState::kAcceptCompleted;
+         r.supported_mech = KerberosOid();
+         ReplaceSecurityBuffer(f, EncodeNegTokenResp(r));
+       },
+       "carries no AP-REP"},
+      {"empty security buffer",
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) { ReplaceSecurityBuffer(f, {}); },
+       "sent no AP-REP"},
+      {"NTLM chosen instead",
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) {
+         NegTokenResp r;
+         r.neg_state = NegState::kAcceptCompleted;
+         r.supported_mech = NtlmsspOid();
+         r.response_token = std::vector<uint8_t>{1, 2, 3};
+         ReplaceSecurityBuffer(f, EncodeNegTokenResp(r));
+       },
+       "other than Kerberos"},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kerberos, ApRepTamperTest, ::testing::ValuesIn(ApRepCases()),
+    [](const ::testing::TestParamInfo<ApRepCase>& i) {
+      std::string n = i.param.name;
+      for (char& ch : n) if (ch == ' ' || ch == '-') ch = '_';
+      return n;
+    });
 
 // The C API: no user at all, SMBD_KERBEROS_REQUIRE, the ticket's user logs in.
 TEST_F(KerberosTest, CApiLogsInWithTheTicketAndNoUser) {
