@@ -229,17 +229,10 @@ struct Options {
   RdmaRegistrationMode registration = RdmaRegistrationMode::kAuto;
 };
 
-// Whether a Kerberos ticket is present for `user` (its name part; any user if empty).
+// Whether a Kerberos ticket is present for `user` (any user if empty).
 bool KerberosTicketFor(const std::string& user) {
   absl::StatusOr<std::string> principal = KerberosDefaultPrincipal();
-  if (!principal.ok()) return false;
-  if (user.empty()) return true;
-  const auto name = [](absl::string_view n) {
-    const size_t slash = n.find('\\');
-    if (slash != absl::string_view::npos) n.remove_prefix(slash + 1);
-    return absl::AsciiStrToLower(n.substr(0, n.find('@')));
-  };
-  return name(user) == name(*principal);
+  return principal.ok() && KerberosPrincipalIsUser(*principal, user);
 }
 
 int Fail(int code, absl::string_view message) {

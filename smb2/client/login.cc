@@ -7,7 +7,6 @@
 #include "base/status_macros.h"
 #include "smb2/ntstatus.h"
 #include "smb2/pdu/session_setup.h"
-#include "absl/strings/ascii.h"
 #include "smb2/security/authenticator.h"
 #include "smb2/security/kerberos.h"
 #include "smb2/security/kdf.h"
@@ -157,14 +156,6 @@ absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& cred
   return result;
 }
 
-// The user part of "user@REALM", "DOMAIN\\user" or "user", lower case.
-std::string UserPart(absl::string_view name) {
-  const size_t slash = name.find('\\');
-  if (slash != absl::string_view::npos) name.remove_prefix(slash + 1);
-  name = name.substr(0, name.find('@'));
-  return absl::AsciiStrToLower(name);
-}
-
 // Why Kerberos cannot be tried (or OK, with the ticket's principal in *principal).
 absl::Status KerberosUsable(ClientContext* ctx, const Credentials& creds,
                             std::string* principal) {
@@ -174,7 +165,7 @@ absl::Status KerberosUsable(ClientContext* ctx, const Credentials& creds,
     return absl::UnimplementedError("the server does not offer Kerberos (its SPNEGO list)");
   }
   SMBD_ASSIGN_OR_RETURN(*principal, KerberosDefaultPrincipal());
-  if (!creds.user.empty() && UserPart(creds.user) != UserPart(*principal)) {
+  if (!KerberosPrincipalIsUser(*principal, creds.user)) {
     return absl::FailedPreconditionError(absl::StrCat("the Kerberos ticket is for ", *principal,
                                                       ", not for '", creds.user, "'"));
   }

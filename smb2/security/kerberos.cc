@@ -108,6 +108,18 @@ std::string DefaultSmbPrincipal(absl::string_view host) {
   return absl::StrCat("cifs/", h);
 }
 
+namespace {
+std::string UserPart(absl::string_view name) {
+  const size_t slash = name.find('\\');
+  if (slash != absl::string_view::npos) name.remove_prefix(slash + 1);
+  return absl::AsciiStrToLower(name.substr(0, name.find('@')));
+}
+}  // namespace
+
+bool KerberosPrincipalIsUser(absl::string_view principal, absl::string_view user) {
+  return user.empty() || UserPart(user) == UserPart(principal);
+}
+
 absl::Status KerberosError(uint32_t major, uint32_t minor, absl::string_view principal,
                            absl::string_view what, bool ap_rep) {
   const auto is = [minor](krb5_error_code code) {

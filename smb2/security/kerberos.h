@@ -43,6 +43,11 @@ std::string DefaultSmbPrincipal(absl::string_view host);
 // no KDC.
 absl::StatusOr<std::string> KerberosDefaultPrincipal();
 
+// Whether `user` ("alice", "alice@REALM", "DOMAIN\\alice"; any case) names the same user as
+// the principal "alice@REALM": the user parts are compared, as Windows compares a typed user
+// with the logged-on one. An empty `user` matches any principal.
+bool KerberosPrincipalIsUser(absl::string_view principal, absl::string_view user);
+
 // One line for a GSS-API failure, naming what to do (kinit, clock, principal); kUnauthenticated,
 // or kUnavailable where no KDC could be reached. `what` says which step failed; `ap_rep` says
 // the failure came from checking the server's AP-REP (so an integrity error is the server's

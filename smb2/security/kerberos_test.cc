@@ -24,6 +24,16 @@ TEST(KerberosTest, DefaultPrincipalIsCifsSlashTheHostAsTyped) {
   EXPECT_EQ(DefaultSmbPrincipal("[fd00::5]"), "cifs/fd00::5");
 }
 
+TEST(KerberosTest, PrincipalIsUserComparesTheUserPartInAnyCase) {
+  EXPECT_TRUE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "alice"));
+  EXPECT_TRUE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "ALICE@example.com"));
+  EXPECT_TRUE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "EXAMPLE\\Alice"));
+  EXPECT_TRUE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", ""));
+  EXPECT_FALSE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "bob"));
+  EXPECT_FALSE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "alic"));
+  EXPECT_FALSE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "EXAMPLE\\alicex"));
+}
+
 TEST(KerberosTest, ErrorsSayWhatToDo) {
   absl::Status s = KerberosError(GSS_S_FAILURE, KRB5KRB_AP_ERR_SKEW, "cifs/fs1", "AP-REQ");
   EXPECT_TRUE(absl::IsUnauthenticated(s));
