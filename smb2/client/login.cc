@@ -190,6 +190,7 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
       ko.target_principal = !creds.kerberos_principal.empty()
                                 ? creds.kerberos_principal
                                 : DefaultSmbPrincipal(ctx->options().server_name);
+      ko.offer_ntlm = creds.kerberos != KerberosUse::kRequire;
       KerberosAuthenticator auth(ko);
       absl::StatusOr<LoginResult> r = RunLogin(ctx, creds, auth, principal);
       if (r.ok()) {

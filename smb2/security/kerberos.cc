@@ -207,7 +207,10 @@ absl::StatusOr<std::string> KerberosDefaultPrincipal() {
 }
 
 KerberosAuthenticator::KerberosAuthenticator(KerberosOptions options)
-    : options_(std::move(options)), gss_(std::make_unique<Gss>()) {}
+    : options_(std::move(options)), gss_(std::make_unique<Gss>()) {
+  mechs_.push_back(KerberosOid());
+  if (options_.offer_ntlm) mechs_.push_back(NtlmsspOid());
+}
 
 KerberosAuthenticator::~KerberosAuthenticator() = default;
 
@@ -255,8 +258,7 @@ absl::Status KerberosAuthenticator::Init(absl::Span<const uint8_t> input,
 }
 
 absl::Status KerberosAuthenticator::CheckMechListMic(const std::vector<uint8_t>& mic) {
-  const Oid mechs[] = {KerberosOid()};
-  std::vector<uint8_t> list = EncodeMechTypeList(mechs);
+  std::vector<uint8_t> list = EncodeMechTypeList(mechs_);
   gss_buffer_desc message{list.size(), list.data()};
   gss_buffer_desc token{mic.size(), const_cast<uint8_t*>(mic.data())};
   OM_uint32 minor = 0;
@@ -315,10 +317,9 @@ absl::StatusOr<Authenticator::Step> KerberosAuthenticator::Next(
       SMBD_RETURN_IF_ERROR(Init({}, &ap_req, &complete));
       if (ap_req.empty()) return absl::InternalError("Kerberos: GSS-API produced no AP-REQ");
       state_ = State::kSentApReq;
-      // Only Kerberos in the list, so the optimistic token is for the preferred (only)
-      // mechanism and no mechListMIC is required ([MS-SPNG] 3.1.5.1, RFC 4178 section 5).
-      const Oid mechs[] = {KerberosOid()};
-      return Step{EncodeNegTokenInit(mechs, std::move(ap_req)), false};
+      // The optimistic token is for the first (preferred) mechanism, so the server may accept
+      // it at once (RFC 4178 section 3.2).
+      return Step{EncodeNegTokenInit(mechs_, std::move(ap_req)), false};
     }
     case State::kSentApReq: {
       if (server_token.empty()) {
@@ -350,8 +351,7 @@ absl::StatusOr<Authenticator::Step> KerberosAuthenticator::Next(
       state_ = State::kDone;
       if (resp.neg_state == NegState::kRequestMic) {
         // The server asks for our mechListMIC over the list we sent.
-        const Oid mechs[] = {KerberosOid()};
-        std::vector<uint8_t> list = EncodeMechTypeList(mechs);
+        std::vector<uint8_t> list = EncodeMechTypeList(mechs_);
         gss_buffer_desc message{list.size(), list.data()};
         gss_buffer_desc mic = GSS_C_EMPTY_BUFFER;
         OM_uint32 minor = 0;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,12 +26,17 @@
 #include "absl/types/span.h"
 #include "smb2/security/authenticator.h"
 #include "smb2/security/secret.h"
+#include "smb2/security/spnego.h"
 
 namespace smbd {
 
 struct KerberosOptions {
   // "service/host" or "service/host@REALM"; a name without a realm is in the default realm.
   std::string target_principal;
+  // List NTLMSSP second in the SPNEGO mechTypes (RFC 4178: the client's preference order), as
+  // the caller allows NTLM. The optimistic token is Kerberos either way; with two mechanisms
+  // the server usually adds a mechListMIC, which is checked.
+  bool offer_ntlm = false;
 };
 
 // "cifs/<host>" ([MS-SMB2] 3.2.4.2.3: the SPN is cifs/ and the server's name). Brackets around
@@ -82,6 +88,7 @@ class KerberosAuthenticator : public Authenticator {
   absl::Status CheckMechListMic(const std::vector<uint8_t>& mic);
 
   const KerberosOptions options_;
+  std::vector<Oid> mechs_;  // the mechTypes sent, which mechListMIC covers
   std::unique_ptr<Gss> gss_;
   State state_ = State::kStart;
   SecretBytes session_key_;

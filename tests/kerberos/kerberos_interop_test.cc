@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
@@ -322,6 +323,19 @@ std::vector<ApRepCase> ApRepCases() {
       {"empty security buffer",
        [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) { ReplaceSecurityBuffer(f, {}); },
        "sent no AP-REP"},
+      {"forged mechListMIC",
+       [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) {
+         // The genuine AP-REP, with a mechListMIC the server did not make.
+         const size_t body = 64;
+         const uint16_t offset = (*f)[body + 4] | ((*f)[body + 5] << 8);
+         const uint16_t length = (*f)[body + 6] | ((*f)[body + 7] << 8);
+         absl::StatusOr<NegTokenResp> r = ParseNegTokenResp(
+             absl::MakeConstSpan(f->data() + offset, std::min<size_t>(length, f->size() - offset)));
+         if (!r.ok()) return;
+         r->mech_list_mic = std::vector<uint8_t>(28, 0x5a);
+         ReplaceSecurityBuffer(f, EncodeNegTokenResp(*r));
+       },
+       "mechListMIC does not verify"},
       {"NTLM chosen instead",
        [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) {
          NegTokenResp r;
