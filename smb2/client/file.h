@@ -14,6 +14,7 @@
 #include "smb2/message.h"
 #include "smb2/pdu/change_notify.h"
 #include "smb2/pdu/common.h"
+#include "smb2/pdu/lock.h"
 
 namespace smbd {
 
@@ -50,6 +51,20 @@ class File {
       const ChangeNotifyOptions& options = {});
   absl::Status Truncate(uint64_t size);
   absl::Status Flush();
+
+  // Byte-range locks ([MS-SMB2] 3.2.4.19): they belong to this handle and end with it. While
+  // another handle holds an exclusive lock over bytes, the server refuses that handle's reads and
+  // writes of them (STATUS_FILE_LOCK_CONFLICT) and its locks over them.
+  // Lock [offset, offset + length): shared (others may read and lock shared) or exclusive.
+  // Without `options.wait`, a conflicting lock fails at once with kFailedPrecondition
+  // (STATUS_LOCK_NOT_GRANTED); with it, the server queues the request until the range is free,
+  // and past `options.wait_timeout` the request is cancelled (SMB2 CANCEL) and
+  // kDeadlineExceeded returned: no lock is then held. If the server granted it just as the
+  // cancel went out, the lock is held and OK returned.
+  absl::Status Lock(uint64_t offset, uint64_t length, const LockOptions& options = {});
+  // Releases a lock taken with exactly this offset and length (kFailedPrecondition,
+  // STATUS_RANGE_NOT_LOCKED, if there is none).
+  absl::Status Unlock(uint64_t offset, uint64_t length);
   absl::Status Close();
 
   // Asynchronous read of up to dst.size() (<= the max read size, inline or RDMA as the read will
@@ -78,6 +93,8 @@ class File {
   uint64_t size_at_open() const { return size_at_open_; }
 
  private:
+  // One LOCK element; `wait` > 0 for a lock that waits (then cancelled past it).
+  absl::Status LockExchange(const LockElement& element, const char* what, absl::Duration wait);
   // Pipelined reads of [offset, offset+length): `destination(at, n)` gives the buffer for the
   // chunk at `at`, `deliver` gets each chunk's bytes in file order. Returns bytes delivered.
   absl::StatusOr<uint64_t> PipelinedRead(

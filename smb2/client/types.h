@@ -84,6 +84,14 @@ enum class KerberosUse {
   kNever,
 };
 
+// File::Lock.
+struct LockOptions {
+  bool exclusive = true;  // false: shared
+  // Wait for a conflicting lock to go instead of failing at once, up to wait_timeout.
+  bool wait = false;
+  absl::Duration wait_timeout = absl::Seconds(30);
+};
+
 struct Credentials {
   std::string user;      // empty with anonymous
   std::string domain;

@@ -138,6 +138,130 @@ TEST_F(SambaTest, WriteThenReadBackAndStat) {
   EXPECT_FALSE(st2->is_directory());
 }
 
+// Byte-range locks between two clients ([MS-SMB2] 3.2.4.19, 3.3.5.14): Samba enforces them
+// on reads and writes of other handles ("strict locking = auto").
+struct Locker {
+  std::unique_ptr<Client> client;
+  std::unique_ptr<Session> session;
+  std::unique_ptr<Tree> tree;
+  std::unique_ptr<File> file;
+};
+
+TEST_F(SambaTest, ByteRangeLocksConflictBetweenTwoClients) {
+  const auto open = [&](Locker* l) {
+    auto c = Connect();
+    ASSERT_TRUE(c.ok()) << c.status();
+    l->client = *std::move(c);
+    auto s = l->client->Login(User());
+    ASSERT_TRUE(s.ok()) << s.status();
+    l->session = *std::move(s);
+    auto t = l->session->TreeConnect("share");
+    ASSERT_TRUE(t.ok()) << t.status();
+    l->tree = *std::move(t);
+    OpenOptions rw;
+    rw.write = true;
+    rw.disposition = 3;  // open-if
+    auto f = l->tree->Open("locks.bin", rw);
+    ASSERT_TRUE(f.ok()) << f.status();
+    l->file = *std::move(f);
+  };
+  Locker a, b;
+  ASSERT_NO_FATAL_FAILURE(open(&a));
+  ASSERT_NO_FATAL_FAILURE(open(&b));
+  const std::vector<uint8_t> data = Pattern(65536, 11);
+  ASSERT_TRUE(a.file->Write(0, data).ok());
+
+  ASSERT_TRUE(a.file->Lock(0, 4096).ok());
+  absl::Status s = b.file->Lock(1000, 10);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(NtStatusOf(s), ntstatus::kLockNotGranted) << s;
+  LockOptions shared;
+  shared.exclusive = false;
+  EXPECT_EQ(NtStatusOf(b.file->Lock(4095, 1, shared)), ntstatus::kLockNotGranted);
+  // Outside the range: granted, and released.
+  EXPECT_TRUE(b.file->Lock(4096, 100).ok());
+  EXPECT_TRUE(b.file->Unlock(4096, 100).ok());
+  // The other handle can neither write nor read the locked bytes; the holder can.
+  const std::vector<uint8_t> other = Pattern(100, 12);
+  s = b.file->Write(100, other);
+  EXPECT_EQ(NtStatusOf(s), ntstatus::kFileLockConflict) << s;
+  std::vector<uint8_t> got(10);
+  auto n = b.file->Read(0, absl::MakeSpan(got));
+  EXPECT_EQ(NtStatusOf(n.status()), ntstatus::kFileLockConflict) << n.status();
+  EXPECT_TRUE(a.file->Write(100, other).ok());
+  n = a.file->Read(100, absl::MakeSpan(got));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), other.begin()));
+
+  // Unlock: once; a second time there is no such lock.
+  EXPECT_TRUE(a.file->Unlock(0, 4096).ok());
+  s = a.file->Unlock(0, 4096);
+  EXPECT_EQ(NtStatusOf(s), ntstatus::kRangeNotLocked) << s;
+  EXPECT_TRUE(b.file->Lock(1000, 10).ok());
+
+  // Shared locks coexist; an exclusive one over them does not.
+  EXPECT_TRUE(a.file->Lock(20000, 100, shared).ok());
+  EXPECT_TRUE(b.file->Lock(20000, 100, shared).ok());
+  EXPECT_EQ(NtStatusOf(a.file->Lock(20050, 10)), ntstatus::kLockNotGranted);
+
+  // Closing a handle releases its locks (a's own shared lock must go too before a can lock
+  // those bytes exclusively: a handle's locks conflict with each other as well).
+  ASSERT_TRUE(b.file->Close().ok());
+  EXPECT_TRUE(a.file->Lock(1000, 10).ok());
+  EXPECT_EQ(NtStatusOf(a.file->Lock(20050, 10)), ntstatus::kLockNotGranted);
+  EXPECT_TRUE(a.file->Unlock(20000, 100).ok());
+  EXPECT_TRUE(a.file->Lock(20050, 10).ok());
+}
+
+TEST_F(SambaTest, WaitingLockIsGrantedOnReleaseAndCancelledPastItsTimeout) {
+  auto c1 = Connect();
+  auto c2 = Connect();
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  auto s1 = (*c1)->Login(User());
+  auto s2 = (*c2)->Login(User());
+  ASSERT_TRUE(s1.ok() && s2.ok());
+  auto t1 = (*s1)->TreeConnect("share");
+  auto t2 = (*s2)->TreeConnect("share");
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  OpenOptions rw;
+  rw.write = true;
+  rw.disposition = 3;
+  auto f1 = (*t1)->Open("waitlock.bin", rw);
+  auto f2 = (*t2)->Open("waitlock.bin", rw);
+  ASSERT_TRUE(f1.ok() && f2.ok());
+  ASSERT_TRUE((*f1)->Lock(0, 100).ok());
+
+  // Past its wait the request is cancelled at the server, and no lock is held afterwards: once
+  // the first handle lets go, a fail-immediately lock of the same range by the same handle is
+  // granted (a second exclusive lock by one handle would conflict with the first).
+  LockOptions wait;
+  wait.wait = true;
+  wait.wait_timeout = absl::Milliseconds(300);
+  absl::Time start = absl::Now();
+  absl::Status s = (*f2)->Lock(0, 100, wait);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(250));
+  ASSERT_TRUE((*f1)->Unlock(0, 100).ok());
+  ASSERT_TRUE((*f2)->Lock(0, 100).ok());
+  ASSERT_TRUE((*f2)->Unlock(0, 100).ok());
+
+  // A waiting lock is granted when the holder releases the range.
+  ASSERT_TRUE((*f1)->Lock(0, 100).ok());
+  std::thread releaser([&] {
+    absl::SleepFor(absl::Milliseconds(400));
+    EXPECT_TRUE((*f1)->Unlock(0, 100).ok());
+  });
+  wait.wait_timeout = absl::Seconds(20);
+  start = absl::Now();
+  s = (*f2)->Lock(0, 100, wait);
+  const absl::Duration took = absl::Now() - start;
+  releaser.join();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(15));
+  EXPECT_EQ(NtStatusOf((*f1)->Lock(50, 1)), ntstatus::kLockNotGranted);
+}
+
 TEST_F(SambaTest, MissingFileIsNotFound) {
   auto c = Connect();
   ASSERT_TRUE(c.ok());
