@@ -126,6 +126,8 @@ absl::flat_hash_map<uintptr_t, std::shared_ptr<smbd_buffer>>& HandleTable::Map()
 }
 
 smbd_status StatusCode(const absl::Status& s) {
+  const std::optional<uint32_t> nt = NtStatusOf(s);
+  if (nt == ntstatus::kLockNotGranted || nt == ntstatus::kFileLockConflict) return SMBD_ELOCKED;
   switch (s.code()) {
     case absl::StatusCode::kOk: return SMBD_OK;
     case absl::StatusCode::kInvalidArgument:
@@ -262,6 +264,7 @@ const char* smbd_status_name(smbd_status status) {
     case SMBD_EPROTO: return "SMBD_EPROTO";
     case SMBD_ENOSPC: return "SMBD_ENOSPC";
     case SMBD_EIO: return "SMBD_EIO";
+    case SMBD_ELOCKED: return "SMBD_ELOCKED";
   }
   return "SMBD_(unknown)";
 }
@@ -531,6 +534,25 @@ size_t smbd_max_write(smbd_file* file) {
 
 smbd_status smbd_truncate(smbd_file* file, uint64_t size, smbd_error* err) {
   return Call(file, err, "smbd_truncate", [&](smbd_file& h) { return h.file->Truncate(size); });
+}
+
+smbd_status smbd_lock(smbd_file* file, uint64_t offset, uint64_t length, int flags,
+                      uint32_t wait_ms, smbd_error* err) {
+  using namespace smbd;  // NOLINT: the C API's body
+  if ((flags & ~(SMBD_LOCK_SHARED | SMBD_LOCK_WAIT)) != 0) {
+    return Report(err, SMBD_EINVAL, "smbd_lock: unknown flags");
+  }
+  LockOptions o;
+  o.exclusive = (flags & SMBD_LOCK_SHARED) == 0;
+  o.wait = (flags & SMBD_LOCK_WAIT) != 0;
+  o.wait_timeout = absl::Milliseconds(wait_ms == 0 ? 30000 : wait_ms);
+  return Call(file, err, "smbd_lock",
+              [&](smbd_file& h) { return h.file->Lock(offset, length, o); });
+}
+
+smbd_status smbd_unlock(smbd_file* file, uint64_t offset, uint64_t length, smbd_error* err) {
+  return Call(file, err, "smbd_unlock",
+              [&](smbd_file& h) { return h.file->Unlock(offset, length); });
 }
 
 smbd_status smbd_flush(smbd_file* file, smbd_error* err) {

@@ -54,7 +54,9 @@ typedef enum smbd_status {
   SMBD_EUNAVAILABLE = 9, /* cannot connect, or the connection is lost */
   SMBD_EPROTO = 10,      /* the server broke the protocol */
   SMBD_ENOSPC = 11,      /* out of space or another resource */
-  SMBD_EIO = 12          /* anything else */
+  SMBD_EIO = 12,         /* anything else */
+  SMBD_ELOCKED = 13      /* a byte-range lock is in the way (STATUS_LOCK_NOT_GRANTED,
+                            STATUS_FILE_LOCK_CONFLICT) */
 } smbd_status;
 
 typedef struct smbd_error {
@@ -202,6 +204,19 @@ const char* smbd_client_rdma_note(smbd_client* client);
 
 smbd_status smbd_truncate(smbd_file* file, uint64_t size, smbd_error* err);
 smbd_status smbd_flush(smbd_file* file, smbd_error* err);
+
+enum {
+  SMBD_LOCK_SHARED = 1, /* others may lock the bytes shared and read them; without it exclusive */
+  SMBD_LOCK_WAIT = 2    /* wait for a conflicting lock to go (up to wait_ms) */
+};
+/* Locks [offset, offset + length) of the file for this handle (released by smbd_unlock or the
+ * close). A conflict fails with SMBD_ELOCKED at once, or with SMBD_LOCK_WAIT after waiting up
+ * to wait_ms (0: 30000) with SMBD_ETIMEDOUT, no lock then held. While the lock is held, other
+ * handles' reads and writes of the bytes fail with SMBD_ELOCKED. */
+smbd_status smbd_lock(smbd_file* file, uint64_t offset, uint64_t length, int flags,
+                      uint32_t wait_ms, smbd_error* err);
+/* Releases the lock taken with exactly this offset and length. */
+smbd_status smbd_unlock(smbd_file* file, uint64_t offset, uint64_t length, smbd_error* err);
 
 typedef struct smbd_stat_t {
   uint64_t size;

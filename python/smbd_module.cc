@@ -37,13 +37,16 @@ namespace {
 // Exception classes, made at import.
 struct Exceptions {
   py::object error, not_found, exists, permission, auth, timeout, cancelled, connection,
-      protocol, invalid;
+      protocol, invalid, locked;
 };
 Exceptions* g_exc = nullptr;
 
 [[noreturn]] void Raise(const absl::Status& s) {
   py::object cls = g_exc->error;
-  switch (s.code()) {
+  const std::optional<uint32_t> lock_nt = NtStatusOf(s);
+  const bool locked =
+      lock_nt == ntstatus::kLockNotGranted || lock_nt == ntstatus::kFileLockConflict;
+  switch (locked ? absl::StatusCode::kOk : s.code()) {
     case absl::StatusCode::kNotFound: cls = g_exc->not_found; break;
     case absl::StatusCode::kAlreadyExists: cls = g_exc->exists; break;
     case absl::StatusCode::kPermissionDenied: cls = g_exc->permission; break;
@@ -57,6 +60,7 @@ Exceptions* g_exc = nullptr;
     case absl::StatusCode::kOutOfRange: cls = g_exc->invalid; break;
     default: break;
   }
+  if (locked) cls = g_exc->locked;
   py::object e = cls(std::string(s.message()));
   const std::optional<uint32_t> nt = NtStatusOf(s);
   e.attr("ntstatus") = nt.has_value() ? py::object(py::int_(*nt)) : py::object(py::none());
@@ -421,6 +425,8 @@ PYBIND11_MODULE(smbd, m) {
                       "The server broke the protocol.");
   exc.invalid = make("InvalidArgumentError", py::make_tuple(exc.error, builtins.attr("ValueError")),
                      "A bad argument.");
+  exc.locked = make("LockedError", py::make_tuple(exc.error, builtins.attr("BlockingIOError")),
+                    "A byte-range lock is in the way.");
   smbd::g_exc = &exc;
 
   py::class_<PyFile>(m, "File")
@@ -435,6 +441,26 @@ PYBIND11_MODULE(smbd, m) {
       .def("truncate", [](PyFile& f, uint64_t size) {
         f.Blocking(smbd::AsStatusOr([size](smbd::File& x) { return x.Truncate(size); }));
       })
+      .def("lock", [](PyFile& f, uint64_t offset, uint64_t length, bool exclusive, bool wait,
+                      double timeout) {
+             if (!(timeout > 0 && timeout <= 86400)) {
+               throw py::value_error("timeout: 0 < seconds <= 86400");
+             }
+             smbd::LockOptions o;
+             o.exclusive = exclusive;
+             o.wait = wait;
+             o.wait_timeout = absl::Seconds(timeout);
+             f.Blocking(smbd::AsStatusOr(
+                 [&](smbd::File& x) { return x.Lock(offset, length, o); }));
+           },
+           py::arg("offset"), py::arg("length"), py::kw_only(), py::arg("exclusive") = true,
+           py::arg("wait") = false, py::arg("timeout") = 30.0,
+           "Byte-range lock for this handle; a conflict raises smbd.LockedError (a "
+           "BlockingIOError) at once, or with wait=True after `timeout` seconds smbd.TimeoutError.")
+      .def("unlock", [](PyFile& f, uint64_t offset, uint64_t length) {
+             f.Blocking(smbd::AsStatusOr(
+                 [&](smbd::File& x) { return x.Unlock(offset, length); }));
+           }, py::arg("offset"), py::arg("length"))
       .def("flush", [](PyFile& f) {
         f.Blocking(smbd::AsStatusOr([](smbd::File& x) { return x.Flush(); }));
       })

@@ -156,6 +156,16 @@ absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& cred
   return result;
 }
 
+// `s` with `suffix` added to its message, its payloads (the server's NTSTATUS) kept.
+absl::Status WithSuffix(const absl::Status& s, absl::string_view suffix) {
+  if (suffix.empty() || s.ok()) return s;
+  absl::Status out(s.code(), absl::StrCat(s.message(), suffix));
+  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
+}
+
 // Why Kerberos cannot be tried (or OK, with the ticket's principal in *principal).
 absl::Status KerberosUsable(ClientContext* ctx, const Credentials& creds,
                             std::string* principal) {
@@ -180,7 +190,7 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
     return absl::InvalidArgumentError(
         "Kerberos is required, but an anonymous or guest session was asked for");
   }
-  std::string kerberos_note;
+  std::string kerberos_note, ntlm_error_note;
   if (!unauthenticated && creds.kerberos != KerberosUse::kNever) {
     std::string principal;
     absl::Status usable = KerberosUsable(ctx, creds, &principal);
@@ -204,8 +214,7 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
     // kRequire: Kerberos or nothing. kAuto: NTLM, unless Kerberos was tried with the user's
     // ticket and there is no password for NTLM (its error would hide the Kerberos one).
     if (creds.kerberos == KerberosUse::kRequire) {
-      return absl::Status(usable.code(), absl::StrCat(usable.message(),
-                                                      " (Kerberos is required: NTLM not tried)"));
+      return WithSuffix(usable, " (Kerberos is required: NTLM not tried)");
     }
     if (tried && creds.password.empty()) return usable;
     if (creds.user.empty()) {
@@ -214,6 +223,9 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
           "): give a user, or get a ticket with kinit"));
     }
     kerberos_note = absl::StrCat(" (Kerberos not used: ", usable.message(), ")");
+    // An NTLM failure says why Kerberos did not run only where that is news: Kerberos was tried,
+    // or the ticket is another user's.
+    if (tried || absl::IsFailedPrecondition(usable)) ntlm_error_note = kerberos_note;
   }
   NtlmCredentials nc;
   nc.user = creds.anonymous ? "" : creds.user;
@@ -223,11 +235,7 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
   NtlmAuthenticator auth(std::move(nc));
   absl::StatusOr<LoginResult> ntlm =
       RunLogin(ctx, creds, auth, creds.anonymous ? "(anonymous)" : creds.user);
-  if (!ntlm.ok()) {
-    if (kerberos_note.empty()) return ntlm.status();
-    return absl::Status(ntlm.status().code(),
-                        absl::StrCat(ntlm.status().message(), kerberos_note));
-  }
+  if (!ntlm.ok()) return WithSuffix(ntlm.status(), ntlm_error_note);
   LoginResult r = *std::move(ntlm);
   r.mechanism = r.anonymous ? "anonymous" : r.guest ? "guest" : "NTLM";
   r.note = r.anonymous || r.guest ? absl::StrCat("logged in as ", r.mechanism)

@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
 #include "smb2/constants.h"
+#include "smb2/ntstatus.h"
 
 namespace smbd {
 namespace {
@@ -233,6 +234,8 @@ TEST_F(KerberosTest, AutoDoesNotUseAnotherUsersTicket) {
   EXPECT_TRUE(absl::StrContains(s.status().message(), "STATUS_LOGON_FAILURE")) << s.status();
   EXPECT_TRUE(absl::StrContains(s.status().message(), "ticket is for alice@SMBD.TEST"))
       << s.status();
+  // The note about Kerberos keeps the server's NTSTATUS on the error.
+  EXPECT_EQ(NtStatusOf(s.status()), ntstatus::kLogonFailure) << s.status();
 }
 
 TEST_F(KerberosTest, NeverMeansNtlmEvenWithATicket) {

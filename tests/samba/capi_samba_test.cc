@@ -56,6 +56,38 @@ class CApiSambaTest : public ::testing::Test {
   smbd_error err_{};
 };
 
+TEST_F(CApiSambaTest, ByteRangeLocksAgainstASecondClient) {
+  smbd_file* f = OpenNew("capi-lock.bin");
+  ASSERT_NE(f, nullptr);
+  const std::vector<uint8_t> data = Pattern(8192, 3);
+  ASSERT_EQ(smbd_write(f, 0, data.data(), data.size(), &err_), SMBD_OK) << err_.message;
+  smbd_options o;
+  smbd_options_init(&o);
+  o.transport = SMBD_TRANSPORT_TCP;
+  o.password = env_.password.c_str();
+  smbd_client* other = nullptr;
+  ASSERT_EQ(smbd_connect(Url().c_str(), &o, &other, &err_), SMBD_OK) << err_.message;
+  smbd_file* g = nullptr;
+  ASSERT_EQ(smbd_open(other, "capi-lock.bin", SMBD_O_READ | SMBD_O_WRITE, &g, &err_), SMBD_OK)
+      << err_.message;
+
+  ASSERT_EQ(smbd_lock(f, 0, 4096, 0, 0, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(smbd_lock(g, 10, 10, SMBD_LOCK_SHARED, 0, &err_), SMBD_ELOCKED);
+  EXPECT_EQ(err_.ntstatus, 0xC0000055u) << err_.message;  // STATUS_LOCK_NOT_GRANTED
+  EXPECT_EQ(smbd_write(g, 0, data.data(), 10, &err_), SMBD_ELOCKED);
+  EXPECT_EQ(err_.ntstatus, 0xC0000054u) << err_.message;  // STATUS_FILE_LOCK_CONFLICT
+  EXPECT_EQ(smbd_lock(g, 10, 10, SMBD_LOCK_WAIT, 200, &err_), SMBD_ETIMEDOUT);
+  EXPECT_EQ(smbd_lock(g, 10, 10, 0x100, 0, &err_), SMBD_EINVAL);
+  EXPECT_STREQ(smbd_status_name(SMBD_ELOCKED), "SMBD_ELOCKED");
+  ASSERT_EQ(smbd_unlock(f, 0, 4096, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(smbd_lock(g, 10, 10, SMBD_LOCK_WAIT, 5000, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(smbd_write(g, 10, data.data(), 10, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(smbd_unlock(g, 10, 10, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(smbd_close(g, &err_), SMBD_OK);
+  EXPECT_EQ(smbd_disconnect(other, &err_), SMBD_OK);
+  EXPECT_EQ(smbd_close(f, &err_), SMBD_OK);
+}
+
 TEST_F(CApiSambaTest, WriteReadStatListAndPathOperations) {
   EXPECT_STREQ(smbd_client_transport(client_), "tcp");
   const std::vector<uint8_t> data = Pattern((5 << 20) + 333, 17);

@@ -82,6 +82,26 @@ class PythonTest(unittest.TestCase):
             c.rmdir("py-dir")
             self.assertNotIn("py-dir", c.listdir())
 
+    def test_byte_range_locks_between_two_clients(self):
+        with connect() as a, connect() as b:
+            with a.open("py-lock.bin", "w") as f:
+                f.write(b"x" * 8192)
+            with a.open("py-lock.bin", "r+") as fa, b.open("py-lock.bin", "r+") as fb:
+                fa.lock(0, 4096)
+                with self.assertRaises(smbd.LockedError) as e:
+                    fb.lock(100, 10, exclusive=False)
+                self.assertIsInstance(e.exception, BlockingIOError)
+                self.assertEqual(e.exception.ntstatus, 0xC0000055)  # STATUS_LOCK_NOT_GRANTED
+                with self.assertRaises(smbd.LockedError):
+                    fb.write(b"y", offset=5)                        # STATUS_FILE_LOCK_CONFLICT
+                with self.assertRaises(smbd.TimeoutError):
+                    fb.lock(0, 10, wait=True, timeout=0.2)
+                fa.unlock(0, 4096)
+                fb.lock(0, 10, wait=True, timeout=5)
+                fb.write(b"y", offset=5)
+                with self.assertRaises(ValueError):
+                    fb.lock(0, 1, wait=True, timeout=0)
+
     def test_errors_are_the_right_exception_types(self):
         with connect() as c:
             with self.assertRaises(smbd.NotFoundError) as e:
