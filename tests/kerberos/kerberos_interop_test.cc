@@ -145,7 +145,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Mode{"smb311_aes256ccm", kDialect311, true, Cipher::kAes256Ccm},
                       Mode{"smb302_sealed", kDialect302, true, Cipher::kAes128Ccm},
                       Mode{"smb300_signed", kDialect300, false, Cipher::kAes128Ccm},
-                      Mode{"smb210_signed", kDialect210, false, Cipher::kAes128Ccm}),
+                      Mode{"smb210_signed", kDialect210, false, Cipher::kAes128Ccm},
+                      Mode{"smb202_signed", kDialect202, false, Cipher::kAes128Ccm}),
     [](const ::testing::TestParamInfo<Mode>& i) { return std::string(i.param.name); });
 
 TEST_F(KerberosTest, TheHostAsTypedIsThePrincipalUnlessOneIsGiven) {
