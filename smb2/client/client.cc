@@ -45,6 +45,11 @@ ClientStats Client::stats() const {
   s.rdma_bytes_written = c.rdma_bytes_written.load();
   s.bytes_placed = c.bytes_placed.load();
   s.bytes_copied = c.bytes_copied.load();
+  const client_internal::LeaseCounters& l = context_->leases()->counters();
+  s.lease_breaks = l.breaks.load();
+  s.lease_break_acks = l.acks.load();
+  s.lease_break_ack_failures = l.ack_failures.load();
+  s.unknown_lease_breaks = l.unknown.load();
   return s;
 }
 

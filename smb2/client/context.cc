@@ -69,10 +69,18 @@ absl::StatusOr<std::vector<uint8_t>> CopyBuffer(const SmbMessage& m, uint64_t of
 }
 
 ClientContext::ClientContext(std::shared_ptr<PagePool> pool, const ClientOptions& options)
-    : pool_(std::move(pool)), options_(options), frags_(pool_.get()) {}
+    : pool_(std::move(pool)),
+      options_(options),
+      frags_(pool_.get()),
+      leases_(std::make_shared<LeaseTable>(this)) {}
 
 ClientContext::~ClientContext() {
-  if (connection_ != nullptr) connection_->Close(absl::CancelledError("client closed"));
+  if (connection_ != nullptr) {
+    connection_->SetNotificationHandler(nullptr);
+    connection_->Close(absl::CancelledError("client closed"));
+  }
+  // After the close, so that an acknowledgement in flight fails and the worker can be joined.
+  leases_->Stop();
 }
 
 absl::Status ClientContext::Start(std::unique_ptr<Transport> transport) {
@@ -86,6 +94,10 @@ absl::Status ClientContext::Start(std::unique_ptr<Transport> transport) {
   co.credits = options_.credits;
   co.credit_timeout = options_.request_timeout;
   SMBD_ASSIGN_OR_RETURN(connection_, Connection::Create(std::move(transport), pool_.get(), co));
+  std::weak_ptr<LeaseTable> leases = leases_;
+  connection_->SetNotificationHandler([leases](const Smb2Header& h, const Bvecq& bytes) {
+    if (std::shared_ptr<LeaseTable> table = leases.lock()) table->OnNotification(h, bytes);
+  });
   return Negotiate();
 }
 

@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "buffers/page_pool.h"
 #include "buffers/wire.h"
+#include "smb2/client/leases.h"
 #include "smb2/client/types.h"
 #include "smb2/compound.h"
 #include "smb2/connection.h"
@@ -68,6 +69,8 @@ class ClientContext {
   // The connection's preauth integrity hash after NEGOTIATE (3.1.1); sessions fork it.
   const PreauthIntegrity& preauth() const { return preauth_; }
   const uint8_t* client_guid() const { return client_guid_; }
+  // Leases of this client's open files, and the acknowledgement of their breaks.
+  LeaseTable* leases() const { return leases_.get(); }
   IoCounters& counters() { return counters_; }
   const IoCounters& counters() const { return counters_; }
 
@@ -117,6 +120,8 @@ class ClientContext {
   PreauthIntegrity preauth_;
   uint8_t client_guid_[16] = {};
   IoCounters counters_;
+  // Shared with the connection's notification handler (which holds a weak reference).
+  std::shared_ptr<LeaseTable> leases_;
   std::atomic<uint64_t> cancel_epoch_{0};
 };
 

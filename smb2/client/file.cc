@@ -103,16 +103,28 @@ absl::Status EndWrite(SmbMessage* m, uint32_t expected, client_internal::IoCount
 
 }  // namespace
 
-File::File(ClientContext* context, Tree* tree, const FileId& id, uint64_t size_at_open)
-    : context_(context), tree_(tree), id_(id), size_at_open_(size_at_open) {}
+File::File(ClientContext* context, Tree* tree, const FileId& id, uint64_t size_at_open,
+           std::shared_ptr<client_internal::Lease> lease, uint32_t durable_timeout_ms)
+    : context_(context),
+      tree_(tree),
+      id_(id),
+      size_at_open_(size_at_open),
+      lease_(std::move(lease)),
+      durable_timeout_ms_(durable_timeout_ms) {}
 
 File::~File() {
   if (!closed_) (void)Close();
 }
 
+uint32_t File::lease_state() const { return lease_ != nullptr ? lease_->state.load() : 0; }
+uint32_t File::lease_breaks() const { return lease_ != nullptr ? lease_->breaks.load() : 0; }
+
 absl::Status File::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
+  // The lease ends with the handle (one lease key per open here): later breaks for it are
+  // not ours to acknowledge.
+  if (lease_ != nullptr) context_->leases()->Remove(lease_->key);
   Connection* connection = context_->connection();
   if (!connection->status().ok()) return connection->status();
   CloseRequest req;

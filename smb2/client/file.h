@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "smb2/client/leases.h"
 #include "smb2/client/types.h"
 #include "smb2/message.h"
 #include "smb2/pdu/change_notify.h"
@@ -27,7 +29,8 @@ class File {
  public:
   // Internal: made by Tree::Open.
   File(client_internal::ClientContext* context, Tree* tree, const FileId& id,
-       uint64_t size_at_open);
+       uint64_t size_at_open, std::shared_ptr<client_internal::Lease> lease = nullptr,
+       uint32_t durable_timeout_ms = 0);
   // Closes the handle if still open (errors ignored; use Close() to see them).
   ~File();
   File(const File&) = delete;
@@ -65,6 +68,15 @@ class File {
   // Releases a lock taken with exactly this offset and length (kFailedPrecondition,
   // STATUS_RANGE_NOT_LOCKED, if there is none).
   absl::Status Unlock(uint64_t offset, uint64_t length);
+
+  // The lease's caching states now (lease::kRead | kHandle | kWrite), after any breaks; 0 without
+  // a lease. lease_breaks(): how many breaks the server sent for it.
+  uint32_t lease_state() const;
+  uint32_t lease_breaks() const;
+  // Whether the server granted a durable handle (OpenOptions::durable_timeout), and for how
+  // long it keeps it after a disconnect.
+  bool durable() const { return durable_timeout_ms_ != 0; }
+  uint32_t durable_timeout_ms() const { return durable_timeout_ms_; }
   absl::Status Close();
 
   // Asynchronous read of up to dst.size() (<= the max read size, inline or RDMA as the read will
@@ -121,6 +133,8 @@ class File {
   Tree* const tree_;
   const FileId id_;
   const uint64_t size_at_open_;
+  const std::shared_ptr<client_internal::Lease> lease_;  // null without a lease
+  const uint32_t durable_timeout_ms_;
   bool closed_ = false;
 };
 

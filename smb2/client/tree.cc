@@ -1,5 +1,6 @@
 #include "smb2/client/tree.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,7 @@
 #include "smb2/client/session.h"
 #include "smb2/ntstatus.h"
 #include "smb2/pdu/close.h"
+#include "smb2/pdu/create.h"
 #include "smb2/pdu/query_directory.h"
 #include "smb2/pdu/query_info.h"
 #include "smb2/pdu/read.h"
@@ -47,14 +49,63 @@ absl::Status Tree::Disconnect() {
 absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
                                                  const OpenOptions& options) {
   const std::string name = SmbPath(path);
-  const CreateRequest req = client_internal::MakeCreate(options, name);
+  CreateRequest req = client_internal::MakeCreate(options, name);
+  const uint16_t dialect = context_->negotiated().dialect;
+  std::shared_ptr<client_internal::Lease> lease;
+  if (options.lease != 0) {
+    if (dialect < kDialect210) {
+      return absl::FailedPreconditionError("leases need SMB 2.1 or later");
+    }
+    lease = std::make_shared<client_internal::Lease>();
+    lease->key = client_internal::LeaseTable::NewKey();
+    lease->session_id = session_->id();
+    lease->tree_id = id_;
+    LeaseRequest lr;
+    lr.version = dialect >= kDialect300 ? 2 : 1;
+    std::copy(lease->key.begin(), lease->key.end(), lr.key);
+    lr.state = options.lease & (lease::kRead | lease::kHandle | lease::kWrite);
+    req.oplock_level = kOplockLevelLease;
+    req.lease = lr;
+  }
+  if (options.durable_timeout > absl::ZeroDuration()) {
+    if (dialect < kDialect300) {
+      return absl::FailedPreconditionError("durable handles (v2) need SMB 3.0 or later");
+    }
+    DurableHandleRequestV2 d;
+    d.timeout_ms = static_cast<uint32_t>(
+        std::min<int64_t>(absl::ToInt64Milliseconds(options.durable_timeout), UINT32_MAX));
+    // CreateGuid: identifies this open across a reconnect and a replayed CREATE
+    // ([MS-SMB2] 3.2.4.3.5).
+    const client_internal::LeaseKey guid = client_internal::LeaseTable::NewKey();
+    std::copy(guid.begin(), guid.end(), d.create_guid);
+    req.durable_v2 = d;
+  }
   SmbMessageRef m = context_->NewMessage(Command::kCreate, session_->id(), id_);
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
                                  [&](WireWriter* w) { return EncodeCreateRequest(req, w); }));
-  SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
-  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("CREATE ", path)));
-  SMBD_ASSIGN_OR_RETURN(CreateResponse resp, DecodeCreateResponse(Reader(*m)));
-  return std::make_unique<File>(context_, this, resp.file_id, resp.end_of_file);
+  // Registered before the request goes out: a break can come right after the answer.
+  if (lease != nullptr) context_->leases()->Add(lease);
+  absl::Status sent = context_->RoundTrip(m);
+  if (sent.ok()) sent = ResponseStatus(*m, absl::StrCat("CREATE ", path));
+  absl::StatusOr<CreateResponse> resp =
+      sent.ok() ? DecodeCreateResponse(Reader(*m)) : absl::StatusOr<CreateResponse>(sent);
+  if (!resp.ok()) {
+    if (lease != nullptr) context_->leases()->Remove(lease->key);
+    return resp.status();
+  }
+  uint32_t durable_ms = 0;
+  if (lease != nullptr) {
+    // The server may grant less than asked, or no lease (no RqLs context, another oplock level).
+    const bool granted = resp->oplock_level == kOplockLevelLease && resp->lease.has_value() &&
+                         std::equal(lease->key.begin(), lease->key.end(), resp->lease->key);
+    lease->state.store(granted ? (resp->lease->state & req.lease->state) : 0);
+    if (granted) lease->epoch.store(resp->lease->epoch);
+  }
+  if (req.durable_v2.has_value() && resp->durable_v2.has_value()) {
+    durable_ms = std::max<uint32_t>(resp->durable_v2->timeout_ms, 1);
+  }
+  return std::make_unique<File>(context_, this, resp->file_id, resp->end_of_file,
+                                std::move(lease), durable_ms);
 }
 
 absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {

@@ -132,12 +132,27 @@ struct FileInfo {
   bool is_directory() const { return (attributes & 0x10) != 0; }
 };
 
+// SMB2 lease caching states ([MS-SMB2] 2.2.13.2.8), for OpenOptions::lease.
+namespace lease {
+inline constexpr uint32_t kRead = 0x01;
+inline constexpr uint32_t kHandle = 0x02;
+inline constexpr uint32_t kWrite = 0x04;
+}  // namespace lease
+
 struct OpenOptions {
   bool read = true;
   bool write = false;
   // kFileOpen (1), kFileCreate (2), kFileOpenIf (3), kFileOverwriteIf (5) ...
   uint32_t disposition = 1;
   bool directory = false;
+  // Ask for a lease with these caching states (lease::kRead | kHandle | kWrite; 0: none) on SMB
+  // 2.1 or later ([MS-SMB2] 3.2.4.3.8; version 2 from 3.0). The client caches no data itself;
+  // the server's breaks are acknowledged at once and File::lease_state() follows them.
+  uint32_t lease = 0;
+  // Ask for a durable handle ([MS-SMB2] 3.2.4.3.5, DH2Q) that the server keeps this long after
+  // the connection drops (0: none); SMB 3.0 or later, and the server grants it only with a
+  // lease that caches handles (or a batch oplock). Not yet used to reopen: see issue 19.
+  absl::Duration durable_timeout = absl::ZeroDuration();
 };
 
 // What File::WaitForChanges watches ([MS-SMB2] 2.2.35).
@@ -164,6 +179,12 @@ struct ClientStats {
   // destination: answers the transport could not place (SMB Direct's inline path, a READ inside
   // a compound answer). bytes_placed + bytes_copied + rdma_bytes_read = bytes_read.
   uint64_t bytes_copied = 0;
+  // Lease breaks the server sent for this client's leases, the acknowledgements it accepted,
+  // those that failed, and breaks for leases this client does not hold (closed files).
+  uint64_t lease_breaks = 0;
+  uint64_t lease_break_acks = 0;
+  uint64_t lease_break_ack_failures = 0;
+  uint64_t unknown_lease_breaks = 0;
 };
 
 }  // namespace smbd

@@ -262,6 +262,93 @@ TEST_F(SambaTest, WaitingLockIsGrantedOnReleaseAndCancelledPastItsTimeout) {
   EXPECT_EQ(NtStatusOf((*f1)->Lock(50, 1)), ntstatus::kLockNotGranted);
 }
 
+// Leases ([MS-SMB2] 3.2.4.3.8, 3.2.5.19.2): a second client's open breaks the first one's
+// write-caching lease; the break is acknowledged by the client's worker at once, so the second
+// open completes without waiting out the server's break timeout (35 s in Samba).
+TEST_F(SambaTest, LeaseIsBrokenByASecondOpenAndTheBreakAcknowledged) {
+  auto c1 = Connect();
+  auto c2 = Connect();
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  auto s1 = (*c1)->Login(User());
+  auto s2 = (*c2)->Login(User());
+  ASSERT_TRUE(s1.ok() && s2.ok());
+  auto t1 = (*s1)->TreeConnect("share");
+  auto t2 = (*s2)->TreeConnect("share");
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  OpenOptions o;
+  o.write = true;
+  o.disposition = 5;  // overwrite-if
+  o.lease = lease::kRead | lease::kHandle | lease::kWrite;
+  auto f1 = (*t1)->Open("leased.bin", o);
+  ASSERT_TRUE(f1.ok()) << f1.status();
+  EXPECT_EQ((*f1)->lease_state(), lease::kRead | lease::kHandle | lease::kWrite);
+  const std::vector<uint8_t> data = Pattern(100000, 21);
+  ASSERT_TRUE((*f1)->Write(0, data).ok());
+
+  OpenOptions o2;
+  o2.write = true;
+  o2.disposition = 1;
+  const absl::Time start = absl::Now();
+  auto f2 = (*t2)->Open("leased.bin", o2);
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(f2.ok()) << f2.status();
+  EXPECT_LT(took, absl::Seconds(10)) << "the break was not acknowledged";
+  // Write caching is gone; the acknowledgement is in (the second open waited for it).
+  EXPECT_EQ((*f1)->lease_state() & lease::kWrite, 0u);
+  EXPECT_GE((*f1)->lease_breaks(), 1u);
+  const ClientStats st = (*c1)->stats();
+  EXPECT_GE(st.lease_breaks, 1u);
+  EXPECT_GE(st.lease_break_acks, 1u);
+  EXPECT_EQ(st.lease_break_ack_failures, 0u);
+  // Both handles see the same bytes.
+  std::vector<uint8_t> got(data.size());
+  auto n = (*f2)->Read(0, absl::MakeSpan(got));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE(got == data);
+  const std::vector<uint8_t> more = Pattern(1000, 22);
+  ASSERT_TRUE((*f2)->Write(0, more).ok());
+  n = (*f1)->Read(0, absl::MakeSpan(got).subspan(0, 1000));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE(std::equal(more.begin(), more.end(), got.begin()));
+}
+
+TEST_F(SambaTest, DurableHandleIsGrantedWithAHandleCachingLease) {
+  auto c = Connect();
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto s = (*c)->Login(User());
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto t = (*s)->TreeConnect("durable");
+  ASSERT_TRUE(t.ok()) << t.status();
+  OpenOptions o;
+  o.write = true;
+  o.disposition = 5;
+  o.durable_timeout = absl::Seconds(60);
+  o.lease = lease::kRead | lease::kHandle | lease::kWrite;
+  auto f = (*t)->Open("durable.bin", o);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_NE((*f)->lease_state() & lease::kHandle, 0u);
+  EXPECT_TRUE((*f)->durable());
+  EXPECT_GT((*f)->durable_timeout_ms(), 0u);
+  // Without a lease that caches handles the server does not make the handle durable.
+  o.lease = 0;
+  auto g = (*t)->Open("durable2.bin", o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_FALSE((*g)->durable());
+  EXPECT_EQ((*g)->lease_state(), 0u);
+  // Leases and durable handles are refused before anything is sent on dialects without them.
+  ClientOptions old;
+  old.max_dialect = kDialect202;
+  auto c2 = Connect(old);
+  ASSERT_TRUE(c2.ok()) << c2.status();
+  auto s2 = (*c2)->Login(User());
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  auto t2 = (*s2)->TreeConnect("durable");
+  ASSERT_TRUE(t2.ok()) << t2.status();
+  OpenOptions l;
+  l.lease = lease::kRead;
+  EXPECT_EQ((*t2)->Open("durable.bin", l).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(SambaTest, MissingFileIsNotFound) {
   auto c = Connect();
   ASSERT_TRUE(c.ok());

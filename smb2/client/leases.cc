@@ -1,0 +1,108 @@
+#include "smb2/client/leases.h"
+
+#include <openssl/rand.h>
+
+#include <utility>
+
+#include "smb2/client/context.h"
+#include "smb2/pdu/oplock_break.h"
+
+namespace smbd {
+namespace client_internal {
+
+void LeaseTable::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+    jobs_.clear();
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+LeaseKey LeaseTable::NewKey() {
+  LeaseKey key;
+  // A lease key only has to be unique per client ([MS-SMB2] 3.2.4.3.8); random bytes make it
+  // so across processes too.
+  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
+    static std::atomic<uint64_t> counter{1};
+    const uint64_t n = counter.fetch_add(1);
+    for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(n >> (8 * (i % 8)));
+  }
+  return key;
+}
+
+void LeaseTable::Add(std::shared_ptr<Lease> lease) {
+  std::lock_guard<std::mutex> l(mu_);
+  leases_[lease->key] = std::move(lease);
+  if (!worker_.joinable() && !stop_) worker_ = std::thread([this] { Run(); });
+}
+
+void LeaseTable::Remove(const LeaseKey& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  leases_.erase(key);
+}
+
+void LeaseTable::OnNotification(const Smb2Header& header, const Bvecq& bytes) {
+  (void)header;
+  absl::StatusOr<BreakNotification> n = DecodeBreakNotification(WireReader(bytes.begin()));
+  if (!n.ok() || !n->is_lease) return;
+  LeaseKey key;
+  std::copy(std::begin(n->lease.lease_key), std::end(n->lease.lease_key), key.begin());
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = leases_.find(key);
+  if (it == leases_.end()) {
+    counters_.unknown++;
+    return;
+  }
+  const std::shared_ptr<Lease>& lease = it->second;
+  // The server only ever breaks to fewer caching rights; a "new state" with rights we do not
+  // hold is not believed.
+  const uint32_t new_state = n->lease.new_lease_state & lease->state.load();
+  lease->state.store(new_state);
+  lease->epoch.store(n->lease.new_epoch);
+  lease->breaks++;
+  counters_.breaks++;
+  if ((n->lease.flags & kLeaseBreakFlagAckRequired) != 0 && !stop_) {
+    jobs_.push_back(Job{lease, new_state});
+    cv_.notify_one();
+  }
+}
+
+void LeaseTable::Run() {
+  while (true) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stop_ || !jobs_.empty(); });
+      if (stop_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    Acknowledge(job);
+  }
+}
+
+void LeaseTable::Acknowledge(const Job& job) {
+  // [MS-SMB2] 3.2.4.25: the acknowledgement names the lease and the state the client keeps
+  // (the break's new state: nothing is cached, so nothing is written back first).
+  LeaseBreakAck ack;
+  std::copy(job.lease->key.begin(), job.lease->key.end(), ack.lease_key);
+  ack.lease_state = job.new_state;
+  SmbMessageRef m =
+      context_->NewMessage(Command::kOplockBreak, job.lease->session_id, job.lease->tree_id);
+  absl::Status s = EncodeOne(m.get(), *context_, [&](WireWriter* w) {
+    EncodeLeaseBreakAck(ack, w);
+  });
+  if (s.ok()) s = context_->RoundTrip(m);
+  if (s.ok()) s = ResponseStatus(*m, "LEASE_BREAK acknowledgement");
+  if (s.ok()) s = DecodeBreakResponse(Reader(*m)).status();
+  if (s.ok()) {
+    counters_.acks++;
+  } else {
+    counters_.ack_failures++;
+  }
+}
+
+}  // namespace client_internal
+}  // namespace smbd
