@@ -64,33 +64,39 @@ void LeaseTable::OnNotification(const Smb2Header& header, const Bvecq& bytes) {
   lease->breaks++;
   counters_.breaks++;
   if ((n->lease.flags & kLeaseBreakFlagAckRequired) != 0 && !stop_) {
-    jobs_.push_back(Job{lease, new_state});
-    cv_.notify_one();
+    lease->ack_state = new_state;
+    if (!lease->ack_queued) {
+      lease->ack_queued = true;
+      jobs_.push_back(lease);
+      cv_.notify_one();
+    }
   }
 }
 
 void LeaseTable::Run() {
   while (true) {
-    Job job;
+    std::shared_ptr<Lease> lease;
+    uint32_t state = 0;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [this] { return stop_ || !jobs_.empty(); });
       if (stop_) return;
-      job = std::move(jobs_.front());
+      lease = std::move(jobs_.front());
       jobs_.pop_front();
+      lease->ack_queued = false;
+      state = lease->ack_state;
     }
-    Acknowledge(job);
+    Acknowledge(*lease, state);
   }
 }
 
-void LeaseTable::Acknowledge(const Job& job) {
+void LeaseTable::Acknowledge(const Lease& lease, uint32_t state) {
   // [MS-SMB2] 3.2.4.25: the acknowledgement names the lease and the state the client keeps
   // (the break's new state: nothing is cached, so nothing is written back first).
   LeaseBreakAck ack;
-  std::copy(job.lease->key.begin(), job.lease->key.end(), ack.lease_key);
-  ack.lease_state = job.new_state;
-  SmbMessageRef m =
-      context_->NewMessage(Command::kOplockBreak, job.lease->session_id, job.lease->tree_id);
+  std::copy(lease.key.begin(), lease.key.end(), ack.lease_key);
+  ack.lease_state = state;
+  SmbMessageRef m = context_->NewMessage(Command::kOplockBreak, lease.session_id, lease.tree_id);
   absl::Status s = EncodeOne(m.get(), *context_, [&](WireWriter* w) {
     EncodeLeaseBreakAck(ack, w);
   });

@@ -39,6 +39,11 @@ struct Lease {
   std::atomic<uint32_t> state{0};  // kLeaseReadCaching | kLeaseHandleCaching | kLeaseWriteCaching
   std::atomic<uint32_t> breaks{0};
   std::atomic<uint16_t> epoch{0};
+  // Guarded by the table's mutex: an acknowledgement is queued, for this state. Breaks that come
+  // before it is sent update the state instead of queueing more (a server cannot grow the queue
+  // past one entry per lease).
+  bool ack_queued = false;
+  uint32_t ack_state = 0;
 };
 
 struct LeaseCounters {
@@ -70,19 +75,15 @@ class LeaseTable {
   const LeaseCounters& counters() const { return counters_; }
 
  private:
-  struct Job {
-    std::shared_ptr<Lease> lease;
-    uint32_t new_state = 0;
-  };
   void Run();
-  void Acknowledge(const Job& job);
+  void Acknowledge(const Lease& lease, uint32_t state);
 
   ClientContext* const context_;
   LeaseCounters counters_;
   std::mutex mu_;
   std::condition_variable cv_;
   absl::flat_hash_map<LeaseKey, std::shared_ptr<Lease>> leases_;
-  std::deque<Job> jobs_;
+  std::deque<std::shared_ptr<Lease>> jobs_;
   bool stop_ = false;
   std::thread worker_;  // started with the first lease
 };

@@ -127,6 +127,8 @@ std::vector<Case> Cases() {
       {Misbehavior::kTruncatedCompound, Err(C::kDataLoss), Err(C::kDataLoss)},
       {Misbehavior::kPendingForever, Err(C::kDeadlineExceeded), Err(C::kDeadlineExceeded)},
       {Misbehavior::kOplockBreakUnknown, Ok(), Ok()},
+      // Breaks for leases never granted: counted and dropped, nothing queued or acknowledged.
+      {Misbehavior::kLeaseBreakUnknown, Ok(), Ok()},
       {Misbehavior::kDisconnect, Err(C::kUnavailable), Err(C::kUnavailable)},
       {Misbehavior::kGarbageFrame, Err(C::kDataLoss), Err(C::kDataLoss)},
       // TCP: 16 MiB - 1 is a legal frame length; the request times out while the transport waits
@@ -267,6 +269,14 @@ TEST_P(HostileTest, ClearErrorInBoundedTimeAndNothingOutsideTheBuffer) {
   }
   if (p.kind == TransportKind::kSmbDirect && e.first == absl::StatusCode::kOk) {
     EXPECT_GT(conn.rig.client->stats().rdma_reads, 0u) << name << ": the RDMA channel unused";
+  }
+  if (p.c.m == Misbehavior::kLeaseBreakUnknown) {
+    // Both READs drew 50 breaks for leases this client never held: each counted, none
+    // acknowledged (no request went out for them).
+    const ClientStats st = conn.rig.client->stats();
+    EXPECT_EQ(st.unknown_lease_breaks, 100u) << name;
+    EXPECT_EQ(st.lease_breaks, 0u) << name;
+    EXPECT_EQ(st.lease_break_acks + st.lease_break_ack_failures, 0u) << name;
   }
 
   // The other connection is unaffected.

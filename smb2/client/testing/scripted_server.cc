@@ -158,6 +158,8 @@ const char* MisbehaviorName(Misbehavior m) {
       return "PendingForever";
     case Misbehavior::kOplockBreakUnknown:
       return "OplockBreakUnknown";
+    case Misbehavior::kLeaseBreakUnknown:
+      return "LeaseBreakUnknown";
     case Misbehavior::kDisconnect:
       return "Disconnect";
     case Misbehavior::kGarbageFrame:
@@ -716,6 +718,20 @@ void ScriptedSmb2Server::Read(const Smb2Header& req, const std::vector<uint8_t>&
       brk.command = Command::kOplockBreak;
       brk.message_id = ~uint64_t{0};
       Reply(brk, 0, Body(24).U16(0, 24).U8(2, 1).U64(8, 999).U64(16, 999).Take(), sink);
+      Reply(req, 0, good, sink);
+      return;
+    }
+    case Misbehavior::kLeaseBreakUnknown: {
+      // [MS-SMB2] 2.2.23.2: StructureSize 44, NewEpoch, Flags (ACK_REQUIRED), LeaseKey,
+      // CurrentLeaseState RWH, NewLeaseState none, BreakReason, AccessMaskHint, ShareMaskHint.
+      Smb2Header brk;
+      brk.command = Command::kOplockBreak;
+      brk.message_id = ~uint64_t{0};
+      for (uint32_t i = 0; i < 50; ++i) {
+        Reply(brk, 0,
+              Body(44).U16(0, 44).U16(2, 1).U32(4, 1).U32(8, i).U32(12, 0xB10C).U32(24, 7).Take(),
+              sink);
+      }
       Reply(req, 0, good, sink);
       return;
     }

@@ -42,6 +42,7 @@ enum class Misbehavior {
   kTruncatedCompound,   // NextCommand points past the frame
   kPendingForever,      // interim STATUS_PENDING, never the final answer
   kOplockBreakUnknown,  // an oplock break for a file never opened, then a correct answer
+  kLeaseBreakUnknown,   // 50 lease breaks (ACK_REQUIRED) for leases never granted, then the answer
   kDisconnect,          // close the connection instead of answering
   kGarbageFrame,        // random bytes
   kHugeFrameLength,     // announce a frame of 16 MiB - 1, send none of it (FrameSink)
