@@ -1,5 +1,7 @@
 #include "smb2/client/tree.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -12,6 +14,7 @@
 #include "smb2/ntstatus.h"
 #include "smb2/pdu/close.h"
 #include "smb2/pdu/create.h"
+#include "smb2/pdu/ioctl.h"
 #include "smb2/pdu/query_directory.h"
 #include "smb2/pdu/query_info.h"
 #include "smb2/pdu/read.h"
@@ -106,6 +109,35 @@ absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
   }
   return std::make_unique<File>(context_, this, resp->file_id, resp->end_of_file,
                                 std::move(lease), durable_ms);
+}
+
+absl::StatusOr<std::vector<ServerInterface>> Tree::QueryNetworkInterfaces() {
+  IoctlRequest req;
+  req.ctl_code = kFsctlQueryNetworkInterfaceInfo;
+  req.max_output_response = 64 << 10;
+  SmbMessageRef m = context_->NewMessage(Command::kIoctl, session_->id(), id_, 64 << 10);
+  SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
+    EncodeIoctlRequest(req, w);
+  }));
+  SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "FSCTL_QUERY_NETWORK_INTERFACE_INFO"));
+  SMBD_ASSIGN_OR_RETURN(IoctlResponse resp, DecodeIoctlResponse(Reader(*m)));
+  SMBD_ASSIGN_OR_RETURN(WireReader out, IoctlOutput(Reader(*m), resp));
+  SMBD_ASSIGN_OR_RETURN(std::vector<NetworkInterfaceInfo> list, DecodeNetworkInterfaceInfo(out));
+  std::vector<ServerInterface> interfaces;
+  interfaces.reserve(list.size());
+  for (const NetworkInterfaceInfo& i : list) {
+    ServerInterface s;
+    s.if_index = i.if_index;
+    s.rss = (i.capability & kInterfaceRssCapable) != 0;
+    s.rdma = (i.capability & kInterfaceRdmaCapable) != 0;
+    s.link_speed_bps = i.link_speed;
+    char text[INET6_ADDRSTRLEN] = {};
+    const int af = i.family == kInterNetworkV6 ? AF_INET6 : AF_INET;
+    if (inet_ntop(af, i.address, text, sizeof(text)) != nullptr) s.address = text;
+    interfaces.push_back(std::move(s));
+  }
+  return interfaces;
 }
 
 absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {

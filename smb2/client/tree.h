@@ -36,6 +36,10 @@ class Tree {
   absl::StatusOr<std::unique_ptr<File>> Open(absl::string_view path, const OpenOptions& options);
   // CREATE + QUERY_INFO + CLOSE in one compound round trip.
   absl::StatusOr<FileInfo> Stat(absl::string_view path);
+  // The server's network interfaces (FSCTL_QUERY_NETWORK_INTERFACE_INFO, [MS-SMB2]
+  // 3.2.4.20.10): what multichannel would connect to. kUnimplemented (STATUS_NOT_SUPPORTED) from
+  // a server without multichannel.
+  absl::StatusOr<std::vector<ServerInterface>> QueryNetworkInterfaces();
   // CREATE + READ + CLOSE in one compound round trip for files up to dst.size() (and the max
   // read size): the data goes from the receive buffers straight into `dst` (a READ inside a
   // compound answer is not placed by the transport, so this is the one copy). A larger file is

@@ -132,6 +132,16 @@ struct FileInfo {
   bool is_directory() const { return (attributes & 0x10) != 0; }
 };
 
+// One of the server's network interfaces (FSCTL_QUERY_NETWORK_INTERFACE_INFO, [MS-SMB2]
+// 2.2.32.5), as multichannel chooses between them.
+struct ServerInterface {
+  uint32_t if_index = 0;
+  bool rss = false;
+  bool rdma = false;
+  uint64_t link_speed_bps = 0;
+  std::string address;  // "10.0.0.5" or "fd00::5"
+};
+
 // SMB2 lease caching states ([MS-SMB2] 2.2.13.2.8), for OpenOptions::lease.
 namespace lease {
 inline constexpr uint32_t kRead = 0x01;

@@ -349,6 +349,30 @@ TEST_F(SambaTest, DurableHandleIsGrantedWithAHandleCachingLease) {
   EXPECT_EQ((*t2)->Open("durable.bin", l).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Multichannel's first step ([MS-SMB2] 3.2.4.20.10): the server lists its interfaces. The test
+// Samba listens on loopback only ("interfaces = lo"), so that is what it reports.
+TEST_F(SambaTest, QueryNetworkInterfacesListsTheServersAddresses) {
+  auto c = Connect();
+  ASSERT_TRUE(c.ok()) << c.status();
+  // (The client does not offer SMB2_GLOBAL_CAP_MULTI_CHANNEL yet, as it binds no channels, so
+  // Samba does not echo it; the FSCTL is answered all the same.)
+  auto s = (*c)->Login(User());
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto t = (*s)->TreeConnect("share");
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto list = (*t)->QueryNetworkInterfaces();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_FALSE(list->empty());
+  bool loopback = false;
+  for (const ServerInterface& i : *list) {
+    std::cout << "interface " << i.if_index << " " << i.address << " " << i.link_speed_bps
+              << " bit/s" << (i.rss ? " RSS" : "") << (i.rdma ? " RDMA" : "") << "\n";
+    loopback |= i.address == "127.0.0.1" || i.address == "::1";
+    EXPECT_FALSE(i.rdma) << "Samba has no SMB Direct";
+  }
+  EXPECT_TRUE(loopback);
+}
+
 TEST_F(SambaTest, MissingFileIsNotFound) {
   auto c = Connect();
   ASSERT_TRUE(c.ok());

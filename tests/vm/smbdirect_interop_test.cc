@@ -120,6 +120,25 @@ TEST_F(KsmbdTest, NegotiatesSmbDirect) {
   EXPECT_NE(f, ForkSafety::kUnprotected);
 }
 
+// Multichannel's first step against ksmbd: its interface list, asked over SMB Direct, names the
+// guest-facing address with RDMA capability (the rxe device sits on that netdev), which is what
+// a client that connected over TCP would use to add an SMB Direct channel.
+TEST_F(KsmbdTest, QueryNetworkInterfacesShowsTheRdmaInterface) {
+  Mounted m = Mount(TransportChoice::kRdma);
+  ASSERT_NE(m.tree, nullptr);
+  auto list = m.tree->QueryNetworkInterfaces();
+  ASSERT_TRUE(list.ok()) << list.status();
+  bool server_rdma = false;
+  for (const ServerInterface& i : *list) {
+    std::printf("ksmbd interface %u %s %llu bit/s%s%s\n", i.if_index, i.address.c_str(),
+                static_cast<unsigned long long>(i.link_speed_bps), i.rss ? " RSS" : "",
+                i.rdma ? " RDMA" : "");
+    if (i.address == Env("SMBD_SERVER")) server_rdma = i.rdma;
+  }
+  EXPECT_TRUE(server_rdma) << "the server's address " << Env("SMBD_SERVER")
+                           << " is not listed as RDMA-capable";
+}
+
 TEST_F(KsmbdTest, EveryOperationOverSmbDirect) {
   Mounted m = Mount(TransportChoice::kRdma);
   ASSERT_NE(m.tree, nullptr);
