@@ -524,7 +524,7 @@ absl::Status Connection::HandleFrame(Bvecq frame) {
         handler = notify_;
       }
       absl::StatusOr<Bvecq> bytes = frame.Slice(next->offset, next->length);
-      if (handler && bytes.ok()) handler(h, *bytes);
+      if (handler && bytes.ok()) handler(h, *bytes, NotificationOrigin{origin.sealed, origin.session_id});
       continue;
     }
     SmbMessageRef m = Lookup(h);

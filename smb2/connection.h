@@ -61,8 +61,15 @@ struct ConnectionStats {
 
 class Connection : private PlacementHook {
  public:
+  // How a notification arrived: inside a transform header sealed for `session_id`, or in the
+  // clear (notifications carry no signature: [MS-SMB2] 3.3.4.6, 3.3.4.7).
+  struct NotificationOrigin {
+    bool sealed = false;
+    uint64_t session_id = 0;
+  };
   // Server notification (oplock/lease break): the member's bytes, on the receive thread.
-  using NotificationHandler = std::function<void(const Smb2Header&, const Bvecq&)>;
+  using NotificationHandler =
+      std::function<void(const Smb2Header&, const Bvecq&, const NotificationOrigin&)>;
 
   static absl::StatusOr<std::unique_ptr<Connection>> Create(std::unique_ptr<Transport> transport,
                                                             PagePool* pool,

@@ -265,9 +265,10 @@ TEST(ConnectionTest, ZeroCreditsWithNothingInFlightFailsInsteadOfHanging) {
 TEST(ConnectionTest, NotificationsReachTheHandler) {
   Harness h;
   std::atomic<int> breaks{0};
-  h.conn->SetNotificationHandler([&](const Smb2Header& hd, const Bvecq& bytes) {
-    if (hd.command == Command::kOplockBreak && bytes.size() >= 64) breaks++;
-  });
+  h.conn->SetNotificationHandler(
+      [&](const Smb2Header& hd, const Bvecq& bytes, const Connection::NotificationOrigin& o) {
+        if (hd.command == Command::kOplockBreak && bytes.size() >= 64 && !o.sealed) breaks++;
+      });
   Smb2Header n;
   n.command = Command::kOplockBreak;
   n.message_id = 0xFFFFFFFFFFFFFFFFull;

@@ -50,6 +50,7 @@ ClientStats Client::stats() const {
   s.lease_break_acks = l.acks.load();
   s.lease_break_ack_failures = l.ack_failures.load();
   s.unknown_lease_breaks = l.unknown.load();
+  s.unauthenticated_lease_breaks = l.unauthenticated.load();
   return s;
 }
 

@@ -95,9 +95,10 @@ absl::Status ClientContext::Start(std::unique_ptr<Transport> transport) {
   co.credit_timeout = options_.request_timeout;
   SMBD_ASSIGN_OR_RETURN(connection_, Connection::Create(std::move(transport), pool_.get(), co));
   std::weak_ptr<LeaseTable> leases = leases_;
-  connection_->SetNotificationHandler([leases](const Smb2Header& h, const Bvecq& bytes) {
-    if (std::shared_ptr<LeaseTable> table = leases.lock()) table->OnNotification(h, bytes);
-  });
+  connection_->SetNotificationHandler(
+      [leases](const Smb2Header& h, const Bvecq& bytes, const Connection::NotificationOrigin& o) {
+        if (std::shared_ptr<LeaseTable> table = leases.lock()) table->OnNotification(h, bytes, o);
+      });
   return Negotiate();
 }
 

@@ -117,6 +117,9 @@ File::~File() {
 }
 
 uint32_t File::lease_state() const { return lease_ != nullptr ? lease_->state.load() : 0; }
+std::array<uint8_t, 16> File::lease_key() const {
+  return lease_ != nullptr ? lease_->key : std::array<uint8_t, 16>{};
+}
 uint32_t File::lease_breaks() const { return lease_ != nullptr ? lease_->breaks.load() : 0; }
 
 absl::Status File::Close() {
@@ -214,10 +217,13 @@ absl::Status File::Lock(uint64_t offset, uint64_t length, const LockOptions& opt
   LockElement element;
   element.offset = offset;
   element.length = length;
+  // A wait of zero or less is no wait: fail at once (a request without FAIL_IMMEDIATELY must
+  // have a bounded wait of its own, which ends in a CANCEL, never an abandoned request).
+  const bool wait = options.wait && options.wait_timeout > absl::ZeroDuration();
   element.flags = (options.exclusive ? kLockFlagExclusive : kLockFlagShared) |
-                  (options.wait ? 0 : kLockFlagFailImmediately);
+                  (wait ? 0 : kLockFlagFailImmediately);
   return LockExchange(element, options.exclusive ? "LOCK (exclusive)" : "LOCK (shared)",
-                      options.wait ? options.wait_timeout : absl::ZeroDuration());
+                      wait ? options.wait_timeout : absl::ZeroDuration());
 }
 
 absl::Status File::Unlock(uint64_t offset, uint64_t length) {

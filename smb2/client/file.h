@@ -3,6 +3,7 @@
 #ifndef SMBD_SMB2_CLIENT_FILE_H_
 #define SMBD_SMB2_CLIENT_FILE_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +73,8 @@ class File {
   // The lease's caching states now (lease::kRead | kHandle | kWrite), after any breaks; 0 without
   // a lease. lease_breaks(): how many breaks the server sent for it.
   uint32_t lease_state() const;
+  // The lease's key (all zero without a lease): what the server's breaks name.
+  std::array<uint8_t, 16> lease_key() const;
   uint32_t lease_breaks() const;
   // Whether the server granted a durable handle (OpenOptions::durable_timeout), and for how
   // long it keeps it after a disconnect.

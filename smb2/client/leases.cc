@@ -38,12 +38,20 @@ void LeaseTable::Add(std::shared_ptr<Lease> lease) {
   if (!worker_.joinable() && !stop_) worker_ = std::thread([this] { Run(); });
 }
 
+void LeaseTable::Granted(Lease* lease, uint32_t state, uint16_t epoch) {
+  std::lock_guard<std::mutex> l(mu_);
+  lease->state.store(lease->state.load() & state);
+  // A v2 lease's epoch only grows ([MS-SMB2] 3.2.5.7.2); a break seen first keeps its newer one.
+  if (static_cast<int16_t>(epoch - lease->epoch.load()) > 0) lease->epoch.store(epoch);
+}
+
 void LeaseTable::Remove(const LeaseKey& key) {
   std::lock_guard<std::mutex> l(mu_);
   leases_.erase(key);
 }
 
-void LeaseTable::OnNotification(const Smb2Header& header, const Bvecq& bytes) {
+void LeaseTable::OnNotification(const Smb2Header& header, const Bvecq& bytes,
+                                const Connection::NotificationOrigin& origin) {
   (void)header;
   absl::StatusOr<BreakNotification> n = DecodeBreakNotification(WireReader(bytes.begin()));
   if (!n.ok() || !n->is_lease) return;
@@ -56,6 +64,10 @@ void LeaseTable::OnNotification(const Smb2Header& header, const Bvecq& bytes) {
     return;
   }
   const std::shared_ptr<Lease>& lease = it->second;
+  if (lease->sealed_session && !(origin.sealed && origin.session_id == lease->session_id)) {
+    counters_.unauthenticated++;
+    return;
+  }
   // The server only ever breaks to fewer caching rights; a "new state" with rights we do not
   // hold is not believed.
   const uint32_t new_state = n->lease.new_lease_state & lease->state.load();

@@ -21,6 +21,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "buffers/bvecq.h"
+#include "smb2/connection.h"
 #include "smb2/header.h"
 
 namespace smbd {
@@ -39,6 +40,9 @@ struct Lease {
   std::atomic<uint32_t> state{0};  // kLeaseReadCaching | kLeaseHandleCaching | kLeaseWriteCaching
   std::atomic<uint32_t> breaks{0};
   std::atomic<uint16_t> epoch{0};
+  // The open's session encrypts: a break for this lease counts only if it came sealed with that
+  // session's keys (a plaintext one could be anybody's).
+  bool sealed_session = false;
   // Guarded by the table's mutex: an acknowledgement is queued, for this state. Breaks that come
   // before it is sent update the state instead of queueing more (a server cannot grow the queue
   // past one entry per lease).
@@ -51,6 +55,7 @@ struct LeaseCounters {
   std::atomic<uint64_t> acks{0};            // acknowledgements the server accepted
   std::atomic<uint64_t> ack_failures{0};    // acknowledgements that failed (error, no answer)
   std::atomic<uint64_t> unknown{0};         // notifications for no lease of ours (closed, bogus)
+  std::atomic<uint64_t> unauthenticated{0};  // for a lease of a sealed session, not sealed by it
 };
 
 class LeaseTable {
@@ -65,12 +70,18 @@ class LeaseTable {
 
   // A fresh random lease key.
   static LeaseKey NewKey();
+  // Registers a lease before its CREATE goes out, holding the requested state (a break that
+  // comes before Granted() then lowers that).
   void Add(std::shared_ptr<Lease> lease);
+  // The CREATE answer: the lease holds at most `state` (0: not granted), at epoch `epoch` or
+  // later. Under the table's lock, so that a break handled meanwhile is not undone.
+  void Granted(Lease* lease, uint32_t state, uint16_t epoch);
   void Remove(const LeaseKey& key);
 
   // The connection's notification handler: a lease break (StructureSize 44) for one of ours.
   // Oplock breaks are ignored: this client requests no oplocks. Runs on the receive thread.
-  void OnNotification(const Smb2Header& header, const Bvecq& bytes);
+  void OnNotification(const Smb2Header& header, const Bvecq& bytes,
+                      const Connection::NotificationOrigin& origin);
 
   const LeaseCounters& counters() const { return counters_; }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "smb2/ntstatus.h"
+#include "smb2/pdu/logoff.h"
 #include "smb2/pdu/session_setup.h"
 #include "smb2/security/authenticator.h"
 #include "smb2/security/kerberos.h"
@@ -20,9 +21,29 @@ namespace client_internal {
 namespace {
 
 // One SESSION_SETUP exchange with one mechanism. `who` names the user in messages.
+absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& creds,
+                                         Authenticator& auth, const std::string& who,
+                                         LoginResult& result, bool* server_accepted);
+
+// RunLoginOnce, and when the client refuses a session the server had already accepted (a
+// final answer that proves nothing, a guest session, a bad signature), a LOGOFF so that the
+// server does not keep it. *server_accepted: the server said STATUS_SUCCESS.
 absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& creds,
-                                     Authenticator& auth, const std::string& who) {
+                                     Authenticator& auth, const std::string& who,
+                                     bool* server_accepted) {
   LoginResult result;
+  *server_accepted = false;
+  absl::StatusOr<LoginResult> r = RunLoginOnce(ctx, creds, auth, who, result, server_accepted);
+  if (!r.ok() && *server_accepted && result.session_id != 0 && ctx->connection()->status().ok()) {
+    // Best effort (unsigned: the session's keys were not accepted); the refusal stands anyway.
+    (void)ctx->Exchange(Command::kLogoff, result.session_id, 0, EncodeLogoffRequest, "LOGOFF");
+  }
+  return r;
+}
+
+absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& creds,
+                                         Authenticator& auth, const std::string& who,
+                                         LoginResult& result, bool* server_accepted) {
   const NegotiatedInfo& negotiated = ctx->negotiated();
   const ClientOptions& options = ctx->options();
   PreauthIntegrity preauth = ctx->preauth().Fork();
@@ -56,6 +77,7 @@ absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& cred
       if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->response.begin()));
       continue;
     }
+    *server_accepted = true;
     // Success. Credentials given: accept it only once the mechanism ran to its end and produced
     // a session key, with which the server then proves that it knows the password: 3.1.1's
     // final answer is signed and checked below ([MS-SMB2] 3.2.5.3.1), 3.0/3.0.2 sign
@@ -153,7 +175,7 @@ absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& cred
     ctx->connection()->SetSessionSecurity(result.session_id, result.crypto);
     break;
   }
-  return result;
+  return std::move(result);
 }
 
 // `s` with `suffix` added to its message, its payloads (the server's NTSTATUS) kept.
@@ -202,7 +224,8 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
                                 : DefaultSmbPrincipal(ctx->options().server_name);
       ko.offer_ntlm = creds.kerberos != KerberosUse::kRequire;
       KerberosAuthenticator auth(ko);
-      absl::StatusOr<LoginResult> r = RunLogin(ctx, creds, auth, principal);
+      bool server_accepted = false;
+      absl::StatusOr<LoginResult> r = RunLogin(ctx, creds, auth, principal, &server_accepted);
       if (r.ok()) {
         r->mechanism = "Kerberos";
         r->note = absl::StrCat("authenticated by Kerberos as ", auth.client_principal(), " to ",
@@ -210,6 +233,12 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
         return r;
       }
       usable = r.status();
+      if (auth.proof_failed() || server_accepted) {
+        // The server claimed to accept the ticket and did not prove it (or its final answer
+        // failed a check): a man in the middle may be forcing a weaker mechanism. No NTLM here.
+        return WithSuffix(usable, " (the server's answer to the Kerberos ticket did not prove its "
+                                  "identity: not falling back to NTLM)");
+      }
     }
     // kRequire: Kerberos or nothing. kAuto: NTLM, unless Kerberos was tried with the user's
     // ticket and there is no password for NTLM (its error would hide the Kerberos one).
@@ -233,8 +262,9 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
   nc.workstation = creds.workstation;
   if (!creds.anonymous) nc.password = creds.password.Clone();
   NtlmAuthenticator auth(std::move(nc));
-  absl::StatusOr<LoginResult> ntlm =
-      RunLogin(ctx, creds, auth, creds.anonymous ? "(anonymous)" : creds.user);
+  bool server_accepted = false;
+  absl::StatusOr<LoginResult> ntlm = RunLogin(
+      ctx, creds, auth, creds.anonymous ? "(anonymous)" : creds.user, &server_accepted);
   if (!ntlm.ok()) return WithSuffix(ntlm.status(), ntlm_error_note);
   LoginResult r = *std::move(ntlm);
   r.mechanism = r.anonymous ? "anonymous" : r.guest ? "guest" : "NTLM";

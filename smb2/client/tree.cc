@@ -55,18 +55,23 @@ absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
   CreateRequest req = client_internal::MakeCreate(options, name);
   const uint16_t dialect = context_->negotiated().dialect;
   std::shared_ptr<client_internal::Lease> lease;
-  if (options.lease != 0) {
-    if (dialect < kDialect210) {
-      return absl::FailedPreconditionError("leases need SMB 2.1 or later");
-    }
+  // [MS-SMB2] 3.2.4.3.8: leases only where the server supports leasing (its NEGOTIATE
+  // capability); elsewhere the open simply gets none.
+  const bool leasing = (context_->negotiated().server_capabilities & kCapLeasing) != 0;
+  if (options.lease != 0 && dialect < kDialect210) {
+    return absl::FailedPreconditionError("leases need SMB 2.1 or later");
+  }
+  if (options.lease != 0 && leasing) {
     lease = std::make_shared<client_internal::Lease>();
     lease->key = client_internal::LeaseTable::NewKey();
     lease->session_id = session_->id();
     lease->tree_id = id_;
+    lease->sealed_session = session_->seals() || encrypt_;
     LeaseRequest lr;
     lr.version = dialect >= kDialect300 ? 2 : 1;
     std::copy(lease->key.begin(), lease->key.end(), lr.key);
     lr.state = options.lease & (lease::kRead | lease::kHandle | lease::kWrite);
+    lease->state.store(lr.state);
     req.oplock_level = kOplockLevelLease;
     req.lease = lr;
   }
@@ -101,8 +106,8 @@ absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
     // The server may grant less than asked, or no lease (no RqLs context, another oplock level).
     const bool granted = resp->oplock_level == kOplockLevelLease && resp->lease.has_value() &&
                          std::equal(lease->key.begin(), lease->key.end(), resp->lease->key);
-    lease->state.store(granted ? (resp->lease->state & req.lease->state) : 0);
-    if (granted) lease->epoch.store(resp->lease->epoch);
+    context_->leases()->Granted(lease.get(), granted ? resp->lease->state : 0,
+                                granted ? resp->lease->epoch : 0);
   }
   if (req.durable_v2.has_value() && resp->durable_v2.has_value()) {
     durable_ms = std::max<uint32_t>(resp->durable_v2->timeout_ms, 1);
@@ -135,6 +140,8 @@ absl::StatusOr<std::vector<ServerInterface>> Tree::QueryNetworkInterfaces() {
     char text[INET6_ADDRSTRLEN] = {};
     const int af = i.family == kInterNetworkV6 ? AF_INET6 : AF_INET;
     if (inet_ntop(af, i.address, text, sizeof(text)) != nullptr) s.address = text;
+    // A link-local IPv6 address is usable only with its scope.
+    if (af == AF_INET6 && i.scope_id != 0) absl::StrAppend(&s.address, "%", i.scope_id);
     interfaces.push_back(std::move(s));
   }
   return interfaces;

@@ -195,6 +195,8 @@ struct ClientStats {
   uint64_t lease_break_acks = 0;
   uint64_t lease_break_ack_failures = 0;
   uint64_t unknown_lease_breaks = 0;
+  // Plaintext breaks for a lease whose session encrypts: dropped (anyone could have sent them).
+  uint64_t unauthenticated_lease_breaks = 0;
 };
 
 }  // namespace smbd

@@ -26,9 +26,24 @@ absl::Status EncodeLockRequest(const LockRequest& req, WireWriter* w) {
       return absl::InvalidArgumentError("LOCK: offset + length passes 2^64");
     }
   }
+  // [MS-SMB2] 3.3.5.14: several elements are all unlocks, or all locks with FAIL_IMMEDIATELY
+  // (the server fails anything else with STATUS_INVALID_PARAMETER).
+  if (req.locks.size() > 1) {
+    const bool unlocks = (req.locks[0].flags & kLockFlagUnlock) != 0;
+    for (const LockElement& e : req.locks) {
+      if (((e.flags & kLockFlagUnlock) != 0) != unlocks ||
+          (!unlocks && (e.flags & kLockFlagFailImmediately) == 0)) {
+        return absl::InvalidArgumentError(
+            "LOCK: several elements must all be unlocks, or all fail-immediately locks");
+      }
+    }
+  }
+  if (req.lock_sequence_number > 0xF || req.lock_sequence_index > 0x0FFFFFFF) {
+    return absl::InvalidArgumentError("LOCK: sequence number above 15 or index above 2^28 - 1");
+  }
   w->U16(48);  // StructureSize
   w->U16(static_cast<uint16_t>(req.locks.size()));
-  w->U32((req.lock_sequence_number & 0xF) | (req.lock_sequence_index << 4));
+  w->U32(req.lock_sequence_number | (req.lock_sequence_index << 4));
   EncodeFileId(req.file_id, w);
   for (const LockElement& e : req.locks) {
     w->U64(e.offset);

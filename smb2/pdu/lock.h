@@ -35,8 +35,10 @@ struct LockRequest {
 
 // StructureSize 48, LockCount, LockSequence (number in the low 4 bits, index in the upper 28),
 // FileId, then LockCount elements of 24 bytes (Offset, Length, Flags, Reserved).
-// kInvalidArgument for no elements, more than 65535, or flags that [MS-SMB2] 3.2.4.19 forbids
-// (an unlock combined with a lock flag, a lock that is neither shared nor exclusive, both).
+// kInvalidArgument for no elements, more than 65535, flags that [MS-SMB2] 3.2.4.19 forbids
+// (an unlock combined with a lock flag, a lock that is neither shared nor exclusive, both),
+// several elements that mix locks and unlocks or include a waiting lock (3.3.5.14), a range
+// past 2^64, or a sequence number/index out of its 4/28 bits.
 absl::Status EncodeLockRequest(const LockRequest& request, WireWriter* w);
 // StructureSize 4, Reserved.
 absl::Status DecodeLockResponse(WireReader message);

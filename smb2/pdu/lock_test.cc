@@ -14,11 +14,12 @@ using testing_util::ToHex;
 // StructureSize 48 (3000), LockCount 2 (0200), LockSequence: number 5 in the low 4 bits, index
 // 3 above them = 0x35 (35000000), FileId persistent 0x1122334455667788 / volatile
 // 0x99AABBCCDDEEFF00, then two SMB2_LOCK_ELEMENTs: offset 0x1000, length 0x200, EXCLUSIVE |
-// FAIL_IMMEDIATELY (0x12); offset 0, length 2^64-1, SHARED (0x01).
+// FAIL_IMMEDIATELY (0x12); offset 0, length 2^64-1, SHARED | FAIL_IMMEDIATELY (0x11). (Several
+// locks in one request must all fail immediately, [MS-SMB2] 3.3.5.14.)
 constexpr char kRequestBody[] =
     "3000" "0200" "35000000" "8877665544332211" "00ffeeddccbbaa99"
     "0010000000000000" "0002000000000000" "12000000" "00000000"
-    "0000000000000000" "ffffffffffffffff" "01000000" "00000000";
+    "0000000000000000" "ffffffffffffffff" "11000000" "00000000";
 // Response: SMB2 header (command LOCK 0x000A, SERVER_TO_REDIR, MessageId 9, TreeId 1), then
 // StructureSize 4 (0400), Reserved (0000).
 constexpr char kResponse[] =
@@ -28,7 +29,7 @@ constexpr char kResponse[] =
 TEST(LockTest, EncodesRequest) {
   const LockElement locks[] = {
       {0x1000, 0x200, kLockFlagExclusive | kLockFlagFailImmediately},
-      {0, ~uint64_t{0}, kLockFlagShared},
+      {0, ~uint64_t{0}, kLockFlagShared | kLockFlagFailImmediately},
   };
   LockRequest req;
   req.lock_sequence_number = 5;
@@ -60,6 +61,26 @@ TEST(LockTest, RefusesWhatTheSpecForbids) {
   EXPECT_TRUE(absl::IsInvalidArgument(encode({{0, 1, kLockFlagUnlock | kLockFlagFailImmediately}})));
   EXPECT_TRUE(absl::IsInvalidArgument(encode({{0, 1, kLockFlagShared | 0x100}})));
   EXPECT_TRUE(absl::IsInvalidArgument(encode({{~uint64_t{0}, 2, kLockFlagShared}})));
+  // Several elements: all unlocks, or all fail-immediately locks ([MS-SMB2] 3.3.5.14).
+  const uint32_t x_now = kLockFlagExclusive | kLockFlagFailImmediately;
+  EXPECT_TRUE(encode({{0, 1, kLockFlagUnlock}, {5, 1, kLockFlagUnlock}}).ok());
+  EXPECT_TRUE(encode({{0, 1, x_now}, {5, 1, kLockFlagShared | kLockFlagFailImmediately}}).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(encode({{0, 1, kLockFlagUnlock}, {5, 1, x_now}})));
+  EXPECT_TRUE(absl::IsInvalidArgument(encode({{0, 1, x_now}, {5, 1, kLockFlagExclusive}})));
+}
+
+TEST(LockTest, SequenceFieldsMustFitTheirBits) {
+  const LockElement one[] = {{0, 1, kLockFlagUnlock}};
+  LockRequest req;
+  req.locks = one;
+  uint8_t buf[128];
+  req.lock_sequence_number = 16;
+  WireWriter w(absl::MakeSpan(buf));
+  EXPECT_TRUE(absl::IsInvalidArgument(EncodeLockRequest(req, &w)));
+  req.lock_sequence_number = 15;
+  req.lock_sequence_index = 1u << 28;
+  WireWriter w2(absl::MakeSpan(buf));
+  EXPECT_TRUE(absl::IsInvalidArgument(EncodeLockRequest(req, &w2)));
 }
 
 TEST(LockTest, DecodesResponse) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
@@ -117,7 +118,15 @@ std::string UserPart(absl::string_view name) {
 }  // namespace
 
 bool KerberosPrincipalIsUser(absl::string_view principal, absl::string_view user) {
-  return user.empty() || UserPart(user) == UserPart(principal);
+  if (user.empty()) return true;
+  if (UserPart(user) != UserPart(principal)) return false;
+  // A realm given with the user ("alice@REALM") must be the ticket's too. A NetBIOS domain
+  // ("CORP\\alice") cannot be mapped to a realm here and is not compared.
+  const size_t at = user.find('@');
+  if (at == absl::string_view::npos) return true;
+  const size_t pat = principal.find('@');
+  return pat != absl::string_view::npos &&
+         absl::EqualsIgnoreCase(user.substr(at + 1), principal.substr(pat + 1));
 }
 
 absl::Status KerberosError(uint32_t major, uint32_t minor, absl::string_view principal,
@@ -322,6 +331,9 @@ absl::StatusOr<Authenticator::Step> KerberosAuthenticator::Next(
       return Step{EncodeNegTokenInit(mechs_, std::move(ap_req)), false};
     }
     case State::kSentApReq: {
+      // Every failure below but a SPNEGO reject or a KRB-ERROR is the server's answer failing
+      // to prove who it is.
+      proof_failed_ = true;
       if (server_token.empty()) {
         return absl::UnauthenticatedError(
             "Kerberos: the server sent no AP-REP, so it did not prove its identity (mutual "
@@ -329,9 +341,11 @@ absl::StatusOr<Authenticator::Step> KerberosAuthenticator::Next(
       }
       SMBD_ASSIGN_OR_RETURN(NegTokenResp resp, ParseNegTokenResp(server_token));
       if (resp.neg_state == NegState::kReject) {
+        proof_failed_ = false;  // a refusal, not a false claim of acceptance
         return absl::UnauthenticatedError("the server rejected the Kerberos ticket (SPNEGO reject)");
       }
       if (resp.supported_mech.has_value() && !IsKerberos(*resp.supported_mech)) {
+        proof_failed_ = false;  // a server may prefer NTLMSSP from our list: a refusal of Kerberos
         return absl::UnauthenticatedError(
             "Kerberos: the server selected a mechanism other than Kerberos");
       }
@@ -340,14 +354,18 @@ absl::StatusOr<Authenticator::Step> KerberosAuthenticator::Next(
             "Kerberos: the server's answer carries no AP-REP, so it did not prove its identity "
             "(mutual authentication is required)");
       }
+      // A KRB-ERROR (clock skew, a ticket the server cannot decrypt) is a refusal too.
+      if (KerberosTokenId(*resp.response_token) != kTokApRep) proof_failed_ = false;
       std::vector<uint8_t> more;
       bool complete = false;
       SMBD_RETURN_IF_ERROR(Init(*resp.response_token, &more, &complete));
+      proof_failed_ = true;
       if (!complete || !more.empty()) {
         return absl::DataLossError("Kerberos: the context did not complete after the AP-REP");
       }
       if (resp.mech_list_mic.has_value()) SMBD_RETURN_IF_ERROR(CheckMechListMic(*resp.mech_list_mic));
       SMBD_RETURN_IF_ERROR(Finish());
+      proof_failed_ = false;
       state_ = State::kDone;
       if (resp.neg_state == NegState::kRequestMic) {
         // The server asks for our mechListMIC over the list we sent.

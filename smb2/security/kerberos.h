@@ -50,8 +50,9 @@ std::string DefaultSmbPrincipal(absl::string_view host);
 absl::StatusOr<std::string> KerberosDefaultPrincipal();
 
 // Whether `user` ("alice", "alice@REALM", "DOMAIN\\alice"; any case) names the same user as
-// the principal "alice@REALM": the user parts are compared, as Windows compares a typed user
-// with the logged-on one. An empty `user` matches any principal.
+// the principal "alice@REALM": the user parts are compared, and the realm too when the user
+// carries one (a NetBIOS DOMAIN is not compared: it has no known mapping to a realm here). An
+// empty `user` matches any principal.
 bool KerberosPrincipalIsUser(absl::string_view principal, absl::string_view user);
 
 // One line for a GSS-API failure, naming what to do (kinit, clock, principal); kUnauthenticated,
@@ -74,6 +75,11 @@ class KerberosAuthenticator : public Authenticator {
   bool sent_final_token() const override { return state_ != State::kStart; }
   bool anonymous() const override { return false; }
 
+  // The server answered as if it had accepted the ticket (an AP-REP, or no token where one was
+  // due) and that answer did not prove it: the AP-REP did not verify, mutual authentication or
+  // the mechListMIC failed. A sign of a man in the middle: the caller must not fall back to a
+  // weaker mechanism on this connection.
+  bool proof_failed() const { return proof_failed_; }
   // The client principal the ticket was for (known once authentication is done).
   const std::string& client_principal() const { return client_principal_; }
 
@@ -93,6 +99,7 @@ class KerberosAuthenticator : public Authenticator {
   State state_ = State::kStart;
   SecretBytes session_key_;
   std::string client_principal_;
+  bool proof_failed_ = false;
 };
 
 }  // namespace smbd

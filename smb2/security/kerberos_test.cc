@@ -32,6 +32,9 @@ TEST(KerberosTest, PrincipalIsUserComparesTheUserPartInAnyCase) {
   EXPECT_FALSE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "bob"));
   EXPECT_FALSE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "alic"));
   EXPECT_FALSE(KerberosPrincipalIsUser("alice@EXAMPLE.COM", "EXAMPLE\\alicex"));
+  // A realm given with the user must match the ticket's.
+  EXPECT_FALSE(KerberosPrincipalIsUser("alice@OTHER.REALM", "alice@example.com"));
+  EXPECT_FALSE(KerberosPrincipalIsUser("alice", "alice@example.com"));
 }
 
 TEST(KerberosTest, ErrorsSayWhatToDo) {

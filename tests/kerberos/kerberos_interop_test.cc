@@ -360,6 +360,26 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+// Under kAuto, with a password that NTLM would accept: a Kerberos answer that does not prove the
+// server's identity ends the logon. Falling back would hand a man in the middle an NTLM
+// exchange to relay or crack, so NTLM is not tried on this connection.
+TEST_F(KerberosTest, NoNtlmFallbackAfterAnAnswerThatProvesNothing) {
+  testing_samba::TamperingProxy proxy("127.0.0.1", port_);
+  proxy.ArmForCommand(1 /* SESSION_SETUP */,
+                      [](std::vector<uint8_t>* f, const std::vector<uint8_t>&) {
+                        (*f)[f->size() - 8] ^= 0x01;  // the AP-REP's encrypted part
+                      });
+  ClientOptions o;
+  o.server_name = "localhost";
+  auto c = ConnectTcp("127.0.0.1", proxy.port(), o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto s = (*c)->Login(WithPassword());
+  ASSERT_FALSE(s.ok()) << "logged in by " << (*s)->auth_mechanism();
+  EXPECT_EQ(proxy.tampered(), 1);
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "not falling back to NTLM")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "AP-REP does not verify")) << s.status();
+}
+
 // The C API: no user at all, SMBD_KERBEROS_REQUIRE, the ticket's user logs in.
 TEST_F(KerberosTest, CApiLogsInWithTheTicketAndNoUser) {
   const std::vector<uint8_t> data = Pattern(300000, 9);

@@ -89,6 +89,16 @@ class TamperingProxy {
     command_ = command;
   }
   int tampered() const { return tampered_.load(); }
+  // Sends `message` (one SMB2 message, without the 4-byte Direct TCP header) to the client as
+  // if the server had, between two of the server's frames.
+  bool InjectToClient(const std::vector<uint8_t>& message) {
+    std::lock_guard<std::mutex> l(write_mu_);
+    if (client_fd_ < 0) return false;
+    const size_t n = message.size();
+    const uint8_t word[4] = {0, static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 8),
+                             static_cast<uint8_t>(n)};
+    return WriteFull(client_fd_, word, 4) && WriteFull(client_fd_, message.data(), n);
+  }
 
  private:
   void Accept() {
@@ -144,7 +154,12 @@ class TamperingProxy {
         word[3] = static_cast<uint8_t>(n);
       }
       if (original.size() >= kMinTampered) previous = std::move(original);
-      if (!WriteFull(to, word, 4) || !WriteFull(to, frame.data(), frame.size())) break;
+      bool written;
+      {
+        std::lock_guard<std::mutex> l(write_mu_);
+        written = WriteFull(to, word, 4) && WriteFull(to, frame.data(), frame.size());
+      }
+      if (!written) break;
     }
     shutdown(to, SHUT_RDWR);
     shutdown(from, SHUT_RDWR);
@@ -159,6 +174,7 @@ class TamperingProxy {
   int client_fd_ = -1, server_fd_ = -1;
   std::thread acceptor_, up_, down_;
   std::mutex mu_;
+  std::mutex write_mu_;  // the Frames thread's writes and InjectToClient's
   Tamper tamper_;
   std::atomic<int> tampered_{0};
 };

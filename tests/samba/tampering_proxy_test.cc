@@ -162,6 +162,67 @@ INSTANTIATE_TEST_SUITE_P(Frames, TamperingTest, ::testing::ValuesIn(Cases()),
 // TREE_CONNECT ([MS-SMB2] 3.2.4.1.1). A man in the middle that clears SHAREFLAG_ENCRYPT_DATA
 // (and the SIGNED flag, to get past the signature) in Samba's answer for an encrypted share
 // would strip its encryption; the client refuses the unsigned answer.
+// A lease break in the clear, forged by a man in the middle for a lease of ours: on a session
+// that encrypts it is dropped (only a break sealed with the session's keys counts); on one that
+// does not, nothing tells it from the server's (notifications carry no signature, [MS-SMB2]
+// 3.3.4.7), so it lowers the lease.
+std::vector<uint8_t> ForgedLeaseBreak(const std::array<uint8_t, 16>& key) {
+  std::vector<uint8_t> m(64 + 44, 0);
+  const uint8_t proto[4] = {0xFE, 'S', 'M', 'B'};
+  std::copy(proto, proto + 4, m.begin());
+  m[4] = 64;                         // StructureSize
+  m[12] = 0x12;                      // OPLOCK_BREAK
+  m[16] = 0x01;                      // SERVER_TO_REDIR
+  std::fill(m.begin() + 24, m.begin() + 32, 0xFF);  // MessageId 0xFFFFFFFFFFFFFFFF
+  uint8_t* b = m.data() + 64;
+  b[0] = 44;                         // StructureSize
+  b[2] = 9;                          // NewEpoch
+  b[4] = 0x01;                       // ACK_REQUIRED
+  std::copy(key.begin(), key.end(), b + 8);
+  b[24] = 0x07;                      // CurrentLeaseState RWH
+  b[28] = 0x00;                      // NewLeaseState none
+  return m;
+}
+
+TEST_F(TamperingTest, PlaintextLeaseBreakIsDroppedOnAnEncryptedSession) {
+  for (const bool sealed : {true, false}) {
+    SCOPED_TRACE(sealed ? "sealed session" : "plain session");
+    TamperingProxy proxy(env_.host, env_.port);
+    ClientOptions o;
+    o.require_encryption = sealed;
+    auto c = ConnectTcp(env_.host, proxy.port(), o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    Credentials cred;
+    cred.user = env_.user;
+    cred.password = SecretBytes::FromString(env_.password);
+    auto s = (*c)->Login(cred);
+    ASSERT_TRUE(s.ok()) << s.status();
+    auto t = (*s)->TreeConnect("share");
+    ASSERT_TRUE(t.ok()) << t.status();
+    OpenOptions oo;
+    oo.write = true;
+    oo.disposition = 5;
+    oo.lease = lease::kRead | lease::kHandle | lease::kWrite;
+    auto f = (*t)->Open(sealed ? "forged-break-sealed.bin" : "forged-break.bin", oo);
+    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_EQ((*f)->lease_state(), lease::kRead | lease::kHandle | lease::kWrite);
+    ASSERT_TRUE(proxy.InjectToClient(ForgedLeaseBreak((*f)->lease_key())));
+    // A round trip later (the Stat) the notification has been handled.
+    absl::SleepFor(absl::Milliseconds(200));
+    ASSERT_TRUE((*f)->Stat().ok());
+    const ClientStats st = (*c)->stats();
+    if (sealed) {
+      EXPECT_EQ(st.unauthenticated_lease_breaks, 1u);
+      EXPECT_EQ((*f)->lease_state(), lease::kRead | lease::kHandle | lease::kWrite);
+      EXPECT_EQ((*f)->lease_breaks(), 0u);
+    } else {
+      EXPECT_EQ(st.unauthenticated_lease_breaks, 0u);
+      EXPECT_EQ((*f)->lease_state(), 0u);
+      EXPECT_EQ((*f)->lease_breaks(), 1u);
+    }
+  }
+}
+
 TEST_F(TamperingTest, UnsignedTreeConnectAnswerCannotStripShareEncryption) {
   TamperingProxy proxy(env_.host, env_.port);
   Credentials cred;
