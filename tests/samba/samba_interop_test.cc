@@ -61,6 +61,12 @@ class SambaTest : public ::testing::Test {
     return c;
   }
 
+ public:
+  // For helpers outside the fixture (MountAndOpen).
+  absl::StatusOr<std::unique_ptr<Client>> ConnectForTest() { return Connect(); }
+  Credentials UserForTest() const { return User(); }
+
+ protected:
   SambaEnv env_;
 };
 
@@ -140,6 +146,8 @@ TEST_F(SambaTest, WriteThenReadBackAndStat) {
 
 // Byte-range locks between two clients ([MS-SMB2] 3.2.4.19, 3.3.5.14): Samba enforces them
 // on reads and writes of other handles ("strict locking = auto").
+// One client of the tests below that need two (locks, leases): its own connection, session
+// and tree, and the file it opened.
 struct Locker {
   std::unique_ptr<Client> client;
   std::unique_ptr<Session> session;
@@ -147,27 +155,30 @@ struct Locker {
   std::unique_ptr<File> file;
 };
 
+// Connects `l` to the share and, with a name, opens that file read/write (open-if).
+void MountAndOpen(SambaTest* test, Locker* l, const char* name) {
+  auto c = test->ConnectForTest();
+  ASSERT_TRUE(c.ok()) << c.status();
+  l->client = *std::move(c);
+  auto s = l->client->Login(test->UserForTest());
+  ASSERT_TRUE(s.ok()) << s.status();
+  l->session = *std::move(s);
+  auto t = l->session->TreeConnect("share");
+  ASSERT_TRUE(t.ok()) << t.status();
+  l->tree = *std::move(t);
+  if (name == nullptr) return;
+  OpenOptions rw;
+  rw.write = true;
+  rw.disposition = 3;  // open-if
+  auto f = l->tree->Open(name, rw);
+  ASSERT_TRUE(f.ok()) << f.status();
+  l->file = *std::move(f);
+}
+
 TEST_F(SambaTest, ByteRangeLocksConflictBetweenTwoClients) {
-  const auto open = [&](Locker* l) {
-    auto c = Connect();
-    ASSERT_TRUE(c.ok()) << c.status();
-    l->client = *std::move(c);
-    auto s = l->client->Login(User());
-    ASSERT_TRUE(s.ok()) << s.status();
-    l->session = *std::move(s);
-    auto t = l->session->TreeConnect("share");
-    ASSERT_TRUE(t.ok()) << t.status();
-    l->tree = *std::move(t);
-    OpenOptions rw;
-    rw.write = true;
-    rw.disposition = 3;  // open-if
-    auto f = l->tree->Open("locks.bin", rw);
-    ASSERT_TRUE(f.ok()) << f.status();
-    l->file = *std::move(f);
-  };
   Locker a, b;
-  ASSERT_NO_FATAL_FAILURE(open(&a));
-  ASSERT_NO_FATAL_FAILURE(open(&b));
+  ASSERT_NO_FATAL_FAILURE(MountAndOpen(this, &a, "locks.bin"));
+  ASSERT_NO_FATAL_FAILURE(MountAndOpen(this, &b, "locks.bin"));
   const std::vector<uint8_t> data = Pattern(65536, 11);
   ASSERT_TRUE(a.file->Write(0, data).ok());
 
@@ -214,22 +225,12 @@ TEST_F(SambaTest, ByteRangeLocksConflictBetweenTwoClients) {
 }
 
 TEST_F(SambaTest, WaitingLockIsGrantedOnReleaseAndCancelledPastItsTimeout) {
-  auto c1 = Connect();
-  auto c2 = Connect();
-  ASSERT_TRUE(c1.ok() && c2.ok());
-  auto s1 = (*c1)->Login(User());
-  auto s2 = (*c2)->Login(User());
-  ASSERT_TRUE(s1.ok() && s2.ok());
-  auto t1 = (*s1)->TreeConnect("share");
-  auto t2 = (*s2)->TreeConnect("share");
-  ASSERT_TRUE(t1.ok() && t2.ok());
-  OpenOptions rw;
-  rw.write = true;
-  rw.disposition = 3;
-  auto f1 = (*t1)->Open("waitlock.bin", rw);
-  auto f2 = (*t2)->Open("waitlock.bin", rw);
-  ASSERT_TRUE(f1.ok() && f2.ok());
-  ASSERT_TRUE((*f1)->Lock(0, 100).ok());
+  Locker a, b;
+  ASSERT_NO_FATAL_FAILURE(MountAndOpen(this, &a, "waitlock.bin"));
+  ASSERT_NO_FATAL_FAILURE(MountAndOpen(this, &b, "waitlock.bin"));
+  File* f1 = a.file.get();
+  File* f2 = b.file.get();
+  ASSERT_TRUE(f1->Lock(0, 100).ok());
 
   // Past its wait the request is cancelled at the server, and no lock is held afterwards: once
   // the first handle lets go, a fail-immediately lock of the same range by the same handle is
@@ -238,48 +239,45 @@ TEST_F(SambaTest, WaitingLockIsGrantedOnReleaseAndCancelledPastItsTimeout) {
   wait.wait = true;
   wait.wait_timeout = absl::Milliseconds(300);
   absl::Time start = absl::Now();
-  absl::Status s = (*f2)->Lock(0, 100, wait);
+  absl::Status s = f2->Lock(0, 100, wait);
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(250));
-  ASSERT_TRUE((*f1)->Unlock(0, 100).ok());
-  ASSERT_TRUE((*f2)->Lock(0, 100).ok());
-  ASSERT_TRUE((*f2)->Unlock(0, 100).ok());
+  ASSERT_TRUE(f1->Unlock(0, 100).ok());
+  ASSERT_TRUE(f2->Lock(0, 100).ok());
+  ASSERT_TRUE(f2->Unlock(0, 100).ok());
 
   // A waiting lock is granted when the holder releases the range.
-  ASSERT_TRUE((*f1)->Lock(0, 100).ok());
+  ASSERT_TRUE(f1->Lock(0, 100).ok());
   std::thread releaser([&] {
     absl::SleepFor(absl::Milliseconds(400));
-    EXPECT_TRUE((*f1)->Unlock(0, 100).ok());
+    EXPECT_TRUE(f1->Unlock(0, 100).ok());
   });
   wait.wait_timeout = absl::Seconds(20);
   start = absl::Now();
-  s = (*f2)->Lock(0, 100, wait);
+  s = f2->Lock(0, 100, wait);
   const absl::Duration took = absl::Now() - start;
   releaser.join();
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_GE(took, absl::Milliseconds(300));
   EXPECT_LT(took, absl::Seconds(15));
-  EXPECT_EQ(NtStatusOf((*f1)->Lock(50, 1)), ntstatus::kLockNotGranted);
+  EXPECT_EQ(NtStatusOf(f1->Lock(50, 1)), ntstatus::kLockNotGranted);
 }
 
 // Leases ([MS-SMB2] 3.2.4.3.8, 3.2.5.19.2): a second client's open breaks the first one's
 // write-caching lease; the break is acknowledged by the client's worker at once, so the second
 // open completes without waiting out the server's break timeout (35 s in Samba).
 TEST_F(SambaTest, LeaseIsBrokenByASecondOpenAndTheBreakAcknowledged) {
-  auto c1 = Connect();
-  auto c2 = Connect();
-  ASSERT_TRUE(c1.ok() && c2.ok());
-  auto s1 = (*c1)->Login(User());
-  auto s2 = (*c2)->Login(User());
-  ASSERT_TRUE(s1.ok() && s2.ok());
-  auto t1 = (*s1)->TreeConnect("share");
-  auto t2 = (*s2)->TreeConnect("share");
-  ASSERT_TRUE(t1.ok() && t2.ok());
+  Locker a, b;
+  ASSERT_NO_FATAL_FAILURE(MountAndOpen(this, &a, nullptr));
+  ASSERT_NO_FATAL_FAILURE(MountAndOpen(this, &b, nullptr));
+  Client* c1 = a.client.get();
+  Tree* t1 = a.tree.get();
+  Tree* t2 = b.tree.get();
   OpenOptions o;
   o.write = true;
   o.disposition = 5;  // overwrite-if
   o.lease = lease::kRead | lease::kHandle | lease::kWrite;
-  auto f1 = (*t1)->Open("leased.bin", o);
+  auto f1 = t1->Open("leased.bin", o);
   ASSERT_TRUE(f1.ok()) << f1.status();
   EXPECT_EQ((*f1)->lease_state(), lease::kRead | lease::kHandle | lease::kWrite);
   const std::vector<uint8_t> data = Pattern(100000, 21);
@@ -289,14 +287,14 @@ TEST_F(SambaTest, LeaseIsBrokenByASecondOpenAndTheBreakAcknowledged) {
   o2.write = true;
   o2.disposition = 1;
   const absl::Time start = absl::Now();
-  auto f2 = (*t2)->Open("leased.bin", o2);
+  auto f2 = t2->Open("leased.bin", o2);
   const absl::Duration took = absl::Now() - start;
   ASSERT_TRUE(f2.ok()) << f2.status();
   EXPECT_LT(took, absl::Seconds(10)) << "the break was not acknowledged";
   // Write caching is gone; the acknowledgement is in (the second open waited for it).
   EXPECT_EQ((*f1)->lease_state() & lease::kWrite, 0u);
   EXPECT_GE((*f1)->lease_breaks(), 1u);
-  const ClientStats st = (*c1)->stats();
+  const ClientStats st = c1->stats();
   EXPECT_GE(st.lease_breaks, 1u);
   EXPECT_GE(st.lease_break_acks, 1u);
   EXPECT_EQ(st.lease_break_ack_failures, 0u);
