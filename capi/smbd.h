@@ -95,7 +95,8 @@ typedef struct smbd_options {
   /* Kerberos (MIT krb5 through GSS-API; a ticket from kinit, KRB5CCNAME, or a client keytab in
    * KRB5_CLIENT_KTNAME): SMBD_KERBEROS_AUTO uses it when the server offers it and there is a
    * ticket for the user (any user when none is given; then no user is needed), NTLM otherwise
-   * or when it fails and a password was given; REQUIRE never uses NTLM; NEVER never uses
+   * or when the server or KDC refuses Kerberos and a password was given (never after a server
+   * answer that does not prove its identity); REQUIRE never uses NTLM; NEVER never uses
    * Kerberos. */
   int kerberos;
   /* The server's principal; NULL: "cifs/HOST" with HOST as given (no DNS canonicalization). */

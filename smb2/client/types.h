@@ -75,8 +75,10 @@ struct ClientOptions {
 enum class KerberosUse {
   // Kerberos when the server offers it and a ticket is present (default cache, KRB5CCNAME, or a
   // client keytab in KRB5_CLIENT_KTNAME) whose user is the one given (any, if none is given);
-  // NTLM otherwise, and NTLM again, on a new SESSION_SETUP, when a Kerberos logon fails and a
-  // password was given. Session::auth_note() says which ran and why.
+  // NTLM otherwise, and NTLM again, on a new SESSION_SETUP, when Kerberos is refused (KDC error,
+  // unknown principal, the server rejecting the ticket) and a password was given. Never after a
+  // server answer that claimed to accept the ticket and did not prove it (login.cc). Session::
+  // auth_note() says which ran and why.
   kAuto,
   // Kerberos or nothing: no NTLM, whatever happens.
   kRequire,
@@ -156,7 +158,8 @@ struct OpenOptions {
   uint32_t disposition = 1;
   bool directory = false;
   // Ask for a lease with these caching states (lease::kRead | kHandle | kWrite; 0: none) on SMB
-  // 2.1 or later ([MS-SMB2] 3.2.4.3.8; version 2 from 3.0). The client caches no data itself;
+  // 2.1 or later where the server advertises leasing ([MS-SMB2] 3.2.4.3.8; version 2 from 3.0;
+  // elsewhere the open gets none). The client caches no data itself;
   // the server's breaks are acknowledged at once and File::lease_state() follows them.
   uint32_t lease = 0;
   // Ask for a durable handle ([MS-SMB2] 3.2.4.3.5, DH2Q) that the server keeps this long after
