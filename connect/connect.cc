@@ -73,11 +73,25 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host, uint1
   TcpOptions to;
   // Room for the largest READ response plus its header, or a whole sealed frame.
   to.max_receive_frame = std::max<uint64_t>(options.max_io, 1 << 20) + (64 << 10);
+  const uint16_t tcp_port = port == 0 ? 445 : port;
   SMBD_ASSIGN_OR_RETURN(std::unique_ptr<TcpTransport> transport,
-                        TcpTransport::Connect(host, port == 0 ? 445 : port, pool.get(), to));
+                        TcpTransport::Connect(host, tcp_port, pool.get(), to));
   ClientOptions o = options;
   if (o.server_name.empty()) o.server_name = std::string(host);
-  return Client::Create(std::move(transport), std::move(pool), o);
+  // A reconnect connects the same way (the client owns the pool, which outlives its calls).
+  PagePool* pool_for_reconnect = pool.get();
+  TcpOptions again = to;
+  // One attempt never outlasts the whole outage allowed.
+  if (options.reconnect.max_outage > absl::ZeroDuration()) {
+    again.connect_timeout = std::min(again.connect_timeout, options.reconnect.max_outage);
+  }
+  auto reconnect = [host = std::string(host), tcp_port, pool_for_reconnect,
+                    again]() -> absl::StatusOr<std::unique_ptr<Transport>> {
+    SMBD_ASSIGN_OR_RETURN(std::unique_ptr<TcpTransport> t,
+                          TcpTransport::Connect(host, tcp_port, pool_for_reconnect, again));
+    return std::unique_ptr<Transport>(std::move(t));
+  };
+  return Client::Create(std::move(transport), std::move(pool), o, reconnect);
 }
 
 absl::StatusOr<std::unique_ptr<Client>> ConnectClient(const ConnectSpec& spec,

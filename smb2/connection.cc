@@ -143,6 +143,7 @@ absl::Status Connection::Submit(const SmbMessageRef& chain, absl::Time deadline)
   uint32_t total_charge = 0;
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
     total_charge += std::max<uint16_t>(m->header.credit_charge, 1);
+    m->connection = this;
   }
   if (total_charge > 0xFFFF) return absl::InvalidArgumentError("Submit: chain charges too much");
   {

@@ -72,6 +72,7 @@ void SmbMessage::Reset() {
   response.Clear();
   rdma.reset();
   read_destination = {};
+  connection = nullptr;
   pending = false;
   async_id = 0;
   deadline = std::chrono::steady_clock::time_point::max();

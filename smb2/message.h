@@ -29,6 +29,8 @@
 
 namespace smbd {
 
+class Connection;
+
 class SmbMessage;
 
 // Intrusive reference-counted pointer to an SmbMessage.
@@ -99,6 +101,10 @@ class SmbMessage {
   // 0 when it lent the kernel nothing that this message does not own. The connection waits for
   // the kernel to release that frame's memory (a WRITE's source) before completing the message.
   std::atomic<uint64_t> send_ticket{0};
+  // The connection the request was submitted to (set by Connection::Submit): after a
+  // reconnect the client has several, and cancelling or abandoning a request must reach the one
+  // that holds it.
+  Connection* connection = nullptr;
   // Interim STATUS_PENDING seen: the request goes on asynchronously under this id.
   bool pending = false;
   uint64_t async_id = 0;

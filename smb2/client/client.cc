@@ -16,16 +16,17 @@ Client::~Client() = default;
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::unique_ptr<Transport> transport,
                                                        std::shared_ptr<PagePool> pool,
-                                                       const ClientOptions& options) {
+                                                       const ClientOptions& options,
+                                                       TransportFactory reconnect) {
   auto context = std::make_unique<ClientContext>(std::move(pool), options);
-  SMBD_RETURN_IF_ERROR(context->Start(std::move(transport)));
+  SMBD_RETURN_IF_ERROR(context->Start(std::move(transport), std::move(reconnect)));
   return std::unique_ptr<Client>(new Client(std::move(context)));
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& credentials) {
   SMBD_ASSIGN_OR_RETURN(client_internal::LoginResult login,
                         client_internal::Login(context_.get(), credentials));
-  return std::make_unique<Session>(context_.get(), this, std::move(login));
+  return std::make_unique<Session>(context_.get(), this, std::move(login), credentials);
 }
 
 const NegotiatedInfo& Client::negotiated() const { return context_->negotiated(); }
@@ -36,7 +37,7 @@ PagePool* Client::pool() const { return context_->pool(); }
 ClientStats Client::stats() const {
   const client_internal::IoCounters& c = context_->counters();
   ClientStats s;
-  s.round_trips = context_->connection()->stats().frames_sent;
+  s.round_trips = context_->frames_sent();
   s.bytes_read = c.bytes_read.load();
   s.bytes_written = c.bytes_written.load();
   s.rdma_reads = c.rdma_reads.load();
@@ -51,6 +52,14 @@ ClientStats Client::stats() const {
   s.lease_break_ack_failures = l.ack_failures.load();
   s.unknown_lease_breaks = l.unknown.load();
   s.unauthenticated_lease_breaks = l.unauthenticated.load();
+  const client_internal::ReconnectCounters& r = context_->reconnect_counters();
+  s.reconnects = r.reconnects.load();
+  s.reconnect_attempts_failed = r.attempts_failed.load();
+  s.handles_reopened = r.handles_reopened.load();
+  s.handles_lost = r.handles_lost.load();
+  s.requests_replayed = r.requests_replayed.load();
+  s.reconnect_us_total = r.us_total.load();
+  s.reconnect_us_max = r.us_max.load();
   return s;
 }
 

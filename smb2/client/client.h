@@ -12,6 +12,7 @@
 #define SMBD_SMB2_CLIENT_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,15 +33,20 @@ class ClientContext;
 class Client {
  public:
   // Negotiates over a connected transport, with buffers from `pool` (which must outlive the
-  // client; for RDMA it is registered with the device).
-  static absl::StatusOr<std::unique_ptr<Client>> Create(std::unique_ptr<Transport> transport,
-                                                        std::shared_ptr<PagePool> pool,
-                                                        const ClientOptions& options);
+  // client; for RDMA it is registered with the device). `reconnect` makes a new transport to the
+  // same server after a drop (ClientOptions::reconnect; ConnectTcp and ConnectClient pass one);
+  // without it a dropped connection fails what is in flight and every later call.
+  static absl::StatusOr<std::unique_ptr<Client>> Create(
+      std::unique_ptr<Transport> transport, std::shared_ptr<PagePool> pool,
+      const ClientOptions& options,
+      std::function<absl::StatusOr<std::unique_ptr<Transport>>()> reconnect = nullptr);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Authenticates (NTLMv2 over SPNEGO, anonymous or guest).
+  // Authenticates (Kerberos or NTLMv2 over SPNEGO, anonymous or guest). With reconnection on,
+  // the session keeps a copy of the credentials (the password zeroed when it is destroyed) to
+  // log in again after a drop.
   absl::StatusOr<std::unique_ptr<Session>> Login(const Credentials& credentials);
 
   const NegotiatedInfo& negotiated() const;

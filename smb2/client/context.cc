@@ -68,6 +68,26 @@ absl::StatusOr<std::vector<uint8_t>> CopyBuffer(const SmbMessage& m, uint64_t of
   return out;
 }
 
+namespace {
+thread_local bool t_replaying = false;
+constexpr absl::string_view kRetryPayload = "smbd.retry-after-reconnect";
+}  // namespace
+
+ReplayScope::ReplayScope(bool replay) : saved_(t_replaying) { t_replaying = saved_ || replay; }
+ReplayScope::~ReplayScope() { t_replaying = saved_; }
+bool Replaying() { return t_replaying; }
+
+absl::Status RetryAfterReconnect(absl::string_view what) {
+  absl::Status s = absl::UnavailableError(
+      absl::StrCat(what, ": held back while the connection was re-established"));
+  s.SetPayload(kRetryPayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsRetryAfterReconnect(const absl::Status& s) {
+  return !s.ok() && s.GetPayload(kRetryPayload).has_value();
+}
+
 ClientContext::ClientContext(std::shared_ptr<PagePool> pool, const ClientOptions& options)
     : pool_(std::move(pool)),
       options_(options),
@@ -75,31 +95,199 @@ ClientContext::ClientContext(std::shared_ptr<PagePool> pool, const ClientOptions
       leases_(std::make_shared<LeaseTable>(this)) {}
 
 ClientContext::~ClientContext() {
-  if (connection_ != nullptr) {
-    connection_->SetNotificationHandler(nullptr);
-    connection_->Close(absl::CancelledError("client closed"));
+  closing_.store(true);
+  {
+    std::lock_guard<std::mutex> l(recover_mu_);
+  }
+  recover_cv_.notify_all();
+  std::vector<Connection*> all;
+  {
+    std::lock_guard<std::mutex> l(conn_mu_);
+    for (const std::unique_ptr<Connection>& c : connections_) all.push_back(c.get());
+  }
+  for (Connection* c : all) {
+    c->SetNotificationHandler(nullptr);
+    c->Close(absl::CancelledError("client closed"));
   }
   // After the close, so that an acknowledgement in flight fails and the worker can be joined.
   leases_->Stop();
 }
 
-absl::Status ClientContext::Start(std::unique_ptr<Transport> transport) {
+absl::Status ClientContext::Start(std::unique_ptr<Transport> transport, TransportFactory factory) {
   if (options_.min_dialect > options_.max_dialect) {
     return absl::InvalidArgumentError("min_dialect is above max_dialect");
   }
   if (options_.require_encryption && options_.max_dialect < kDialect300) {
     return absl::InvalidArgumentError("encryption needs SMB 3.0 or later (max_dialect)");
   }
+  factory_ = std::move(factory);
+  SMBD_RETURN_IF_ERROR(Install(std::move(transport)));
+  return Negotiate(false);
+}
+
+absl::Status ClientContext::Install(std::unique_ptr<Transport> transport) {
   ConnectionOptions co;
   co.credits = options_.credits;
   co.credit_timeout = options_.request_timeout;
-  SMBD_ASSIGN_OR_RETURN(connection_, Connection::Create(std::move(transport), pool_.get(), co));
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
+                        Connection::Create(std::move(transport), pool_.get(), co));
   std::weak_ptr<LeaseTable> leases = leases_;
-  connection_->SetNotificationHandler(
+  connection->SetNotificationHandler(
       [leases](const Smb2Header& h, const Bvecq& bytes, const Connection::NotificationOrigin& o) {
         if (std::shared_ptr<LeaseTable> table = leases.lock()) table->OnNotification(h, bytes, o);
       });
-  return Negotiate();
+  std::lock_guard<std::mutex> l(conn_mu_);
+  connections_.push_back(std::move(connection));
+  channel_sequence_.store(static_cast<uint16_t>(connections_.size() - 1),
+                          std::memory_order_release);
+  live_.store(connections_.back().get(), std::memory_order_release);
+  return absl::OkStatus();
+}
+
+std::vector<uint8_t> ClientContext::negotiate_token() const {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  return negotiate_token_;
+}
+
+PreauthIntegrity ClientContext::preauth() const {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  return preauth_.Fork();
+}
+
+uint64_t ClientContext::frames_sent() const {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  uint64_t n = 0;
+  for (const std::unique_ptr<Connection>& c : connections_) n += c->stats().frames_sent;
+  return n;
+}
+
+bool ClientContext::reconnect_enabled() const {
+  return factory_ != nullptr && options_.reconnect.max_outage > absl::ZeroDuration();
+}
+
+bool ClientContext::Lost(Connection* c) const {
+  return reconnect_enabled() && !closing_.load() && c != nullptr && !c->status().ok();
+}
+
+void ClientContext::AddSession(Session* session, absl::Status (*reestablish)(Session*)) {
+  std::lock_guard<std::mutex> l(registry_mu_);
+  sessions_.push_back({session, reestablish});
+}
+
+void ClientContext::RemoveSession(Session* session) {
+  sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
+                                 [session](const auto& e) { return e.first == session; }),
+                  sessions_.end());
+}
+
+absl::Status ClientContext::ReadyForRequest() {
+  if (!reconnect_enabled()) return absl::OkStatus();
+  {
+    std::lock_guard<std::mutex> l(recover_mu_);
+    if (!broken_.ok()) return broken_;
+  }
+  (void)Gate();  // waits for a re-establishment in progress (its result is read below)
+  Connection* c = connection();
+  if (Lost(c)) return Recover(c);
+  return absl::OkStatus();
+}
+
+absl::Status ClientContext::Recover(Connection* failed) {
+  if (!reconnect_enabled()) {
+    return failed->status().ok() ? absl::UnavailableError("connection lost") : failed->status();
+  }
+  {
+    std::unique_lock<std::mutex> l(recover_mu_);
+    while (true) {
+      if (closing_.load()) return absl::CancelledError("client closed");
+      if (!broken_.ok()) return broken_;
+      if (recovering_thread_ == std::this_thread::get_id()) {
+        // A request of the re-establishment itself failed: its caller retries the attempt.
+        return failed->status().ok() ? absl::UnavailableError("connection lost")
+                                     : failed->status();
+      }
+      if (!recovering_.load()) {
+        if (connection() != failed) return absl::OkStatus();  // done by another thread
+        break;
+      }
+      recover_cv_.wait(l);
+    }
+    recovering_.store(true);
+    recovering_thread_ = std::this_thread::get_id();
+  }
+  const absl::Time started = absl::Now();
+  absl::Status s = RunRecovery(failed);
+  if (s.ok()) {
+    const uint64_t us = static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - started));
+    reconnect_counters_.us_total += us;
+    uint64_t max = reconnect_counters_.us_max.load();
+    while (us > max && !reconnect_counters_.us_max.compare_exchange_weak(max, us)) {
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(recover_mu_);
+    recovering_.store(false);
+    recovering_thread_ = std::thread::id();
+    if (!s.ok() && !absl::IsUnavailable(s) && !absl::IsCancelled(s)) broken_ = s;
+  }
+  recover_cv_.notify_all();
+  return s;
+}
+
+absl::Status ClientContext::RunRecovery(Connection* failed) {
+  const ReconnectOptions& o = options_.reconnect;
+  const absl::Time deadline = absl::Now() + o.max_outage;
+  recovery_deadline_ = deadline;
+  absl::Duration backoff = std::max(o.initial_backoff, absl::Milliseconds(1));
+  absl::Status last = failed->status();
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0) {
+      reconnect_counters_.attempts_failed++;
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      // Backoff, cut short by the client's destruction.
+      std::unique_lock<std::mutex> l(recover_mu_);
+      recover_cv_.wait_for(l, absl::ToChronoNanoseconds(std::min(backoff, left)),
+                           [this] { return closing_.load(); });
+      backoff = std::min(backoff * 2, std::max(o.max_backoff, o.initial_backoff));
+    }
+    if (closing_.load()) return absl::CancelledError("client closed");
+    if (absl::Now() >= deadline) break;
+    absl::StatusOr<std::unique_ptr<Transport>> transport = factory_();
+    if (!transport.ok()) {
+      last = transport.status();
+      continue;
+    }
+    absl::Status s = Reestablish(*std::move(transport));
+    if (s.ok()) {
+      reconnect_counters_.reconnects++;
+      return s;
+    }
+    last = s;
+    // A refusal on a connection that is up is the server's answer, not the network's: trying
+    // again would get it again (or, for a changed server, must not be tried).
+    if (connection()->status().ok()) {
+      connection()->Close(absl::CancelledError("reconnect refused"));
+      return s;
+    }
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "the connection dropped (", failed->status().message(), ") and was not re-established within ",
+      absl::FormatDuration(o.max_outage), " (ClientOptions::reconnect.max_outage); last attempt: ",
+      last.message()));
+}
+
+absl::Status ClientContext::Reestablish(std::unique_ptr<Transport> transport) {
+  SMBD_RETURN_IF_ERROR(Install(std::move(transport)));
+  SMBD_RETURN_IF_ERROR(Negotiate(true));
+  // What the sessions, trees and files hold stays alive and unchanged while they are walked:
+  // their destructors and constructors take this lock too.
+  std::lock_guard<std::mutex> l(registry_mu_);
+  for (const auto& [session, reestablish] : sessions_) {
+    SMBD_RETURN_IF_ERROR(reestablish(session));
+  }
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
 }
 
 std::vector<uint16_t> ClientContext::OfferedDialects() const {
@@ -121,6 +309,13 @@ SmbMessageRef ClientContext::NewMessage(Command command, uint64_t session_id, ui
   m->header.session_id = session_id;
   m->header.tree_id = tree_id;
   m->header.credit_charge = Charge(payload);
+  if (negotiated_.dialect >= kDialect300) {
+    // [MS-SMB2] 2.2.1.2 ChannelSequence: bumped at each reconnect (as 3.2.7.1 has it for a lost
+    // channel), so that the server tells requests of the new connection from the old one's
+    // (3.3.5.2.10); a request sent again after the drop says it is a replay.
+    m->header.status = channel_sequence_.load(std::memory_order_acquire);
+    if (Replaying()) m->header.flags |= kFlagReplayOperation;
+  }
   return m;
 }
 
@@ -133,25 +328,41 @@ uint16_t ClientContext::Charge(uint64_t bytes) const {
   return CreditChargeFor(bytes);
 }
 
+absl::Status ClientContext::Gate() {
+  if (!recovering_.load(std::memory_order_acquire)) return absl::OkStatus();
+  std::unique_lock<std::mutex> l(recover_mu_);
+  if (!recovering_.load() || recovering_thread_ == std::this_thread::get_id()) {
+    return absl::OkStatus();
+  }
+  // The re-establishment ends by max_outage (each of its round trips by request_timeout).
+  recover_cv_.wait_for(
+      l, absl::ToChronoNanoseconds(options_.reconnect.max_outage + options_.request_timeout),
+      [this] { return !recovering_.load() || closing_.load(); });
+  return RetryAfterReconnect("request");
+}
+
 absl::Status ClientContext::Submit(const SmbMessageRef& chain) {
+  SMBD_RETURN_IF_ERROR(Gate());
   // One absolute deadline per request, from now: the send and the wait for the answer both end
   // by it, so a peer that stops reading cannot hold a caller past its timeout.
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
     m->SetDeadlineIn(options_.request_timeout);
   }
-  return connection_->Submit(chain);
+  return connection()->Submit(chain);
 }
 
 absl::Status ClientContext::Await(SmbMessage* m) {
   const absl::Duration left = m->TimeLeft();
   absl::Status s = m->Wait(left == absl::InfiniteDuration() ? options_.request_timeout : left);
   if (s.ok()) return s;
+  // The connection that holds it (a reconnect may have made another one live since).
+  Connection* c = m->connection != nullptr ? m->connection : connection();
   if (s.code() == absl::StatusCode::kDeadlineExceeded) {
     // Ask the server to drop it ([MS-SMB2] 3.2.4.24): one that does answers STATUS_CANCELLED
     // and the request's credits come back instead of staying charged for good.
-    (void)connection_->Cancel(m);
+    (void)c->Cancel(m);
   }
-  connection_->Abandon(m);  // its destination is not written after we return
+  c->Abandon(m);  // its destination is not written after we return
   return s;
 }
 
@@ -193,10 +404,10 @@ size_t ClientContext::Depth(uint32_t chunk) const {
 
 int ClientContext::Cancel() {
   cancel_epoch_.fetch_add(1, std::memory_order_acq_rel);
-  return connection_->CancelAll();
+  return connection()->CancelAll();
 }
 
-absl::Status ClientContext::Negotiate() {
+absl::Status ClientContext::Negotiate(bool reconnect) {
   const std::vector<uint16_t> dialects = OfferedDialects();
   if (dialects.empty()) return absl::InvalidArgumentError("no dialect in the requested range");
   const bool offer_311 = dialects.back() == kDialect311;
@@ -205,7 +416,9 @@ absl::Status ClientContext::Negotiate() {
   req.dialects = dialects;
   req.security_mode = SecurityMode();
   req.capabilities = kCapLargeMtu | kCapEncryption;
-  SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(client_guid_)));
+  // The same ClientGuid on every connection: the server's leases and durable handles belong to
+  // it ([MS-SMB2] 3.3.5.9.7, 3.3.5.9.12).
+  if (!reconnect) SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(client_guid_)));
   std::memcpy(req.client_guid, client_guid_, 16);
   uint8_t salt[32];
   std::vector<uint16_t> ciphers, signing;
@@ -235,7 +448,8 @@ absl::Status ClientContext::Negotiate() {
     return absl::FailedPreconditionError(absl::StrCat(
         "server chose dialect 0x", absl::Hex(resp.dialect), ", which was not offered"));
   }
-  NegotiatedInfo& n = negotiated_;
+  NegotiatedInfo n;
+  PreauthIntegrity preauth;
   n.dialect = resp.dialect;
   n.server_security_mode = resp.security_mode;
   n.server_capabilities = resp.capabilities;
@@ -244,7 +458,7 @@ absl::Status ClientContext::Negotiate() {
   n.max_write_size = resp.max_write_size;
   std::memcpy(n.server_guid, resp.server_guid, 16);
   n.signing = DefaultSigningAlgorithm(resp.dialect);
-  SMBD_ASSIGN_OR_RETURN(negotiate_token_,
+  SMBD_ASSIGN_OR_RETURN(std::vector<uint8_t> token,
                         CopyBuffer(*m, resp.security_buffer_offset, resp.security_buffer_length,
                                    "NEGOTIATE token"));
   if (n.max_read_size < 65536 || n.max_write_size < 65536) {
@@ -260,8 +474,8 @@ absl::Status ClientContext::Negotiate() {
                   kHashSha512) == resp.preauth->hash_algorithms.end()) {
       return absl::DataLossError("3.1.1 NEGOTIATE response without a SHA-512 preauth context");
     }
-    SMBD_RETURN_IF_ERROR(preauth_.Update(m->request.begin()));
-    SMBD_RETURN_IF_ERROR(preauth_.Update(m->response.begin()));
+    SMBD_RETURN_IF_ERROR(preauth.Update(m->request.begin()));
+    SMBD_RETURN_IF_ERROR(preauth.Update(m->response.begin()));
     if (resp.ciphers.has_value() && !resp.ciphers->empty() && (*resp.ciphers)[0] != 0) {
       const uint16_t c = (*resp.ciphers)[0];
       if (std::find(ciphers.begin(), ciphers.end(), c) == ciphers.end()) {
@@ -287,6 +501,36 @@ absl::Status ClientContext::Negotiate() {
         absl::StrCat("encryption required, but the server (dialect 0x", absl::Hex(n.dialect),
                      ") offers none; refusing to continue unencrypted"));
   }
+  if (reconnect) {
+    // The same server, agreeing the same: anything else on a reconnect is a different server
+    // or a downgrade, and the sessions' keys and the handles' state would not carry over.
+    const NegotiatedInfo& o = negotiated_;
+    const char* changed = nullptr;
+    if (n.dialect != o.dialect) {
+      changed = "dialect";
+    } else if (std::memcmp(n.server_guid, o.server_guid, 16) != 0) {
+      changed = "server GUID";
+    } else if (n.can_encrypt != o.can_encrypt || (n.can_encrypt && n.cipher != o.cipher)) {
+      changed = "cipher";
+    } else if (n.signing != o.signing) {
+      changed = "signing algorithm";
+    } else if ((n.server_security_mode & kSigningRequired) !=
+               (o.server_security_mode & kSigningRequired)) {
+      changed = "signing requirement";
+    } else if (n.max_read_size < o.max_read_size || n.max_write_size < o.max_write_size) {
+      changed = "MaxReadSize/MaxWriteSize (smaller)";
+    }
+    if (changed != nullptr) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "reconnect: the server's NEGOTIATE answer differs from the first connection's (",
+          changed, "); refusing to continue on it"));
+    }
+  } else {
+    negotiated_ = n;
+  }
+  std::lock_guard<std::mutex> l(conn_mu_);
+  negotiate_token_ = std::move(token);
+  preauth_ = preauth;
   return absl::OkStatus();
 }
 

@@ -6,19 +6,25 @@
 #define SMBD_SMB2_CLIENT_CONTEXT_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "buffers/page_pool.h"
 #include "buffers/wire.h"
 #include "smb2/client/leases.h"
+#include "smb2/client/lost_state.h"
 #include "smb2/client/types.h"
 #include "smb2/compound.h"
 #include "smb2/connection.h"
@@ -26,8 +32,15 @@
 #include "smb2/header.h"
 #include "smb2/message.h"
 #include "smb2/security/preauth.h"
+#include "smb2/transport.h"
 
 namespace smbd {
+
+class Session;
+// Makes a new transport to the same server the same way as the first (connect/connect.h): what
+// reconnection uses.
+using TransportFactory = std::function<absl::StatusOr<std::unique_ptr<Transport>>()>;
+
 namespace client_internal {
 
 // Counters behind ClientStats, updated by reads and writes on any thread.
@@ -45,6 +58,41 @@ struct IoCounters {
   void CountWrite(uint64_t bytes, bool rdma);
 };
 
+// Counters behind the reconnection fields of ClientStats.
+struct ReconnectCounters {
+  std::atomic<uint64_t> reconnects{0};
+  std::atomic<uint64_t> attempts_failed{0};
+  std::atomic<uint64_t> handles_reopened{0};
+  std::atomic<uint64_t> handles_lost{0};
+  std::atomic<uint64_t> requests_replayed{0};
+  std::atomic<uint64_t> us_total{0};
+  std::atomic<uint64_t> us_max{0};
+};
+
+// While one lives on a thread, the requests that thread makes are replays of requests lost with
+// a dropped connection: SMB2_FLAGS_REPLAY_OPERATION on 3.x ([MS-SMB2] 3.2.4.1.1, 3.3.5.2.10).
+class ReplayScope {
+ public:
+  explicit ReplayScope(bool replay);
+  ~ReplayScope();
+  ReplayScope(const ReplayScope&) = delete;
+  ReplayScope& operator=(const ReplayScope&) = delete;
+
+ private:
+  bool saved_;
+};
+bool Replaying();
+
+// The error an operation gets when its request was held back while the connection was
+// re-established (its ids were of the old connection): Resilient() runs it again.
+absl::Status RetryAfterReconnect(absl::string_view what);
+bool IsRetryAfterReconnect(const absl::Status& s);
+inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
 class ClientContext {
  public:
   ClientContext(std::shared_ptr<PagePool> pool, const ClientOptions& options);
@@ -53,26 +101,68 @@ class ClientContext {
   ClientContext(const ClientContext&) = delete;
   ClientContext& operator=(const ClientContext&) = delete;
 
-  // Opens the connection over `transport` and negotiates ([MS-SMB2] 3.2.4.2.1).
-  absl::Status Start(std::unique_ptr<Transport> transport);
+  // Opens the connection over `transport` and negotiates ([MS-SMB2] 3.2.4.2.1). With a
+  // `factory`, a dropped connection can be re-established (ClientOptions::reconnect).
+  absl::Status Start(std::unique_ptr<Transport> transport, TransportFactory factory = nullptr);
 
   PagePool* pool() const { return pool_.get(); }
   // Where request encoders take their bytes from (EncodeOne).
   FragArena* frags() { return &frags_; }
   const std::shared_ptr<PagePool>& shared_pool() const { return pool_; }
   const ClientOptions& options() const { return options_; }
-  Connection* connection() const { return connection_.get(); }
-  Transport* transport() const { return connection_->transport(); }
+  // The live connection (a newer one after a reconnect; earlier ones stay allocated, closed,
+  // until the client is destroyed, so that a pointer a thread still holds stays valid).
+  Connection* connection() const { return live_.load(std::memory_order_acquire); }
+  Transport* transport() const { return connection()->transport(); }
+  // What the first NEGOTIATE agreed; a reconnect must agree the same (or is refused).
   const NegotiatedInfo& negotiated() const { return negotiated_; }
-  // The server's SPNEGO hint from the NEGOTIATE answer (empty if none).
-  const std::vector<uint8_t>& negotiate_token() const { return negotiate_token_; }
-  // The connection's preauth integrity hash after NEGOTIATE (3.1.1); sessions fork it.
-  const PreauthIntegrity& preauth() const { return preauth_; }
+  // The server's SPNEGO hint from the live connection's NEGOTIATE answer (empty if none).
+  std::vector<uint8_t> negotiate_token() const;
+  // The live connection's preauth integrity hash after NEGOTIATE (3.1.1); sessions fork it.
+  PreauthIntegrity preauth() const;
   const uint8_t* client_guid() const { return client_guid_; }
   // Leases of this client's open files, and the acknowledgement of their breaks.
   LeaseTable* leases() const { return leases_.get(); }
   IoCounters& counters() { return counters_; }
   const IoCounters& counters() const { return counters_; }
+  ReconnectCounters& reconnect_counters() { return reconnect_counters_; }
+  const ReconnectCounters& reconnect_counters() const { return reconnect_counters_; }
+  // frames_sent of every connection this client has had.
+  uint64_t frames_sent() const;
+
+  // Reconnection ([MS-SMB2] 3.2.4.4 re-establishing durable opens, 3.2.7.1).
+  bool reconnect_enabled() const;
+  // Bumped each time the client is re-established on a new connection.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // Whether `c`, the connection an operation ran on, has dropped while reconnection is on: the
+  // operation's error came from the network, and Recover() may help.
+  bool Lost(Connection* c) const;
+  // Re-establishes the client after `failed` dropped (new connection, NEGOTIATE, every session,
+  // tree and durable handle), or waits for the thread doing it. OK at once when a newer
+  // connection is already up. kUnavailable when nothing worked within max_outage; a refusal
+  // that is not the network's (a session refused, a server that answers NEGOTIATE differently)
+  // is permanent: every later call gets it.
+  absl::Status Recover(Connection* failed);
+  // While re-establishing (on the thread doing it): when the outage allowed ends.
+  absl::Time recovery_deadline() const { return recovery_deadline_; }
+  // Before an operation: waits for a re-establishment in progress, and starts one if the live
+  // connection is known to be down.
+  absl::Status ReadyForRequest();
+  // Runs `op` (which must encode its requests from the current ids each time it runs). When it
+  // fails because its connection dropped, the client is re-established and `op` runs again with
+  // its requests marked as replays. `idempotent`: false for an operation whose second run could
+  // change the result (mkdir, rename, delete, lock): it then fails with kUnavailable saying the
+  // outcome is unknown, after the client is re-established.
+  template <typename F>
+  auto Resilient(bool idempotent, absl::string_view what, F&& op) -> decltype(op());
+
+  // Sessions to set up again on a reconnect (Session registers itself with the function that
+  // does it: this package's internals know no Session). RemoveSession: under registry_mutex().
+  void AddSession(Session* session, absl::Status (*reestablish)(Session*));
+  void RemoveSession(Session* session);
+  // Held while the client is re-established, and by Session / Tree / File while they change
+  // their lists: what the re-establishment walks stays alive and unchanged.
+  std::mutex& registry_mutex() { return registry_mu_; }
 
   // Dialects in the options' range, lowest first, as NEGOTIATE offered them.
   std::vector<uint16_t> OfferedDialects() const;
@@ -85,8 +175,12 @@ class ClientContext {
   // CreditCharge for `bytes` of payload under the negotiated dialect ([MS-SMB2] 3.2.4.1.5).
   uint16_t Charge(uint64_t bytes) const;
 
-  // Submits a chain with each member's deadline request_timeout from now.
+  // Submits a chain with each member's deadline request_timeout from now. While the client is
+  // being re-established, a request from any other thread waits for the end and fails with
+  // RetryAfterReconnect (its ids are the old connection's).
   absl::Status Submit(const SmbMessageRef& chain);
+  // That wait alone, for requests submitted to the connection directly (asynchronous ones).
+  absl::Status Gate();
   // Waits for one submitted message until its deadline; on timeout cancels it at the server
   // and abandons it (its destination is not written after this returns).
   absl::Status Await(SmbMessage* m);
@@ -108,22 +202,75 @@ class ClientContext {
   int Cancel();
 
  private:
-  absl::Status Negotiate();
+  // A new connection over `transport`, made the live one.
+  absl::Status Install(std::unique_ptr<Transport> transport);
+  // NEGOTIATE on the live connection. The first fills negotiated_ and makes the client GUID; a
+  // reconnect keeps the GUID and must agree what the first did.
+  absl::Status Negotiate(bool reconnect);
+  // Recover()'s work, on the thread that won the right to do it.
+  absl::Status RunRecovery(Connection* failed);
+  // One attempt: a new connection, NEGOTIATE, sessions, trees, files.
+  absl::Status Reestablish(std::unique_ptr<Transport> transport);
 
   const std::shared_ptr<PagePool> pool_;
   const ClientOptions options_;
   // Request bytes (destroyed before pool_, whose pages it holds).
   FragArena frags_;
-  std::unique_ptr<Connection> connection_;
   NegotiatedInfo negotiated_;
-  std::vector<uint8_t> negotiate_token_;
-  PreauthIntegrity preauth_;
   uint8_t client_guid_[16] = {};
   IoCounters counters_;
+  ReconnectCounters reconnect_counters_;
   // Shared with the connection's notification handler (which holds a weak reference).
   std::shared_ptr<LeaseTable> leases_;
   std::atomic<uint64_t> cancel_epoch_{0};
+
+  // The live connection, and every one this client has had (guarded by conn_mu_).
+  std::atomic<Connection*> live_{nullptr};
+  mutable std::mutex conn_mu_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<uint8_t> negotiate_token_;  // guarded by conn_mu_
+  PreauthIntegrity preauth_;              // guarded by conn_mu_
+
+  // Reconnection state.
+  TransportFactory factory_;
+  std::atomic<uint64_t> generation_{0};
+  // [MS-SMB2] 2.2.1.2 ChannelSequence of 3.x requests: the number of reconnects so far.
+  std::atomic<uint16_t> channel_sequence_{0};
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> recovering_{false};
+  std::mutex recover_mu_;
+  std::condition_variable recover_cv_;
+  std::thread::id recovering_thread_;  // guarded by recover_mu_
+  absl::Time recovery_deadline_ = absl::InfinitePast();  // the recovering thread's
+  absl::Status broken_;                // guarded by recover_mu_: a permanent refusal
+  std::mutex registry_mu_;
+  // Guarded by registry_mu_.
+  std::vector<std::pair<Session*, absl::Status (*)(Session*)>> sessions_;
 };
+
+template <typename F>
+auto ClientContext::Resilient(bool idempotent, absl::string_view what, F&& op) -> decltype(op()) {
+  for (int attempt = 0;; ++attempt) {
+    absl::Status ready = ReadyForRequest();
+    if (!ready.ok()) return ready;
+    Connection* c = connection();
+    const uint64_t generation = this->generation();
+    ReplayScope replay(attempt > 0);
+    auto result = op();
+    const absl::Status& s = StatusOf(result);
+    if (s.ok() || !reconnect_enabled()) return result;
+    const bool held_back = IsRetryAfterReconnect(s);
+    if (!held_back && this->generation() == generation && !Lost(c)) return result;
+    if (attempt >= 8) return result;  // the link keeps dropping under this one operation
+    absl::Status recovered = Recover(c);
+    if (!recovered.ok()) return recovered;
+    if (!idempotent && !held_back) {
+      return absl::UnavailableError(absl::StrCat(
+          what, ": the connection dropped before the answer came (", s.message(),
+          "); reconnected, but whether the server did it is unknown, so it is not sent again"));
+    }
+  }
+}
 
 // Encodes one request member into m->request with `body` writing the command's body; `body`
 // returns void or absl::Status. The bytes are packed into a page fragment of the context's

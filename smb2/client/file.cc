@@ -14,7 +14,9 @@
 #include "smb2/client/session.h"
 #include "smb2/client/tree.h"
 #include "smb2/ntstatus.h"
+#include "smb2/client/create_compound.h"
 #include "smb2/pdu/close.h"
+#include "smb2/pdu/create.h"
 #include "smb2/pdu/flush.h"
 #include "smb2/pdu/lock.h"
 #include "smb2/pdu/query_info.h"
@@ -104,16 +106,110 @@ absl::Status EndWrite(SmbMessage* m, uint32_t expected, client_internal::IoCount
 }  // namespace
 
 File::File(ClientContext* context, Tree* tree, const FileId& id, uint64_t size_at_open,
-           std::shared_ptr<client_internal::Lease> lease, uint32_t durable_timeout_ms)
+           std::shared_ptr<client_internal::Lease> lease, uint32_t durable_timeout_ms,
+           client_internal::ReopenInfo reopen)
     : context_(context),
       tree_(tree),
-      id_(id),
+      persistent_id_(id.persistent),
+      volatile_id_(id.volatile_id),
       size_at_open_(size_at_open),
       lease_(std::move(lease)),
-      durable_timeout_ms_(durable_timeout_ms) {}
+      durable_timeout_ms_(durable_timeout_ms),
+      reopen_(std::move(reopen)) {
+  std::lock_guard<std::mutex> l(context_->registry_mutex());
+  tree_->AddFile(this);
+}
 
 File::~File() {
   if (!closed_) (void)Close();
+  std::lock_guard<std::mutex> l(context_->registry_mutex());
+  tree_->RemoveFile(this);
+}
+
+void File::Lose(const absl::Status& why) {
+  if (closed_ || !lost_.status().ok()) return;
+  lost_.Set(why);
+  context_->reconnect_counters().handles_lost++;
+  if (lease_ != nullptr) context_->leases()->Remove(lease_->key);
+}
+
+absl::Status File::Reopen() {
+  if (closed_ || !lost_.status().ok()) return absl::OkStatus();
+  if (durable_timeout_ms_ == 0) {
+    Lose(absl::AbortedError(
+        "handle lost in a reconnect: it was not durable (OpenOptions::durable_timeout, granted "
+        "only with a lease that caches handles)"));
+    return absl::OkStatus();
+  }
+  // [MS-SMB2] 3.2.4.4: the original CREATE with an SMB2_CREATE_DURABLE_HANDLE_RECONNECT_V2
+  // context (2.2.13.2.12: FileId, CreateGuid, Flags) instead of the request, and the same lease.
+  CreateRequest req = client_internal::MakeCreate(reopen_.options, reopen_.path);
+  const FileId old = id();
+  uint8_t dh2c[36];
+  WireWriter dw{absl::MakeSpan(dh2c)};
+  dw.U64(old.persistent);
+  dw.U64(old.volatile_id);
+  dw.Bytes(absl::MakeConstSpan(reopen_.create_guid));
+  dw.U32(0);  // Flags: not persistent
+  SMBD_RETURN_IF_ERROR(dw.Finish());
+  const CreateContext contexts[] = {{"DH2C", absl::MakeConstSpan(dh2c)}};
+  req.extra_contexts = absl::MakeConstSpan(contexts);
+  if (lease_ != nullptr) {
+    LeaseRequest lr;
+    lr.version = context_->negotiated().dialect >= kDialect300 ? 2 : 1;
+    std::copy(lease_->key.begin(), lease_->key.end(), lr.key);
+    lr.state = lease_->state.load();
+    lr.epoch = lease_->epoch.load();
+    req.oplock_level = kOplockLevelLease;
+    req.lease = lr;
+  }
+  // The server lets go of the old connection's open on its own time (Samba: the process that
+  // served it marks it disconnected once it notices the drop, or when PreviousSessionId makes it
+  // close the session, and may be finishing a WRITE first); until then it does not know the open
+  // as reconnectable and answers STATUS_OBJECT_NAME_NOT_FOUND. So that answer is retried, with
+  // a backoff, for a while (kReopenPatience, within the outage allowed).
+  constexpr absl::Duration kReopenPatience = absl::Seconds(5);
+  const absl::Time give_up = std::min(absl::Now() + kReopenPatience,
+                                      context_->recovery_deadline());
+  absl::Duration backoff = absl::Milliseconds(10);
+  absl::StatusOr<CreateResponse> resp;
+  while (true) {
+    SmbMessageRef m =
+        context_->NewMessage(Command::kCreate, tree_->session()->id(), tree_->id());
+    SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
+                                   [&](WireWriter* w) { return EncodeCreateRequest(req, w); }));
+    absl::Status s = context_->RoundTrip(m);
+    if (!s.ok() && !context_->connection()->status().ok()) return s;  // the network again
+    if (s.ok() && m->response_header.status == ntstatus::kObjectNameNotFound &&
+        absl::Now() + backoff < give_up) {
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Milliseconds(500));
+      continue;
+    }
+    if (s.ok()) s = ResponseStatus(*m, absl::StrCat("CREATE (durable reconnect) ", reopen_.path));
+    resp = s.ok() ? DecodeCreateResponse(Reader(*m)) : absl::StatusOr<CreateResponse>(s);
+    break;
+  }
+  if (!resp.ok()) {
+    Lose(absl::Status(resp.status().code(),
+                      absl::StrCat("handle lost in a reconnect: the server did not reopen it (",
+                                   resp.status().message(), ")")));
+    return absl::OkStatus();
+  }
+  persistent_id_.store(resp->file_id.persistent, std::memory_order_release);
+  volatile_id_.store(resp->file_id.volatile_id, std::memory_order_release);
+  if (lease_ != nullptr) {
+    lease_->session_id.store(tree_->session()->id());
+    lease_->tree_id.store(tree_->id());
+    // What the server holds for us now (it may have broken the lease while we were away).
+    const bool granted = resp->oplock_level == kOplockLevelLease && resp->lease.has_value() &&
+                         std::equal(lease_->key.begin(), lease_->key.end(), resp->lease->key);
+    context_->leases()->Granted(lease_.get(), granted ? resp->lease->state : 0,
+                                granted ? resp->lease->epoch : 0);
+  }
+  reopens_++;
+  context_->reconnect_counters().handles_reopened++;
+  return absl::OkStatus();
 }
 
 uint32_t File::lease_state() const { return lease_ != nullptr ? lease_->state.load() : 0; }
@@ -124,27 +220,35 @@ uint32_t File::lease_breaks() const { return lease_ != nullptr ? lease_->breaks.
 
 absl::Status File::Close() {
   if (closed_) return absl::OkStatus();
-  closed_ = true;
   // The lease ends with the handle (one lease key per open here): later breaks for it are
   // not ours to acknowledge.
   if (lease_ != nullptr) context_->leases()->Remove(lease_->key);
-  Connection* connection = context_->connection();
-  if (!connection->status().ok()) return connection->status();
-  CloseRequest req;
-  req.file_id = id_;
-  return context_->Exchange(
-      Command::kClose, tree_->session()->id(), tree_->id(),
-      [&](WireWriter* w) { EncodeCloseRequest(req, w); }, "CLOSE");
+  // A handle lost in a reconnect has nothing left at the server to close; one whose CLOSE was
+  // lost with the connection is reopened and closed again (or is found gone: closed).
+  absl::Status s = context_->Resilient(true, "CLOSE", [&]() -> absl::Status {
+    if (!lost_.status().ok()) return absl::OkStatus();
+    Connection* connection = context_->connection();
+    if (!connection->status().ok()) return connection->status();
+    CloseRequest req;
+    req.file_id = id();
+    return context_->Exchange(
+        Command::kClose, tree_->session()->id(), tree_->id(),
+        [&](WireWriter* w) { EncodeCloseRequest(req, w); }, "CLOSE");
+  });
+  closed_ = true;
+  return s;
 }
 
 absl::StatusOr<FileInfo> File::Stat() {
+  return context_->Resilient(true, "QUERY_INFO", [&]() -> absl::StatusOr<FileInfo> {
+  SMBD_RETURN_IF_ERROR(lost_.status());
   SmbMessageRef m =
       context_->NewMessage(Command::kQueryInfo, tree_->session()->id(), tree_->id(), 4096);
   QueryInfoRequest q;
   q.info_type = kInfoFile;
   q.file_info_class = kFileAllInformation;
   q.output_buffer_length = 4096;
-  q.file_id = id_;
+  q.file_id = id();
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
     EncodeQueryInfoRequest(q, w);
   }));
@@ -156,20 +260,26 @@ absl::StatusOr<FileInfo> File::Stat() {
   SMBD_ASSIGN_OR_RETURN(FileAllInfo all, DecodeFileAllInformation(buf));
   std::string name = all.name;
   return client_internal::MakeFileInfo(std::move(name), all);
+  });
 }
 
 absl::StatusOr<std::vector<FileNotification>> File::WaitForChanges(
     const ChangeNotifyOptions& options) {
+  // Not waited for again after a drop: changes between the two waits would be missed unseen.
+  return context_->Resilient(
+      false, "CHANGE_NOTIFY", [&]() -> absl::StatusOr<std::vector<FileNotification>> {
+  SMBD_RETURN_IF_ERROR(lost_.status());
   SmbMessageRef m = context_->NewMessage(Command::kChangeNotify, tree_->session()->id(),
                                          tree_->id(), options.buffer_bytes);
   ChangeNotifyRequest req;
   req.flags = options.watch_tree ? kWatchTree : 0;
   req.output_buffer_length = options.buffer_bytes;
-  req.file_id = id_;
+  req.file_id = id();
   req.completion_filter = options.filter;
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
     EncodeChangeNotifyRequest(req, w);
   }));
+  SMBD_RETURN_IF_ERROR(context_->Gate());
   Connection* connection = context_->connection();
   SMBD_RETURN_IF_ERROR(connection->Submit(m));
   const absl::Duration request_timeout = context_->options().request_timeout;
@@ -197,20 +307,29 @@ absl::StatusOr<std::vector<FileNotification>> File::WaitForChanges(
     return std::vector<FileNotification>();
   }
   return DecodeChangeNotifyResponse(Reader(*m));
+  });
 }
 
 absl::Status File::Truncate(uint64_t size) {
-  return context_->Exchange(
-      Command::kSetInfo, tree_->session()->id(), tree_->id(),
-      [&](WireWriter* w) { EncodeSetEndOfFileRequest(id_, size, w); }, "SET_INFO (end of file)");
+  // Setting the same size twice gives the same file.
+  return context_->Resilient(true, "SET_INFO (end of file)", [&]() -> absl::Status {
+    SMBD_RETURN_IF_ERROR(lost_.status());
+    const FileId id = this->id();
+    return context_->Exchange(
+        Command::kSetInfo, tree_->session()->id(), tree_->id(),
+        [&](WireWriter* w) { EncodeSetEndOfFileRequest(id, size, w); }, "SET_INFO (end of file)");
+  });
 }
 
 absl::Status File::Flush() {
-  FlushRequest req;
-  req.file_id = id_;
-  return context_->Exchange(
-      Command::kFlush, tree_->session()->id(), tree_->id(),
-      [&](WireWriter* w) { EncodeFlushRequest(req, w); }, "FLUSH");
+  return context_->Resilient(true, "FLUSH", [&]() -> absl::Status {
+    SMBD_RETURN_IF_ERROR(lost_.status());
+    FlushRequest req;
+    req.file_id = id();
+    return context_->Exchange(
+        Command::kFlush, tree_->session()->id(), tree_->id(),
+        [&](WireWriter* w) { EncodeFlushRequest(req, w); }, "FLUSH");
+  });
 }
 
 absl::Status File::Lock(uint64_t offset, uint64_t length, const LockOptions& options) {
@@ -236,8 +355,12 @@ absl::Status File::Unlock(uint64_t offset, uint64_t length) {
 
 absl::Status File::LockExchange(const LockElement& element, const char* what,
                                 absl::Duration wait) {
+  // Not sent again after a drop in flight: a lock the server granted then (kept by a durable
+  // handle) would conflict with its own second request, and an unlock done twice fails.
+  return context_->Resilient(false, what, [&]() -> absl::Status {
+  SMBD_RETURN_IF_ERROR(lost_.status());
   LockRequest req;
-  req.file_id = id_;
+  req.file_id = id();
   req.locks = absl::MakeConstSpan(&element, 1);
   SmbMessageRef m = context_->NewMessage(Command::kLock, tree_->session()->id(), tree_->id());
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
@@ -249,6 +372,7 @@ absl::Status File::LockExchange(const LockElement& element, const char* what,
   } else {
     // A waiting lock: the server sends STATUS_PENDING and answers when the range is free
     // ([MS-SMB2] 3.3.4.2), so the wait is ours to bound, as WaitForChanges does.
+    SMBD_RETURN_IF_ERROR(context_->Gate());
     Connection* connection = context_->connection();
     SMBD_RETURN_IF_ERROR(connection->Submit(m));
     absl::Status waited = m->Wait(wait);
@@ -271,6 +395,7 @@ absl::Status File::LockExchange(const LockElement& element, const char* what,
   }
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, what));
   return DecodeLockResponse(Reader(*m));
+  });
 }
 
 bool File::RdmaChannelUsable() const {
@@ -315,10 +440,11 @@ absl::StatusOr<SmbMessageRef> File::PrepareRead(uint64_t offset, absl::Span<uint
       context_->NewMessage(Command::kRead, tree_->session()->id(), tree_->id(), dst.size());
   m->expected_response_bytes = dst.size();
   m->read_destination = dst;
+  SMBD_RETURN_IF_ERROR(lost_.status());
   ReadRequest req;
   req.length = static_cast<uint32_t>(dst.size());
   req.offset = offset;
-  req.file_id = id_;
+  req.file_id = id();
   if (rdma) {
     // The server may write exactly dst, for exactly this request.
     SMBD_ASSIGN_OR_RETURN(m->rdma, context_->transport()->RegisterForPeer(dst, true));
@@ -406,10 +532,11 @@ absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<con
   SmbMessageRef m =
       context_->NewMessage(Command::kWrite, tree_->session()->id(), tree_->id(), src.size());
   Bvecq payload;
+  SMBD_RETURN_IF_ERROR(lost_.status());
   WriteRequest req;
   req.length = static_cast<uint32_t>(src.size());
   req.offset = offset;
-  req.file_id = id_;
+  req.file_id = id();
   if (rdma) {
     // The server reads exactly src, for exactly this request ([MS-SMB2] 3.2.4.7).
     SMBD_ASSIGN_OR_RETURN(m->rdma,
@@ -474,6 +601,9 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
     return absl::InvalidArgumentError(
         absl::StrCat("ReadAsync of ", dst.size(), " bytes exceeds the max read size ", limit));
   }
+  // After a drop, the client is re-established first (asynchronous requests themselves are not
+  // replayed: their callbacks get the error).
+  SMBD_RETURN_IF_ERROR(context_->ReadyForRequest());
   // Over SMB Direct large enough reads use the RDMA channel, as File::Read does.
   SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, true));
   static_assert(sizeof(AsyncRead) <= sizeof(m->user_data), "user_data too small");
@@ -488,7 +618,8 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
       state);
   // The callback runs within the request timeout even if the server never answers.
   m->SetDeadlineIn(context_->options().request_timeout);
-  absl::Status s = context_->connection()->Submit(m);
+  absl::Status s = context_->Gate();
+  if (s.ok()) s = context_->connection()->Submit(m);
   if (!s.ok()) m->rdma.reset();  // nothing was sent: the callback never runs
   return s;
 }
@@ -527,6 +658,7 @@ absl::Status File::WriteAsync(uint64_t offset, absl::Span<const uint8_t> src,
     return absl::InvalidArgumentError(
         absl::StrCat("WriteAsync of ", src.size(), " bytes exceeds the max write size ", limit));
   }
+  SMBD_RETURN_IF_ERROR(context_->ReadyForRequest());
   SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareWrite(offset, src));
   static_assert(sizeof(AsyncWrite) <= sizeof(m->user_data), "user_data too small");
   static_assert(std::is_trivially_destructible_v<AsyncWrite>);
@@ -539,7 +671,8 @@ absl::Status File::WriteAsync(uint64_t offset, absl::Span<const uint8_t> src,
       },
       state);
   m->SetDeadlineIn(context_->options().request_timeout);
-  absl::Status s = context_->connection()->Submit(m);
+  absl::Status s = context_->Gate();
+  if (s.ok()) s = context_->connection()->Submit(m);
   if (!s.ok()) {
     m->rdma.reset();  // nothing was sent: the callback never runs
     m->request.Clear();

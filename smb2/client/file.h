@@ -4,15 +4,18 @@
 #define SMBD_SMB2_CLIENT_FILE_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "smb2/client/leases.h"
+#include "smb2/client/lost_state.h"
 #include "smb2/client/types.h"
 #include "smb2/message.h"
 #include "smb2/pdu/change_notify.h"
@@ -24,6 +27,13 @@ namespace smbd {
 class Tree;
 namespace client_internal {
 class ClientContext;
+
+// What reopening a durable handle after a reconnect needs ([MS-SMB2] 3.2.4.4).
+struct ReopenInfo {
+  std::string path;  // as sent in the CREATE
+  OpenOptions options;
+  std::array<uint8_t, 16> create_guid{};
+};
 }  // namespace client_internal
 
 class File {
@@ -31,7 +41,7 @@ class File {
   // Internal: made by Tree::Open.
   File(client_internal::ClientContext* context, Tree* tree, const FileId& id,
        uint64_t size_at_open, std::shared_ptr<client_internal::Lease> lease = nullptr,
-       uint32_t durable_timeout_ms = 0);
+       uint32_t durable_timeout_ms = 0, client_internal::ReopenInfo reopen = {});
   // Closes the handle if still open (errors ignored; use Close() to see them).
   ~File();
   File(const File&) = delete;
@@ -80,6 +90,12 @@ class File {
   // long it keeps it after a disconnect.
   bool durable() const { return durable_timeout_ms_ != 0; }
   uint32_t durable_timeout_ms() const { return durable_timeout_ms_; }
+  // After a reconnect (ClientOptions::reconnect): OK while the handle lives on (reopened with
+  // DH2C), or why it was lost (it was not durable, or the server no longer had it). A lost
+  // handle fails every call with this; Close() of it is OK.
+  absl::Status lost() const { return lost_.status(); }
+  // How many times this handle was reopened after a reconnect.
+  uint32_t reopens() const { return reopens_.load(); }
   absl::Status Close();
 
   // Asynchronous read of up to dst.size() (<= the max read size, inline or RDMA as the read will
@@ -104,10 +120,20 @@ class File {
   uint32_t MaxAsyncRead(uint64_t bytes) const;
   uint32_t MaxAsyncWrite(uint64_t bytes) const;
 
-  const FileId& id() const { return id_; }
+  // The handle's id (the volatile part may change when it is reopened after a reconnect).
+  FileId id() const {
+    return FileId{persistent_id_.load(std::memory_order_acquire),
+                  volatile_id_.load(std::memory_order_acquire)};
+  }
   uint64_t size_at_open() const { return size_at_open_; }
 
  private:
+  friend class Tree;
+
+  // On a new connection (under the context's registry lock): a durable handle is reopened with
+  // DH2C; any other is lost. Returns an error only when the connection dropped again.
+  absl::Status Reopen();
+  void Lose(const absl::Status& why);
   // One LOCK element; `wait` > 0 for a lock that waits (then cancelled past it).
   absl::Status LockExchange(const LockElement& element, const char* what, absl::Duration wait);
   // Pipelined reads of [offset, offset+length): `destination(at, n)` gives the buffer for the
@@ -134,11 +160,15 @@ class File {
 
   client_internal::ClientContext* const context_;
   Tree* const tree_;
-  const FileId id_;
+  std::atomic<uint64_t> persistent_id_;
+  std::atomic<uint64_t> volatile_id_;
   const uint64_t size_at_open_;
   const std::shared_ptr<client_internal::Lease> lease_;  // null without a lease
   const uint32_t durable_timeout_ms_;
+  const client_internal::ReopenInfo reopen_;
   bool closed_ = false;
+  std::atomic<uint32_t> reopens_{0};
+  client_internal::LostState lost_;
 };
 
 }  // namespace smbd

@@ -64,7 +64,7 @@ void LeaseTable::OnNotification(const Smb2Header& header, const Bvecq& bytes,
     return;
   }
   const std::shared_ptr<Lease>& lease = it->second;
-  if (lease->sealed_session && !(origin.sealed && origin.session_id == lease->session_id)) {
+  if (lease->sealed_session && !(origin.sealed && origin.session_id == lease->session_id.load())) {
     counters_.unauthenticated++;
     return;
   }
@@ -108,7 +108,8 @@ void LeaseTable::Acknowledge(const Lease& lease, uint32_t state) {
   LeaseBreakAck ack;
   std::copy(lease.key.begin(), lease.key.end(), ack.lease_key);
   ack.lease_state = state;
-  SmbMessageRef m = context_->NewMessage(Command::kOplockBreak, lease.session_id, lease.tree_id);
+  SmbMessageRef m = context_->NewMessage(Command::kOplockBreak, lease.session_id.load(),
+                                         lease.tree_id.load());
   absl::Status s = EncodeOne(m.get(), *context_, [&](WireWriter* w) {
     EncodeLeaseBreakAck(ack, w);
   });

@@ -35,8 +35,9 @@ using LeaseKey = std::array<uint8_t, 16>;
 // touches nothing freed.
 struct Lease {
   LeaseKey key{};
-  uint64_t session_id = 0;
-  uint32_t tree_id = 0;
+  // Of the open now (new ones after a reconnect).
+  std::atomic<uint64_t> session_id{0};
+  std::atomic<uint32_t> tree_id{0};
   std::atomic<uint32_t> state{0};  // kLeaseReadCaching | kLeaseHandleCaching | kLeaseWriteCaching
   std::atomic<uint32_t> breaks{0};
   std::atomic<uint16_t> epoch{0};

@@ -23,17 +23,19 @@ namespace {
 // One SESSION_SETUP exchange with one mechanism. `who` names the user in messages.
 absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& creds,
                                          Authenticator& auth, const std::string& who,
-                                         LoginResult& result, bool* server_accepted);
+                                         uint64_t previous_session_id, LoginResult& result,
+                                         bool* server_accepted);
 
 // RunLoginOnce, and when the client refuses a session the server had already accepted (a
 // final answer that proves nothing, a guest session, a bad signature), a LOGOFF so that the
 // server does not keep it. *server_accepted: the server said STATUS_SUCCESS.
 absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& creds,
                                      Authenticator& auth, const std::string& who,
-                                     bool* server_accepted) {
+                                     uint64_t previous_session_id, bool* server_accepted) {
   LoginResult result;
   *server_accepted = false;
-  absl::StatusOr<LoginResult> r = RunLoginOnce(ctx, creds, auth, who, result, server_accepted);
+  absl::StatusOr<LoginResult> r =
+      RunLoginOnce(ctx, creds, auth, who, previous_session_id, result, server_accepted);
   if (!r.ok() && *server_accepted && result.session_id != 0 && ctx->connection()->status().ok()) {
     // Best effort (unsigned: the session's keys were not accepted); the refusal stands anyway.
     (void)ctx->Exchange(Command::kLogoff, result.session_id, 0, EncodeLogoffRequest, "LOGOFF");
@@ -43,7 +45,8 @@ absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& cred
 
 absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& creds,
                                          Authenticator& auth, const std::string& who,
-                                         LoginResult& result, bool* server_accepted) {
+                                         uint64_t previous_session_id, LoginResult& result,
+                                         bool* server_accepted) {
   const NegotiatedInfo& negotiated = ctx->negotiated();
   const ClientOptions& options = ctx->options();
   PreauthIntegrity preauth = ctx->preauth().Fork();
@@ -57,6 +60,10 @@ absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& 
     SessionSetupRequest req;
     req.security_mode = static_cast<uint8_t>(ctx->SecurityMode());
     req.security_buffer = step.token;
+    // [MS-SMB2] 3.2.4.2.3: a session set up again after a reconnect names the one it replaces,
+    // so that the server ends that one (and lets its durable handles be reclaimed) at once.
+    // Every round carries it: servers read it from the request that completes the session.
+    req.previous_session_id = previous_session_id;
     SMBD_RETURN_IF_ERROR(EncodeOne(
         m.get(), *ctx, [&](WireWriter* w) { return EncodeSessionSetupRequest(req, w); }));
     SMBD_RETURN_IF_ERROR(ctx->RoundTrip(m));
@@ -206,7 +213,8 @@ absl::Status KerberosUsable(ClientContext* ctx, const Credentials& creds,
 
 }  // namespace
 
-absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) {
+absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds,
+                                  uint64_t previous_session_id) {
   const bool unauthenticated = creds.anonymous || creds.guest;
   if (creds.kerberos == KerberosUse::kRequire && unauthenticated) {
     return absl::InvalidArgumentError(
@@ -225,7 +233,8 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
       ko.offer_ntlm = creds.kerberos != KerberosUse::kRequire;
       KerberosAuthenticator auth(ko);
       bool server_accepted = false;
-      absl::StatusOr<LoginResult> r = RunLogin(ctx, creds, auth, principal, &server_accepted);
+      absl::StatusOr<LoginResult> r =
+          RunLogin(ctx, creds, auth, principal, previous_session_id, &server_accepted);
       if (r.ok()) {
         r->mechanism = "Kerberos";
         r->note = absl::StrCat("authenticated by Kerberos as ", auth.client_principal(), " to ",
@@ -263,8 +272,9 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds) 
   if (!creds.anonymous) nc.password = creds.password.Clone();
   NtlmAuthenticator auth(std::move(nc));
   bool server_accepted = false;
-  absl::StatusOr<LoginResult> ntlm = RunLogin(
-      ctx, creds, auth, creds.anonymous ? "(anonymous)" : creds.user, &server_accepted);
+  absl::StatusOr<LoginResult> ntlm =
+      RunLogin(ctx, creds, auth, creds.anonymous ? "(anonymous)" : creds.user,
+               previous_session_id, &server_accepted);
   if (!ntlm.ok()) return WithSuffix(ntlm.status(), ntlm_error_note);
   LoginResult r = *std::move(ntlm);
   r.mechanism = r.anonymous ? "anonymous" : r.guest ? "guest" : "NTLM";

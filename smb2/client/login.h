@@ -30,7 +30,9 @@ struct LoginResult {
 // Runs SESSION_SETUP rounds until the server accepts or refuses. A session is accepted only
 // once the server has proved it knows the password (or the caller asked for guest/anonymous);
 // see the comments in login.cc for what proves it under each dialect.
-absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& credentials);
+// `previous_session_id`: the session this one replaces after a reconnect (0: none).
+absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& credentials,
+                                  uint64_t previous_session_id = 0);
 
 }  // namespace client_internal
 }  // namespace smbd

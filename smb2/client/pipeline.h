@@ -39,7 +39,14 @@ struct PipelineCalls {
 // Runs [0, length). Stops issuing at the first error, the end of the range, or a
 // Client::Cancel() (kCancelled), and always drains what is in flight before it returns, so no
 // buffer of the range is touched afterwards. Returns the bytes delivered, or the first error.
-absl::StatusOr<uint64_t> RunPipeline(const ClientContext& context, uint64_t length,
+//
+// When a request fails because its connection dropped (ClientOptions::reconnect), the rest is
+// drained, the client re-established (ClientContext::Recover), and the range goes on from the
+// first request not yet delivered: those sent before are sent again as replays
+// (SMB2_FLAGS_REPLAY_OPERATION), into the same place of the range. Nothing of a failed or
+// drained request is delivered, and a request of the dead connection writes no buffer after
+// it was drained (Connection::Fail ends its placement first).
+absl::StatusOr<uint64_t> RunPipeline(ClientContext& context, uint64_t length,
                                      uint32_t chunk, size_t depth, const PipelineCalls& calls,
                                      absl::string_view what);
 

@@ -12,6 +12,7 @@
 #include "smb2/pdu/ioctl.h"
 #include "smb2/pdu/logoff.h"
 #include "smb2/pdu/tree_connect.h"
+#include "smb2/pdu/tree_disconnect.h"
 #include "smb2/security/session_crypto.h"
 
 namespace smbd {
@@ -20,8 +21,10 @@ using client_internal::ClientContext;
 using client_internal::EncodeOne;
 using client_internal::Reader;
 using client_internal::ResponseStatus;
+using client_internal::RetryAfterReconnect;
 
-Session::Session(ClientContext* context, Client* client, client_internal::LoginResult login)
+Session::Session(ClientContext* context, Client* client, client_internal::LoginResult login,
+                 const Credentials& credentials)
     : context_(context),
       client_(client),
       id_(login.session_id),
@@ -29,7 +32,74 @@ Session::Session(ClientContext* context, Client* client, client_internal::LoginR
       anonymous_(login.anonymous),
       crypto_(std::move(login.crypto)),
       mechanism_(std::move(login.mechanism)),
-      auth_note_(std::move(login.note)) {}
+      auth_note_(std::move(login.note)) {
+  if (context_->reconnect_enabled()) {
+    credentials_.user = credentials.user;
+    credentials_.domain = credentials.domain;
+    credentials_.password = credentials.password.Clone();
+    credentials_.workstation = credentials.workstation;
+    credentials_.anonymous = credentials.anonymous;
+    credentials_.guest = credentials.guest;
+    credentials_.kerberos = credentials.kerberos;
+    credentials_.kerberos_principal = credentials.kerberos_principal;
+  }
+  context_->AddSession(this, [](Session* s) { return s->Reestablish(); });
+}
+
+std::shared_ptr<SessionCrypto> Session::crypto() const {
+  std::lock_guard<std::mutex> l(crypto_mu_);
+  return crypto_;
+}
+
+void Session::AddTree(Tree* tree) { trees_.push_back(tree); }
+
+void Session::RemoveTree(Tree* tree) {
+  trees_.erase(std::remove(trees_.begin(), trees_.end(), tree), trees_.end());
+}
+
+absl::Status Session::Reestablish() {
+  if (logged_off_ || !lost_.status().ok()) return absl::OkStatus();
+  const uint64_t old_id = id();
+  absl::StatusOr<client_internal::LoginResult> login =
+      client_internal::Login(context_, credentials_, old_id);
+  auto lose = [&](absl::Status why) {
+    lost_.Set(absl::Status(why.code(), absl::StrCat("session lost in a reconnect: ", why.message())));
+    for (Tree* t : trees_) t->Lose(lost_.status());
+    return absl::OkStatus();
+  };
+  if (!login.ok()) {
+    if (!context_->connection()->status().ok()) return login.status();  // the network again
+    return lose(login.status());
+  }
+  const std::shared_ptr<SessionCrypto> before = crypto();
+  std::shared_ptr<SessionCrypto> after = login->crypto;
+  // Never weaker than the session the caller had: the same kind of login, signing kept, and
+  // sealing kept (turned on again where a share had turned it on).
+  absl::Status weaker;
+  if (login->guest != guest_ || login->anonymous != anonymous_ ||
+      (before != nullptr) != (after != nullptr)) {
+    weaker = absl::PermissionDeniedError("the server gave another kind of session");
+  } else if (before != nullptr && before->signs() && !after->signs()) {
+    weaker = absl::PermissionDeniedError("the new session would not sign");
+  } else if (before != nullptr && before->seals() && !after->seals()) {
+    if (after->can_seal()) {
+      after->EnableSealing();
+    } else {
+      weaker = absl::PermissionDeniedError("the new session cannot encrypt");
+    }
+  }
+  if (!weaker.ok()) {
+    context_->connection()->SetSessionSecurity(login->session_id, nullptr);
+    return lose(weaker);
+  }
+  {
+    std::lock_guard<std::mutex> l(crypto_mu_);
+    crypto_ = std::move(after);
+  }
+  id_.store(login->session_id, std::memory_order_release);
+  for (Tree* t : trees_) SMBD_RETURN_IF_ERROR(t->Reestablish());
+  return absl::OkStatus();
+}
 
 std::string Session::RdmaChannelNote() const {
   Transport* t = context_->transport();
@@ -53,26 +123,57 @@ std::string Session::RdmaChannelNote() const {
 
 Session::~Session() {
   if (!logged_off_) (void)Logoff();
+  std::lock_guard<std::mutex> l(context_->registry_mutex());
+  context_->RemoveSession(this);
 }
 
-bool Session::signs() const { return crypto_ != nullptr && crypto_->signs(); }
-bool Session::seals() const { return crypto_ != nullptr && crypto_->seals(); }
+bool Session::signs() const {
+  std::lock_guard<std::mutex> l(crypto_mu_);
+  return crypto_ != nullptr && crypto_->signs();
+}
+bool Session::seals() const {
+  std::lock_guard<std::mutex> l(crypto_mu_);
+  return crypto_ != nullptr && crypto_->seals();
+}
 
 absl::Status Session::Logoff() {
   if (logged_off_) return absl::OkStatus();
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  // After a drop, LOGOFF of the session set up again (a drop in flight: the server ends the
+  // session with the connection anyway).
+  absl::Status s = context_->Resilient(true, "LOGOFF", [&]() -> absl::Status {
+    Connection* connection = context_->connection();
+    if (!connection->status().ok()) return connection->status();
+    const uint64_t id = this->id();
+    absl::Status r = context_->Exchange(Command::kLogoff, id, 0, EncodeLogoffRequest, "LOGOFF");
+    if (r.ok() || connection->status().ok()) connection->SetSessionSecurity(id, nullptr);
+    return r;
+  });
   logged_off_ = true;
-  Connection* connection = context_->connection();
-  if (!connection->status().ok()) return connection->status();
-  absl::Status s = context_->Exchange(Command::kLogoff, id_, 0, EncodeLogoffRequest, "LOGOFF");
-  connection->SetSessionSecurity(id_, nullptr);
   return s;
 }
 
 absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view share) {
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  return context_->Resilient(
+      true, "TREE_CONNECT", [&]() -> absl::StatusOr<std::unique_ptr<Tree>> {
+        const uint64_t generation = context_->generation();
+        SMBD_ASSIGN_OR_RETURN(Connected c, ConnectTree(share));
+        auto tree = std::make_unique<Tree>(context_, this, c.tree_id, c.encrypt, share);
+        // Connected on a connection that dropped before the tree was listed for the reconnect:
+        // connect again on the new one.
+        if (context_->generation() != generation) return RetryAfterReconnect("TREE_CONNECT");
+        return tree;
+      });
+}
+
+absl::StatusOr<Session::Connected> Session::ConnectTree(absl::string_view share) {
   const std::string& server_name = context_->options().server_name;
   const std::string path =
       absl::StrCat("\\\\", server_name.empty() ? "server" : server_name, "\\", share);
-  SmbMessageRef m = context_->NewMessage(Command::kTreeConnect, id_, 0);
+  const uint64_t session_id = id();
+  const std::shared_ptr<SessionCrypto> crypto = this->crypto();
+  SmbMessageRef m = context_->NewMessage(Command::kTreeConnect, session_id, 0);
   TreeConnectRequest req;
   req.path = path;
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
@@ -80,26 +181,30 @@ absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view sha
   SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, absl::StrCat("TREE_CONNECT ", path)));
   SMBD_ASSIGN_OR_RETURN(TreeConnectResponse resp, DecodeTreeConnectResponse(Reader(*m)));
-  const uint32_t tree_id = m->response_header.tree_id;
+  Connected c;
+  c.tree_id = m->response_header.tree_id;
   const uint16_t dialect = context_->negotiated().dialect;
-  if ((dialect == kDialect300 || dialect == kDialect302) && crypto_ != nullptr) {
+  if ((dialect == kDialect300 || dialect == kDialect302) && crypto != nullptr) {
     // A downgrade of the NEGOTIATE by a man in the middle is caught here ([MS-SMB2] 3.2.5.5).
     // On failure nothing more is sent on a connection that is not to be trusted.
-    SMBD_RETURN_IF_ERROR(ValidateNegotiate(tree_id));
+    SMBD_RETURN_IF_ERROR(ValidateNegotiate(c.tree_id));
   }
-  const bool encrypt = (resp.share_flags & kShareFlagEncryptData) != 0;
-  // Made before the encryption check, so that a refused share is disconnected again.
-  auto tree = std::make_unique<Tree>(context_, this, tree_id, encrypt);
-  if (encrypt && !seals()) {
+  c.encrypt = (resp.share_flags & kShareFlagEncryptData) != 0;
+  if (c.encrypt && (crypto == nullptr || !crypto->seals())) {
     // [MS-SMB2] 3.2.5.5: a share that requires encryption gets it, or nothing.
-    if (crypto_ == nullptr || !crypto_->can_seal()) {
+    if (crypto == nullptr || !crypto->can_seal()) {
+      // Disconnected again: the server keeps no tree the client refused.
+      if (context_->connection()->status().ok()) {
+        (void)context_->Exchange(Command::kTreeDisconnect, session_id, c.tree_id,
+                                 EncodeTreeDisconnectRequest, "TREE_DISCONNECT");
+      }
       return absl::PermissionDeniedError(
           absl::StrCat("share ", share, " requires encryption, which this session cannot do (",
                        guest_ || anonymous_ ? "guest/anonymous session" : "no cipher agreed", ")"));
     }
-    crypto_->EnableSealing();
+    crypto->EnableSealing();
   }
-  return tree;
+  return c;
 }
 
 absl::Status Session::ValidateNegotiate(uint32_t tree_id) {
@@ -117,7 +222,7 @@ absl::Status Session::ValidateNegotiate(uint32_t tree_id) {
   req.ctl_code = kFsctlValidateNegotiateInfo;
   req.input = iw.written();
   req.max_output_response = 24;
-  SmbMessageRef m = context_->NewMessage(Command::kIoctl, id_, tree_id);
+  SmbMessageRef m = context_->NewMessage(Command::kIoctl, id(), tree_id);
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
                                  [&](WireWriter* w) { return EncodeIoctlRequest(req, w); }));
   SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));

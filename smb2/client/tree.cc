@@ -33,24 +33,82 @@ using client_internal::ResponseStatus;
 using client_internal::RunCreateCompound;
 using client_internal::SmbPath;
 
-Tree::Tree(ClientContext* context, Session* session, uint32_t id, bool encrypted)
-    : context_(context), session_(session), id_(id), encrypt_(encrypted) {}
+Tree::Tree(ClientContext* context, Session* session, uint32_t id, bool encrypted,
+           absl::string_view share)
+    : context_(context), session_(session), id_(id), encrypt_(encrypted), share_(share) {
+  std::lock_guard<std::mutex> l(context_->registry_mutex());
+  session_->AddTree(this);
+}
 
 Tree::~Tree() {
   if (!disconnected_) (void)Disconnect();
+  std::lock_guard<std::mutex> l(context_->registry_mutex());
+  session_->RemoveTree(this);
+}
+
+void Tree::AddFile(File* file) { files_.push_back(file); }
+
+void Tree::RemoveFile(File* file) {
+  files_.erase(std::remove(files_.begin(), files_.end(), file), files_.end());
+}
+
+void Tree::Lose(const absl::Status& why) {
+  lost_.Set(why);
+  for (File* f : files_) f->Lose(why);
+}
+
+absl::Status Tree::Reestablish() {
+  if (disconnected_ || !lost_.status().ok()) return absl::OkStatus();
+  absl::StatusOr<Session::Connected> c = session_->ConnectTree(share_);
+  if (c.ok() && c->encrypt != encrypt_ && !session_->seals()) {
+    c = absl::PermissionDeniedError("the share's encryption setting changed");
+  }
+  if (!c.ok()) {
+    if (!context_->connection()->status().ok()) return c.status();
+    Lose(absl::Status(c.status().code(), absl::StrCat("share ", share_,
+                                                      " lost in a reconnect: ", c.status().message())));
+    return absl::OkStatus();
+  }
+  id_.store(c->tree_id, std::memory_order_release);
+  for (File* f : files_) SMBD_RETURN_IF_ERROR(f->Reopen());
+  return absl::OkStatus();
 }
 
 absl::Status Tree::Disconnect() {
   if (disconnected_) return absl::OkStatus();
+  absl::Status lost = lost_.status();
+  if (!lost.ok()) {
+    disconnected_ = true;
+    return absl::OkStatus();  // nothing left at the server to disconnect
+  }
+  absl::Status s = context_->Resilient(true, "TREE_DISCONNECT", [&]() -> absl::Status {
+    Connection* connection = context_->connection();
+    if (!connection->status().ok()) return connection->status();
+    return context_->Exchange(Command::kTreeDisconnect, session_->id(), id(),
+                              EncodeTreeDisconnectRequest, "TREE_DISCONNECT");
+  });
   disconnected_ = true;
-  Connection* connection = context_->connection();
-  if (!connection->status().ok()) return connection->status();
-  return context_->Exchange(Command::kTreeDisconnect, session_->id(), id_,
-                            EncodeTreeDisconnectRequest, "TREE_DISCONNECT");
+  return s;
 }
 
 absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
                                                  const OpenOptions& options) {
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  // CreateGuid ([MS-SMB2] 3.2.4.3.5): the same on a replay, so that a CREATE the server did
+  // before the drop is recognized rather than done twice.
+  const client_internal::LeaseKey create_guid = client_internal::LeaseTable::NewKey();
+  const bool durable = options.durable_timeout > absl::ZeroDuration();
+  // Opening again is harmless except where it must create the file (the first run may have).
+  const bool idempotent = durable || options.disposition != kFileCreate;
+  return context_->Resilient(idempotent, absl::StrCat("CREATE ", path), [&] {
+    return OpenOnce(path, options, create_guid);
+  });
+}
+
+absl::StatusOr<std::unique_ptr<File>> Tree::OpenOnce(absl::string_view path,
+                                                     const OpenOptions& options,
+                                                     const std::array<uint8_t, 16>& create_guid) {
+  const uint64_t generation = context_->generation();
   const std::string name = SmbPath(path);
   CreateRequest req = client_internal::MakeCreate(options, name);
   const uint16_t dialect = context_->negotiated().dialect;
@@ -64,8 +122,8 @@ absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
   if (options.lease != 0 && leasing) {
     lease = std::make_shared<client_internal::Lease>();
     lease->key = client_internal::LeaseTable::NewKey();
-    lease->session_id = session_->id();
-    lease->tree_id = id_;
+    lease->session_id.store(session_->id());
+    lease->tree_id.store(id());
     lease->sealed_session = session_->seals() || encrypt_;
     LeaseRequest lr;
     lr.version = dialect >= kDialect300 ? 2 : 1;
@@ -84,11 +142,10 @@ absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
         std::min<int64_t>(absl::ToInt64Milliseconds(options.durable_timeout), UINT32_MAX));
     // CreateGuid: identifies this open across a reconnect and a replayed CREATE
     // ([MS-SMB2] 3.2.4.3.5).
-    const client_internal::LeaseKey guid = client_internal::LeaseTable::NewKey();
-    std::copy(guid.begin(), guid.end(), d.create_guid);
+    std::copy(create_guid.begin(), create_guid.end(), d.create_guid);
     req.durable_v2 = d;
   }
-  SmbMessageRef m = context_->NewMessage(Command::kCreate, session_->id(), id_);
+  SmbMessageRef m = context_->NewMessage(Command::kCreate, session_->id(), id());
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
                                  [&](WireWriter* w) { return EncodeCreateRequest(req, w); }));
   // Registered before the request goes out: a break can come right after the answer.
@@ -112,15 +169,32 @@ absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
   if (req.durable_v2.has_value() && resp->durable_v2.has_value()) {
     durable_ms = std::max<uint32_t>(resp->durable_v2->timeout_ms, 1);
   }
-  return std::make_unique<File>(context_, this, resp->file_id, resp->end_of_file,
-                                std::move(lease), durable_ms);
+  client_internal::ReopenInfo reopen;
+  reopen.path = name;
+  reopen.options = options;
+  reopen.create_guid = create_guid;
+  auto file = std::make_unique<File>(context_, this, resp->file_id, resp->end_of_file,
+                                     std::move(lease), durable_ms, std::move(reopen));
+  if (context_->generation() != generation) {
+    // Opened on a connection that dropped before the file was listed for the reconnect: reopen
+    // it here (a durable handle), or open again.
+    if (durable_ms == 0) return client_internal::RetryAfterReconnect("CREATE");
+    std::lock_guard<std::mutex> l(context_->registry_mutex());
+    SMBD_RETURN_IF_ERROR(file->Reopen());
+    SMBD_RETURN_IF_ERROR(file->lost_.status());
+  }
+  return file;
 }
 
 absl::StatusOr<std::vector<ServerInterface>> Tree::QueryNetworkInterfaces() {
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  return context_->Resilient(
+      true, "FSCTL_QUERY_NETWORK_INTERFACE_INFO",
+      [&]() -> absl::StatusOr<std::vector<ServerInterface>> {
   IoctlRequest req;
   req.ctl_code = kFsctlQueryNetworkInterfaceInfo;
   req.max_output_response = 64 << 10;
-  SmbMessageRef m = context_->NewMessage(Command::kIoctl, session_->id(), id_, 64 << 10);
+  SmbMessageRef m = context_->NewMessage(Command::kIoctl, session_->id(), id(), 64 << 10);
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
     EncodeIoctlRequest(req, w);
   }));
@@ -145,9 +219,12 @@ absl::StatusOr<std::vector<ServerInterface>> Tree::QueryNetworkInterfaces() {
     interfaces.push_back(std::move(s));
   }
   return interfaces;
+      });
 }
 
 absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  return context_->Resilient(true, "stat", [&]() -> absl::StatusOr<FileInfo> {
   OpenOptions oo;
   oo.read = false;
   const std::string name = SmbPath(path);
@@ -164,7 +241,7 @@ absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {
                          return absl::OkStatus();
                        }};
   SMBD_ASSIGN_OR_RETURN(CreateCompound c,
-                        RunCreateCompound(context_, session_->id(), id_, create, &query));
+                        RunCreateCompound(context_, session_->id(), id(), create, &query));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*c.create, absl::StrCat("CREATE ", path)));
   SMBD_RETURN_IF_ERROR(DecodeCreateResponse(Reader(*c.create)).status());
   SMBD_RETURN_IF_ERROR(ResponseStatus(*c.related, absl::StrCat("QUERY_INFO ", path)));
@@ -173,6 +250,7 @@ absl::StatusOr<FileInfo> Tree::Stat(absl::string_view path) {
                         Reader(*c.related).Sub(qr.output_buffer_offset, qr.output_buffer_length));
   SMBD_ASSIGN_OR_RETURN(FileAllInfo all, DecodeFileAllInformation(buf));
   return MakeFileInfo(std::string(path), all);
+  });
 }
 
 absl::StatusOr<uint32_t> Tree::ReadSmallFile(absl::string_view path, absl::Span<uint8_t> dst) {
@@ -193,6 +271,8 @@ absl::StatusOr<std::string> Tree::ReadSmallFile(absl::string_view path, uint32_t
 absl::StatusOr<uint32_t> Tree::ReadSmallFileTo(
     absl::string_view path, uint32_t max_bytes,
     absl::FunctionRef<absl::Span<uint8_t>(uint32_t)> dest) {
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  return context_->Resilient(true, "read", [&]() -> absl::StatusOr<uint32_t> {
   // Inline in a compound frame: within the transport's frame limit too.
   const uint64_t frame = context_->transport()->limits().max_receive_frame;
   const uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(
@@ -209,7 +289,7 @@ absl::StatusOr<uint32_t> Tree::ReadSmallFileTo(
   constexpr uint16_t kClosePostqueryAttrib = 1;
   const std::string name = SmbPath(path);
   SMBD_ASSIGN_OR_RETURN(CreateCompound c,
-                        RunCreateCompound(context_, session_->id(), id_,
+                        RunCreateCompound(context_, session_->id(), id(),
                                           client_internal::MakeCreate(OpenOptions(), name), &read,
                                           kClosePostqueryAttrib));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*c.create, absl::StrCat("CREATE ", path)));
@@ -233,16 +313,25 @@ absl::StatusOr<uint32_t> Tree::ReadSmallFileTo(
   context_->counters().CountRead(got, false);
   context_->counters().bytes_copied += got;
   return got;
+  });
 }
 
 absl::Status Tree::ListEach(absl::string_view dir,
                             const std::function<absl::Status(const FileInfo&)>& visit) {
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  // Not run again after a drop: the visitor has seen part of the listing.
+  return context_->Resilient(false, absl::StrCat("listing ", dir),
+                             [&] { return ListEachOnce(dir, visit); });
+}
+
+absl::Status Tree::ListEachOnce(absl::string_view dir,
+                                const std::function<absl::Status(const FileInfo&)>& visit) {
   OpenOptions oo;
   oo.directory = true;
   SMBD_ASSIGN_OR_RETURN(std::unique_ptr<File> d, Open(dir, oo));
   int empty_rounds = 0;
   for (int round = 0;; ++round) {
-    SmbMessageRef m = context_->NewMessage(Command::kQueryDirectory, session_->id(), id_, 65536);
+    SmbMessageRef m = context_->NewMessage(Command::kQueryDirectory, session_->id(), id(), 65536);
     QueryDirectoryRequest q;
     q.file_id = d->id();
     q.flags = round == 0 ? kQueryDirRestartScans : 0;
@@ -280,7 +369,12 @@ absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
   const ClientOptions& o = context_->options();
   std::vector<FileInfo> out;
   uint64_t bytes = 0;
-  SMBD_RETURN_IF_ERROR(ListEach(dir, [&](const FileInfo& fi) {
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  // A listing cut by a drop starts again: what it collected so far is dropped.
+  SMBD_RETURN_IF_ERROR(context_->Resilient(true, absl::StrCat("listing ", dir), [&] {
+    out.clear();
+    bytes = 0;
+    return ListEachOnce(dir, [&](const FileInfo& fi) {
     bytes += sizeof(FileInfo) + fi.name.size();
     if (out.size() >= o.max_list_entries || bytes > o.max_list_bytes) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -290,6 +384,7 @@ absl::StatusOr<std::vector<FileInfo>> Tree::List(absl::string_view dir) {
     }
     out.push_back(fi);
     return absl::OkStatus();
+    });
   }));
   return out;
 }
@@ -300,11 +395,14 @@ absl::Status Tree::Mkdir(absl::string_view path) {
   oo.read = false;
   oo.disposition = kFileCreate;
   const std::string name = SmbPath(path);
-  SMBD_ASSIGN_OR_RETURN(CreateCompound c,
-                        RunCreateCompound(context_, session_->id(), id_,
-                                          client_internal::MakeCreate(oo, name),
-                                          /*related=*/nullptr));
-  return ResponseStatus(*c.create, absl::StrCat("CREATE (mkdir) ", path));
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  return context_->Resilient(false, absl::StrCat("mkdir ", path), [&]() -> absl::Status {
+    SMBD_ASSIGN_OR_RETURN(CreateCompound c,
+                          RunCreateCompound(context_, session_->id(), id(),
+                                            client_internal::MakeCreate(oo, name),
+                                            /*related=*/nullptr));
+    return ResponseStatus(*c.create, absl::StrCat("CREATE (mkdir) ", path));
+  });
 }
 
 namespace {
@@ -325,11 +423,14 @@ absl::Status Tree::DeletePath(absl::string_view path, bool directory) {
                            return absl::OkStatus();
                          }};
   const std::string name = SmbPath(path);
-  SMBD_ASSIGN_OR_RETURN(CreateCompound c,
-                        RunCreateCompound(context_, session_->id(), id_,
-                                          client_internal::DeleteCreate(name, directory),
-                                          &dispose));
-  return CompoundStatus(c, path);
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  return context_->Resilient(false, absl::StrCat("delete ", path), [&]() -> absl::Status {
+    SMBD_ASSIGN_OR_RETURN(CreateCompound c,
+                          RunCreateCompound(context_, session_->id(), id(),
+                                            client_internal::DeleteCreate(name, directory),
+                                            &dispose));
+    return CompoundStatus(c, path);
+  });
 }
 
 absl::Status Tree::Rmdir(absl::string_view path) { return DeletePath(path, true); }
@@ -344,9 +445,12 @@ absl::Status Tree::Rename(absl::string_view from, absl::string_view to, bool rep
   RelatedRequest rename{Command::kSetInfo, 0, [&](WireWriter* w) {
                           return EncodeSetRenameRequest(FileId::Related(), target, replace, w);
                         }};
-  SMBD_ASSIGN_OR_RETURN(CreateCompound c,
-                        RunCreateCompound(context_, session_->id(), id_, create, &rename));
-  return CompoundStatus(c, from);
+  SMBD_RETURN_IF_ERROR(lost_.status());
+  return context_->Resilient(false, absl::StrCat("rename ", from), [&]() -> absl::Status {
+    SMBD_ASSIGN_OR_RETURN(CreateCompound c,
+                          RunCreateCompound(context_, session_->id(), id(), create, &rename));
+    return CompoundStatus(c, from);
+  });
 }
 
 }  // namespace smbd

@@ -3,6 +3,8 @@
 #ifndef SMBD_SMB2_CLIENT_TREE_H_
 #define SMBD_SMB2_CLIENT_TREE_H_
 
+#include <atomic>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,6 +17,7 @@
 #include "absl/types/span.h"
 #include "absl/strings/string_view.h"
 #include "smb2/client/file.h"
+#include "smb2/client/lost_state.h"
 #include "smb2/client/types.h"
 
 namespace smbd {
@@ -27,7 +30,8 @@ class ClientContext;
 class Tree {
  public:
   // Internal: made by Session::TreeConnect.
-  Tree(client_internal::ClientContext* context, Session* session, uint32_t id, bool encrypted);
+  Tree(client_internal::ClientContext* context, Session* session, uint32_t id, bool encrypted,
+       absl::string_view share);
   // Disconnects if still connected (errors ignored; use Disconnect() to see them).
   ~Tree();
   Tree(const Tree&) = delete;
@@ -59,11 +63,27 @@ class Tree {
   absl::Status Rename(absl::string_view from, absl::string_view to, bool replace = false);
   absl::Status Disconnect();
 
-  uint32_t id() const { return id_; }
+  // The tree's id: a new one after each reconnect.
+  uint32_t id() const { return id_.load(std::memory_order_acquire); }
   bool encrypted() const { return encrypt_; }
   Session* session() const { return session_; }
 
  private:
+  friend class Session;
+  friend class File;
+
+  // On a new connection (under the context's registry lock): TREE_CONNECT again, then every
+  // file. Returns an error only when the connection dropped again; a refusal loses the tree.
+  absl::Status Reestablish();
+  // The tree (and its files) cannot be used any more, for `why`.
+  void Lose(const absl::Status& why);
+  void AddFile(File* file);     // under the registry lock
+  void RemoveFile(File* file);  // under the registry lock
+  absl::StatusOr<std::unique_ptr<File>> OpenOnce(absl::string_view path,
+                                                 const OpenOptions& options,
+                                                 const std::array<uint8_t, 16>& create_guid);
+  absl::Status ListEachOnce(absl::string_view dir,
+                            const std::function<absl::Status(const FileInfo&)>& visit);
   // ReadSmallFile: `dest(n)` gives the n bytes' destination once the answer says how many.
   absl::StatusOr<uint32_t> ReadSmallFileTo(
       absl::string_view path, uint32_t max_bytes,
@@ -73,9 +93,12 @@ class Tree {
 
   client_internal::ClientContext* const context_;
   Session* const session_;
-  const uint32_t id_;
+  std::atomic<uint32_t> id_;
   const bool encrypt_;
+  const std::string share_;
   bool disconnected_ = false;
+  std::vector<File*> files_;  // guarded by the context's registry lock
+  client_internal::LostState lost_;
 };
 
 }  // namespace smbd

@@ -15,6 +15,19 @@
 
 namespace smbd {
 
+// Reconnection after a dropped connection ([MS-SMB2] 3.2.4.4, 3.2.7.1): see README "Sessions
+// that survive the network". Off by default (max_outage zero): a drop fails what is in flight.
+struct ReconnectOptions {
+  // Longest outage the caller does not see: from the moment an operation finds the connection
+  // gone, the client reconnects (the same way it first connected), sets up every session again
+  // (PreviousSessionId), reconnects every tree and reopens every durable handle (DH2C), then
+  // replays what was lost in flight. Past this, the operation fails with kUnavailable.
+  absl::Duration max_outage = absl::ZeroDuration();
+  // Wait between attempts: doubles from initial_backoff up to max_backoff.
+  absl::Duration initial_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
 struct ClientOptions {
   // Dialect range offered ([MS-SMB2] 2.2.3); the highest common one is used.
   uint16_t min_dialect = 0x0202;
@@ -69,6 +82,9 @@ struct ClientOptions {
   size_t pool_bytes = size_t{256} << 20;
   // Name sent in the 3.1.1 NETNAME context (the server's name as the user wrote it).
   std::string server_name;
+  // Reconnection (needs a client made by connect/connect.h over TCP, which knows how to connect
+  // again; off by default).
+  ReconnectOptions reconnect;
 };
 
 // Whether SESSION_SETUP uses Kerberos (GSS-API through MIT krb5; smb2/security/kerberos.h).
@@ -164,7 +180,8 @@ struct OpenOptions {
   uint32_t lease = 0;
   // Ask for a durable handle ([MS-SMB2] 3.2.4.3.5, DH2Q) that the server keeps this long after
   // the connection drops (0: none); SMB 3.0 or later, and the server grants it only with a
-  // lease that caches handles (or a batch oplock). Not yet used to reopen: see issue 19.
+  // lease that caches handles (or a batch oplock). With ClientOptions::reconnect, a durable
+  // handle is reopened after a dropped connection (DH2C); a handle that is not is lost there.
   absl::Duration durable_timeout = absl::ZeroDuration();
 };
 
@@ -200,6 +217,18 @@ struct ClientStats {
   uint64_t unknown_lease_breaks = 0;
   // Plaintext breaks for a lease whose session encrypts: dropped (anyone could have sent them).
   uint64_t unauthenticated_lease_breaks = 0;
+  // Reconnection (ClientOptions::reconnect): connections re-established, the attempts that
+  // failed on the way, durable handles reopened (DH2C), handles lost (not durable, or refused),
+  // and READ/WRITE requests sent again because their connection dropped before the answer.
+  uint64_t reconnects = 0;
+  uint64_t reconnect_attempts_failed = 0;
+  uint64_t handles_reopened = 0;
+  uint64_t handles_lost = 0;
+  uint64_t requests_replayed = 0;
+  // Time spent re-establishing (from the start of the first attempt to the end of the one that
+  // worked, reopened handles included), in total and the longest, in microseconds.
+  uint64_t reconnect_us_total = 0;
+  uint64_t reconnect_us_max = 0;
 };
 
 }  // namespace smbd
