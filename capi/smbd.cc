@@ -303,6 +303,7 @@ smbd_status smbd_connect(const char* url, const smbd_options* options, smbd_clie
   spec.client.require_signing = o.sign != 0;
   spec.client.require_encryption = o.seal != 0;
   spec.client.request_timeout = absl::Milliseconds(o.timeout_ms == 0 ? 60000 : o.timeout_ms);
+  spec.client.reconnect.max_outage = absl::Milliseconds(o.reconnect_ms);
   if (o.cipher != nullptr) {
     const std::optional<Cipher> pick = CipherFromName(o.cipher);
     if (!pick.has_value()) {
@@ -439,6 +440,8 @@ smbd_status smbd_open(smbd_client* client, const char* path, int flags, smbd_fil
                    : create                   ? kFileOpenIf
                    : trunc                    ? kFileOverwrite
                                               : kFileOpen;
+  const absl::Duration outage = h->client->options().reconnect.max_outage;
+  if (outage > absl::ZeroDuration()) MakeDurable(&oo, outage);
   absl::StatusOr<std::unique_ptr<File>> f = h->tree->Open(path, oo);
   if (!f.ok()) return Report(err, f.status());
   auto fh = std::make_shared<smbd_file>();

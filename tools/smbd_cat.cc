@@ -106,6 +106,10 @@ OPTIONS
     -l                          with --list: long form (type, size, modified, name)
     --verify-sha256 HEX         fail (exit 7) unless the bytes read have this SHA-256
     --timeout SECONDS           per-request timeout (default 60)
+    --reconnect SECONDS         survive a dropped connection (TCP): reconnect, log on again,
+                                reopen the file (opened durable, with a lease) and go on
+                                reading, for an outage of up to SECONDS (default 0: a drop
+                                ends the read, exit 7)
     --progress                  show progress on standard error even if it is not a terminal
     -q, --quiet                 print nothing but errors
     -v, --verbose               say on standard error which transport is used and why, and
@@ -225,6 +229,7 @@ struct Options {
   bool list = false, long_list = false;
   std::string sha256;
   int timeout_s = 60;
+  int reconnect_s = 0;
   bool progress = false, quiet = false, stats = false, verbose = false;
   RdmaRegistrationMode registration = RdmaRegistrationMode::kAuto;
 };
@@ -422,6 +427,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   // --io-size given: that size on the RDMA channel too; otherwise the library's larger default.
   if (o.io_size_set) co.max_rdma_io = co.max_io;
   co.request_timeout = absl::Seconds(o.timeout_s);
+  co.reconnect.max_outage = absl::Seconds(o.reconnect_s);
   if (!o.cipher.empty()) {
     const std::optional<Cipher> pick = CipherFromName(o.cipher);
     if (!pick.has_value()) return Fail(kExitUsage, absl::StrCat("unknown cipher ", o.cipher));
@@ -527,6 +533,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     return w.ok() ? kExitOk : ExitFor(w);
   }
   OpenOptions oo;
+  if (o.reconnect_s > 0) MakeDurable(&oo, absl::Seconds(o.reconnect_s));
   absl::StatusOr<std::unique_ptr<File>> file = (*tree)->Open(url->SmbPath(), oo);
   if (!file.ok()) return Fail(ExitFor(file.status()), absl::StrCat(where, ": ", file.status().message()));
   const uint64_t size = (*file)->size_at_open();
@@ -685,6 +692,10 @@ int Main(int argc, char** argv) {
     } else if (a == "--timeout") {
       if (!value(&v) || !absl::SimpleAtoi(v, &o.timeout_s) || o.timeout_s <= 0) {
         return Fail(kExitUsage, "--timeout needs seconds");
+      }
+    } else if (a == "--reconnect") {
+      if (!value(&v) || !absl::SimpleAtoi(v, &o.reconnect_s) || o.reconnect_s < 0) {
+        return Fail(kExitUsage, "--reconnect needs seconds");
       }
     } else if (a == "--progress") {
       o.progress = true;

@@ -3,6 +3,7 @@
 #ifndef SMBD_SMB2_CLIENT_TYPES_H_
 #define SMBD_SMB2_CLIENT_TYPES_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -184,6 +185,15 @@ struct OpenOptions {
   // handle is reopened after a dropped connection (DH2C); a handle that is not is lost there.
   absl::Duration durable_timeout = absl::ZeroDuration();
 };
+
+// What a handle needs to come back after a reconnect (ClientOptions::reconnect): a durable
+// handle kept at least `keep` (and a minute) by the server, with the lease that caches handles
+// which the server grants it with (Samba, Windows: [MS-SMB2] 3.3.5.9.10), plus write caching
+// when writing. smbd-cat --reconnect and the C API's reconnect_ms open files this way.
+inline void MakeDurable(OpenOptions* o, absl::Duration keep) {
+  o->durable_timeout = std::max(keep, absl::Minutes(1));
+  o->lease = lease::kRead | lease::kHandle | (o->write ? lease::kWrite : 0);
+}
 
 // What File::WaitForChanges watches ([MS-SMB2] 2.2.35).
 struct ChangeNotifyOptions {

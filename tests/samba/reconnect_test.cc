@@ -5,11 +5,14 @@
 // clearly. The "durable" share has durable handles on and POSIX locking off (samba-server).
 #include <openssl/sha.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -20,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "capi/smbd.h"
 #include "connect/connect.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
@@ -439,6 +443,82 @@ TEST_F(ReconnectTest, ServerThatChangedIsRefusedForGood) {
   EXPECT_EQ(m.tree->Stat("").status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(m.client->stats().reconnects, 0u);
   EXPECT_EQ(proxy_->connections(), 2);  // no attempt after the refusal
+}
+
+std::string SmbdCatPath() {
+  // The binary is a data dependency: beside the test in its runfiles tree.
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  if (srcdir != nullptr) return std::string(srcdir) + "/smbd/tools/smbd-cat";
+  return std::string(program_invocation_name) + ".runfiles/smbd/tools/smbd-cat";
+}
+
+// The doors users come through: smbd-cat --reconnect and the C API's reconnect_ms read a file
+// across a cut and get every byte.
+TEST_F(ReconnectTest, SmbdCatReconnectReadsAcrossACut) {
+  MakeSource("reconnect-cat.bin", 256 * kMiB);
+  const std::string want = StreamSha(256 * kMiB);
+  const std::string cat = SmbdCatPath();
+  ASSERT_EQ(access(cat.c_str(), X_OK), 0) << cat;
+  const uint64_t base = proxy_->bytes_down();
+  Cutter cutter(proxy_.get(), [&] { return proxy_->bytes_down() - base; }, {100 * kMiB});
+  const std::string cmd = absl::StrCat(
+      "SMBD_PASSWORD='", env_.password, "' ", cat, " --transport tcp --no-kerberos --reconnect 30",
+      " --verify-sha256 ", want, " -o /dev/null smb://", env_.user, "@127.0.0.1:", proxy_->port(),
+      "/durable/reconnect-cat.bin 2>&1");
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  EXPECT_EQ(cutter.Join(), 1);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << ": " << out;
+  EXPECT_EQ(proxy_->connections(), 2);
+  // Without --reconnect the same cut ends the read with exit 7 (I/O).
+  Cutter again(proxy_.get(), [&] { return proxy_->bytes_down() - base; },
+               {proxy_->bytes_down() - base + 100 * kMiB});
+  std::string cmd2 = cmd;
+  cmd2.replace(cmd2.find(" --reconnect 30"), std::strlen(" --reconnect 30"), "");
+  p = popen(cmd2.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  out.clear();
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int status2 = pclose(p);
+  EXPECT_EQ(again.Join(), 1);
+  EXPECT_TRUE(WIFEXITED(status2) && WEXITSTATUS(status2) == 7) << status2 << ": " << out;
+  unlink(absl::StrCat(share_dir_, "/reconnect-cat.bin").c_str());
+}
+
+TEST_F(ReconnectTest, CApiReconnectReadsAcrossACut) {
+  MakeSource("reconnect-capi.bin", 128 * kMiB);
+  smbd_options o;
+  smbd_options_init(&o);
+  o.transport = SMBD_TRANSPORT_TCP;
+  o.user = env_.user.c_str();
+  o.password = env_.password.c_str();
+  o.kerberos = SMBD_KERBEROS_NEVER;
+  o.reconnect_ms = 30000;
+  smbd_client* client = nullptr;
+  smbd_error err;
+  ASSERT_EQ(smbd_connect_host("127.0.0.1", proxy_->port(), "durable", &o, &client, &err), SMBD_OK)
+      << err.message;
+  smbd_file* file = nullptr;
+  ASSERT_EQ(smbd_open(client, "reconnect-capi.bin", SMBD_O_READ, &file, &err), SMBD_OK)
+      << err.message;
+  const uint64_t base = proxy_->bytes_down();
+  Cutter cutter(proxy_.get(), [&] { return proxy_->bytes_down() - base; }, {50 * kMiB});
+  std::vector<uint8_t> got(128 * kMiB), want(128 * kMiB);
+  size_t done = 0;
+  ASSERT_EQ(smbd_read(file, 0, got.data(), got.size(), &done, &err), SMBD_OK) << err.message;
+  EXPECT_EQ(cutter.Join(), 1);
+  EXPECT_EQ(done, got.size());
+  Fill(0, absl::MakeSpan(want));
+  EXPECT_TRUE(got == want);
+  EXPECT_EQ(proxy_->connections(), 2);
+  EXPECT_EQ(smbd_close(file, &err), SMBD_OK) << err.message;
+  EXPECT_EQ(smbd_disconnect(client, &err), SMBD_OK) << err.message;
+  unlink(absl::StrCat(share_dir_, "/reconnect-capi.bin").c_str());
 }
 
 // Without ClientOptions::reconnect a drop fails the call (the first milestone's behaviour).
