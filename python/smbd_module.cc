@@ -271,6 +271,9 @@ class PyClient {
     } else {
       throw py::value_error(absl::StrCat("mode '", mode, "': use r, r+, w, w+, x or x+"));
     }
+    // With reconnection on, files are opened so that they can come back after a drop.
+    const absl::Duration outage = c->client->options().reconnect.max_outage;
+    if (outage > absl::ZeroDuration()) MakeDurable(&o, outage);
     absl::StatusOr<std::unique_ptr<File>> f;
     {
       py::gil_scoped_release nogil;
@@ -311,7 +314,8 @@ PyClient Connect(const std::string& url, std::optional<std::string> password,
                  std::optional<std::string> cipher, double timeout, bool guest, bool anonymous,
                  std::optional<std::string> credentials_file,
                  std::optional<std::string> rdma_device, std::optional<std::string> user,
-                 const std::string& kerberos, std::optional<std::string> kerberos_principal) {
+                 const std::string& kerberos, std::optional<std::string> kerberos_principal,
+                 double reconnect) {
   absl::StatusOr<SmbUrl> parsed = ParseSmbUrl(url);
   if (!parsed.ok()) {
     throw py::value_error(absl::StrCat("bad URL ", RedactUrlText(url), ": ",
@@ -327,6 +331,10 @@ PyClient Connect(const std::string& url, std::optional<std::string> password,
   spec.client.require_encryption = seal;
   if (!(timeout > 0 && timeout <= 86400)) throw py::value_error("timeout: 0 < seconds <= 86400");
   spec.client.request_timeout = absl::Seconds(timeout);
+  if (!(reconnect >= 0 && reconnect <= 86400)) {
+    throw py::value_error("reconnect: 0 <= seconds <= 86400");
+  }
+  spec.client.reconnect.max_outage = absl::Seconds(reconnect);
   if (cipher.has_value()) {
     const std::optional<Cipher> pick = CipherFromName(*cipher);
     if (!pick.has_value()) throw py::value_error(absl::StrCat("unknown cipher '", *cipher, "'"));
@@ -529,9 +537,11 @@ PYBIND11_MODULE(smbd, m) {
         py::arg("timeout") = 60.0, py::arg("guest") = false, py::arg("anonymous") = false,
         py::arg("credentials_file") = py::none(), py::arg("rdma_device") = py::none(),
         py::arg("user") = py::none(), py::arg("kerberos") = "auto",
-        py::arg("kerberos_principal") = py::none(),
+        py::arg("kerberos_principal") = py::none(), py::arg("reconnect") = 0.0,
         "Connects to smb://[domain;][user[:password]@]host[:port]/share, logs on and "
         "connects the share. transport: auto (SMB Direct, else TCP), rdma or tcp. kerberos: "
         "auto (a ticket from kinit when the server offers Kerberos, else NTLM), require, or "
-        "never; kerberos_principal: the server's principal (default cifs/HOST).");
+        "never; kerberos_principal: the server's principal (default cifs/HOST). reconnect: "
+        "seconds of outage to survive over TCP (0: a dropped connection is an error); files "
+        "are then opened durable, with a lease, and come back after the reconnect.");
 }

@@ -24,6 +24,65 @@ def connect(**kw):
     return smbd.connect(url(kw.pop("share", "share")), **kw)
 
 
+class CuttingProxy:
+    """Forwards loopback TCP connections to Samba; cut() ends every one open now."""
+
+    def __init__(self, port):
+        import socket
+        self.upstream = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.pairs = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while True:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.upstream))
+            with self.lock:
+                self.pairs.append((c, s))
+            for a, b in ((c, s), (s, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        import socket
+        try:
+            while True:
+                data = a.recv(1 << 18)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        a.close()  # each socket is the source of one pump, which closes it
+
+    def cut(self):
+        import socket
+        with self.lock:
+            for pair in self.pairs:
+                for x in pair:
+                    try:
+                        x.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            self.pairs = []
+
+    def close(self):
+        self.cut()
+        self.listener.close()
+
+
 class PythonTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -101,6 +160,23 @@ class PythonTest(unittest.TestCase):
                 fb.write(b"y", offset=5)
                 with self.assertRaises(ValueError):
                     fb.lock(0, 1, wait=True, timeout=0)
+
+    def test_reconnect_survives_a_cut_connection(self):
+        proxy = CuttingProxy(int(ENV["SAMBA_PORT"]))
+        try:
+            u = "smb://%s@127.0.0.1:%d/durable" % (ENV["SAMBA_USER"], proxy.port)
+            data = os.urandom(8 << 20)
+            with smbd.connect(u, password=ENV["SAMBA_PASSWORD"], transport="tcp",
+                              kerberos="never", reconnect=30) as c:
+                with c.open("py-reconnect.bin", "w") as f:
+                    f.write(data)
+                    proxy.cut()  # the file was opened durable: it comes back
+                    self.assertEqual(f.read(len(data), offset=0), data)
+                c.remove("py-reconnect.bin")
+            with self.assertRaises(ValueError):
+                smbd.connect(u, password=ENV["SAMBA_PASSWORD"], transport="tcp", reconnect=-1)
+        finally:
+            proxy.close()
 
     def test_errors_are_the_right_exception_types(self):
         with connect() as c:
