@@ -440,8 +440,7 @@ smbd_status smbd_open(smbd_client* client, const char* path, int flags, smbd_fil
                    : create                   ? kFileOpenIf
                    : trunc                    ? kFileOverwrite
                                               : kFileOpen;
-  const absl::Duration outage = h->client->options().reconnect.max_outage;
-  if (outage > absl::ZeroDuration()) MakeDurable(&oo, outage);
+  if (h->client->reconnects()) MakeDurable(&oo, h->client->options().reconnect.max_outage);
   absl::StatusOr<std::unique_ptr<File>> f = h->tree->Open(path, oo);
   if (!f.ok()) return Report(err, f.status());
   auto fh = std::make_shared<smbd_file>();

@@ -272,8 +272,7 @@ class PyClient {
       throw py::value_error(absl::StrCat("mode '", mode, "': use r, r+, w, w+, x or x+"));
     }
     // With reconnection on, files are opened so that they can come back after a drop.
-    const absl::Duration outage = c->client->options().reconnect.max_outage;
-    if (outage > absl::ZeroDuration()) MakeDurable(&o, outage);
+    if (c->client->reconnects()) MakeDurable(&o, c->client->options().reconnect.max_outage);
     absl::StatusOr<std::unique_ptr<File>> f;
     {
       py::gil_scoped_release nogil;

@@ -425,6 +425,9 @@ void Connection::WatchDeadlines() {
   while (!closing_) {
     watchdog_cv_.wait_for(lock, std::chrono::milliseconds(50));
     if (closing_) break;
+    // A failed connection takes no more requests and has none left: nothing to watch (a client
+    // that reconnected keeps its old connections until it is destroyed; their watchdogs end).
+    if (!status_.ok() && pending_.empty()) break;
     const auto now = std::chrono::steady_clock::now();
     for (auto& [id, m] : pending_) {
       if (m->has_callback() && m->deadline < now && !m->done()) {

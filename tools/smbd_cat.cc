@@ -533,7 +533,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
     return w.ok() ? kExitOk : ExitFor(w);
   }
   OpenOptions oo;
-  if (o.reconnect_s > 0) MakeDurable(&oo, absl::Seconds(o.reconnect_s));
+  if ((*client)->reconnects()) MakeDurable(&oo, absl::Seconds(o.reconnect_s));
   absl::StatusOr<std::unique_ptr<File>> file = (*tree)->Open(url->SmbPath(), oo);
   if (!file.ok()) return Fail(ExitFor(file.status()), absl::StrCat(where, ": ", file.status().message()));
   const uint64_t size = (*file)->size_at_open();

@@ -24,10 +24,22 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::unique_ptr<Transport
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Client::Login(const Credentials& credentials) {
-  SMBD_ASSIGN_OR_RETURN(client_internal::LoginResult login,
-                        client_internal::Login(context_.get(), credentials));
-  return std::make_unique<Session>(context_.get(), this, std::move(login), credentials);
+  return context_->Resilient(true, "SESSION_SETUP", [&]() -> absl::StatusOr<std::unique_ptr<Session>> {
+    const uint64_t generation = context_->generation();
+    SMBD_ASSIGN_OR_RETURN(client_internal::LoginResult login,
+                          client_internal::Login(context_.get(), credentials));
+    auto session =
+        std::make_unique<Session>(context_.get(), this, std::move(login), credentials);
+    // Set up on a connection that dropped before the session was listed for the reconnect:
+    // log in again on the new one.
+    if (context_->generation() != generation) {
+      return client_internal::RetryAfterReconnect("SESSION_SETUP");
+    }
+    return session;
+  });
 }
+
+bool Client::reconnects() const { return context_->reconnect_enabled(); }
 
 const NegotiatedInfo& Client::negotiated() const { return context_->negotiated(); }
 const ClientOptions& Client::options() const { return context_->options(); }

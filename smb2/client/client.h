@@ -49,6 +49,10 @@ class Client {
   // log in again after a drop.
   absl::StatusOr<std::unique_ptr<Session>> Login(const Credentials& credentials);
 
+  // Whether a dropped connection is re-established (ClientOptions::reconnect set, and the client
+  // knows how to connect again: made by ConnectTcp or ConnectClient over TCP).
+  bool reconnects() const;
+
   const NegotiatedInfo& negotiated() const;
   const ClientOptions& options() const;
   Connection* connection() const;

@@ -73,7 +73,7 @@ thread_local bool t_replaying = false;
 constexpr absl::string_view kRetryPayload = "smbd.retry-after-reconnect";
 }  // namespace
 
-ReplayScope::ReplayScope(bool replay) : saved_(t_replaying) { t_replaying = saved_ || replay; }
+ReplayScope::ReplayScope(bool replay) : saved_(t_replaying) { t_replaying = replay; }
 ReplayScope::~ReplayScope() { t_replaying = saved_; }
 bool Replaying() { return t_replaying; }
 
@@ -193,25 +193,36 @@ absl::Status ClientContext::ReadyForRequest() {
 }
 
 absl::Status ClientContext::Recover(Connection* failed) {
+  if (failed == nullptr) failed = connection();
   if (!reconnect_enabled()) {
     return failed->status().ok() ? absl::UnavailableError("connection lost") : failed->status();
   }
+  // The re-establishment's own requests are not replays, whatever the caller was doing.
+  ReplayScope not_a_replay(false);
   {
     std::unique_lock<std::mutex> l(recover_mu_);
-    while (true) {
-      if (closing_.load()) return absl::CancelledError("client closed");
-      if (!broken_.ok()) return broken_;
+    const uint64_t round = recovery_round_;
+    while (recovering_.load()) {
       if (recovering_thread_ == std::this_thread::get_id()) {
         // A request of the re-establishment itself failed: its caller retries the attempt.
         return failed->status().ok() ? absl::UnavailableError("connection lost")
                                      : failed->status();
       }
-      if (!recovering_.load()) {
-        if (connection() != failed) return absl::OkStatus();  // done by another thread
-        break;
+      // The thread re-establishing ends by max_outage (each round trip by request_timeout).
+      if (!recover_cv_.wait_for(l,
+                                absl::ToChronoNanoseconds(options_.reconnect.max_outage +
+                                                          2 * options_.request_timeout),
+                                [this] { return !recovering_.load() || closing_.load(); })) {
+        return absl::UnavailableError("waited too long for the connection to be re-established");
       }
-      recover_cv_.wait(l);
     }
+    if (closing_.load()) return absl::CancelledError("client closed");
+    if (!broken_.ok()) return broken_;
+    // Another thread re-established (or failed to) while this one waited: its result stands.
+    if (recovery_round_ != round) return last_recovery_;
+    // Up, or replaced by a newer one already: nothing to re-establish (the caller's request was
+    // held back or failed otherwise, and runs again).
+    if (failed->status().ok() || connection() != failed) return absl::OkStatus();
     recovering_.store(true);
     recovering_thread_ = std::this_thread::get_id();
   }
@@ -228,16 +239,28 @@ absl::Status ClientContext::Recover(Connection* failed) {
     std::lock_guard<std::mutex> l(recover_mu_);
     recovering_.store(false);
     recovering_thread_ = std::thread::id();
+    recovery_round_++;
+    last_recovery_ = s;
     if (!s.ok() && !absl::IsUnavailable(s) && !absl::IsCancelled(s)) broken_ = s;
   }
   recover_cv_.notify_all();
   return s;
 }
 
+namespace {
+
+// An error of the re-establishment that trying again may cure: the network's, not the
+// server's answer.
+bool Transient(const absl::Status& s, Connection* c) {
+  return !c->status().ok() || absl::IsDeadlineExceeded(s) || absl::IsUnavailable(s);
+}
+
+}  // namespace
+
 absl::Status ClientContext::RunRecovery(Connection* failed) {
   const ReconnectOptions& o = options_.reconnect;
   const absl::Time deadline = absl::Now() + o.max_outage;
-  recovery_deadline_ = deadline;
+  recovery_deadline_ns_.store(absl::ToUnixNanos(deadline));
   absl::Duration backoff = std::max(o.initial_backoff, absl::Milliseconds(1));
   absl::Status last = failed->status();
   for (int attempt = 0;; ++attempt) {
@@ -264,12 +287,15 @@ absl::Status ClientContext::RunRecovery(Connection* failed) {
       return s;
     }
     last = s;
-    // A refusal on a connection that is up is the server's answer, not the network's: trying
-    // again would get it again (or, for a changed server, must not be tried).
-    if (connection()->status().ok()) {
-      connection()->Close(absl::CancelledError("reconnect refused"));
+    Connection* c = connection();
+    if (!Transient(s, c)) {
+      // The server's answer on a connection that is up (a changed NEGOTIATE): trying again
+      // would get it again, and must not be tried.
+      c->Close(absl::CancelledError("reconnect refused"));
       return s;
     }
+    // A timeout on a connection that is up (a server that stopped answering): a new one.
+    c->Close(absl::UnavailableError(absl::StrCat("reconnect attempt failed: ", s.message())));
   }
   return absl::UnavailableError(absl::StrCat(
       "the connection dropped (", failed->status().message(), ") and was not re-established within ",
@@ -280,11 +306,18 @@ absl::Status ClientContext::RunRecovery(Connection* failed) {
 absl::Status ClientContext::Reestablish(std::unique_ptr<Transport> transport) {
   SMBD_RETURN_IF_ERROR(Install(std::move(transport)));
   SMBD_RETURN_IF_ERROR(Negotiate(true));
+  // The server may still be letting go of the old connection's opens (File::Reopen): one
+  // budget for that wait, for all of them together.
+  reopen_patience_ns_.store(absl::ToUnixNanos(
+      std::min(absl::Now() + absl::Seconds(2), recovery_deadline())));
   // What the sessions, trees and files hold stays alive and unchanged while they are walked:
   // their destructors and constructors take this lock too.
   std::lock_guard<std::mutex> l(registry_mu_);
   for (const auto& [session, reestablish] : sessions_) {
     SMBD_RETURN_IF_ERROR(reestablish(session));
+    if (absl::Now() > recovery_deadline()) {
+      return absl::DeadlineExceededError("re-establishing took longer than max_outage");
+    }
   }
   generation_.fetch_add(1, std::memory_order_acq_rel);
   return absl::OkStatus();
@@ -363,6 +396,15 @@ absl::Status ClientContext::Await(SmbMessage* m) {
     (void)c->Cancel(m);
   }
   c->Abandon(m);  // its destination is not written after we return
+  if (s.code() == absl::StatusCode::kDeadlineExceeded && reconnect_enabled() &&
+      !closing_.load()) {
+    // No answer within request_timeout: with reconnection on, the link is presumed dead (a
+    // pulled cable or a hung server sends no FIN; [MS-SMB2] 3.2.6.1 lets the client drop the
+    // connection), so the connection is closed and the caller re-establishes it.
+    c->Close(absl::UnavailableError(absl::StrCat(
+        "no answer within the request timeout (",
+        absl::FormatDuration(options_.request_timeout), "): connection presumed dead")));
+  }
   return s;
 }
 

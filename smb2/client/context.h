@@ -69,8 +69,9 @@ struct ReconnectCounters {
   std::atomic<uint64_t> us_max{0};
 };
 
-// While one lives on a thread, the requests that thread makes are replays of requests lost with
-// a dropped connection: SMB2_FLAGS_REPLAY_OPERATION on 3.x ([MS-SMB2] 3.2.4.1.1, 3.3.5.2.10).
+// While one lives on a thread, the requests that thread makes are (or, with false, are not)
+// replays of requests lost with a dropped connection: SMB2_FLAGS_REPLAY_OPERATION on 3.x
+// ([MS-SMB2] 3.2.4.1.1, 3.3.5.2.10). The innermost one decides.
 class ReplayScope {
  public:
   explicit ReplayScope(bool replay);
@@ -143,8 +144,14 @@ class ClientContext {
   // that is not the network's (a session refused, a server that answers NEGOTIATE differently)
   // is permanent: every later call gets it.
   absl::Status Recover(Connection* failed);
-  // While re-establishing (on the thread doing it): when the outage allowed ends.
-  absl::Time recovery_deadline() const { return recovery_deadline_; }
+  // When the outage allowed by the latest re-establishment ends, and until when a reopen may
+  // wait for the server to let go of the old open (File::Reopen).
+  absl::Time recovery_deadline() const {
+    return absl::FromUnixNanos(recovery_deadline_ns_.load(std::memory_order_acquire));
+  }
+  absl::Time reopen_patience() const {
+    return absl::FromUnixNanos(reopen_patience_ns_.load(std::memory_order_acquire));
+  }
   // Before an operation: waits for a re-establishment in progress, and starts one if the live
   // connection is known to be down.
   absl::Status ReadyForRequest();
@@ -241,7 +248,10 @@ class ClientContext {
   std::mutex recover_mu_;
   std::condition_variable recover_cv_;
   std::thread::id recovering_thread_;  // guarded by recover_mu_
-  absl::Time recovery_deadline_ = absl::InfinitePast();  // the recovering thread's
+  uint64_t recovery_round_ = 0;        // guarded by recover_mu_: re-establishments ended
+  absl::Status last_recovery_;         // guarded by recover_mu_: how the latest one ended
+  std::atomic<int64_t> recovery_deadline_ns_{0};
+  std::atomic<int64_t> reopen_patience_ns_{0};
   absl::Status broken_;                // guarded by recover_mu_: a permanent refusal
   std::mutex registry_mu_;
   // Guarded by registry_mu_.

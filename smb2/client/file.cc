@@ -121,7 +121,9 @@ File::File(ClientContext* context, Tree* tree, const FileId& id, uint64_t size_a
 }
 
 File::~File() {
-  if (!closed_) (void)Close();
+  // Never a reconnect from a destructor: after an outage that already failed, tearing objects
+  // down must not wait for another one per object.
+  if (!closed_) (void)CloseImpl(false);
   std::lock_guard<std::mutex> l(context_->registry_mutex());
   tree_->RemoveFile(this);
 }
@@ -167,10 +169,9 @@ absl::Status File::Reopen() {
   // served it marks it disconnected once it notices the drop, or when PreviousSessionId makes it
   // close the session, and may be finishing a WRITE first); until then it does not know the open
   // as reconnectable and answers STATUS_OBJECT_NAME_NOT_FOUND. So that answer is retried, with
-  // a backoff, for a while (kReopenPatience, within the outage allowed).
-  constexpr absl::Duration kReopenPatience = absl::Seconds(5);
-  const absl::Time give_up = std::min(absl::Now() + kReopenPatience,
-                                      context_->recovery_deadline());
+  // a backoff, within one budget shared by every reopen of the re-establishment (2 s), since it
+  // also means the handle is gone for good.
+  const absl::Time give_up = context_->reopen_patience();
   absl::Duration backoff = absl::Milliseconds(10);
   absl::StatusOr<CreateResponse> resp;
   while (true) {
@@ -179,7 +180,11 @@ absl::Status File::Reopen() {
     SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_,
                                    [&](WireWriter* w) { return EncodeCreateRequest(req, w); }));
     absl::Status s = context_->RoundTrip(m);
-    if (!s.ok() && !context_->connection()->status().ok()) return s;  // the network again
+    // The network again (or no answer): the attempt is retried; the handle is not given up.
+    if (!s.ok() && (!context_->connection()->status().ok() || absl::IsDeadlineExceeded(s) ||
+                    absl::IsUnavailable(s))) {
+      return s;
+    }
     if (s.ok() && m->response_header.status == ntstatus::kObjectNameNotFound &&
         absl::Now() + backoff < give_up) {
       absl::SleepFor(backoff);
@@ -218,14 +223,16 @@ std::array<uint8_t, 16> File::lease_key() const {
 }
 uint32_t File::lease_breaks() const { return lease_ != nullptr ? lease_->breaks.load() : 0; }
 
-absl::Status File::Close() {
+absl::Status File::Close() { return CloseImpl(true); }
+
+absl::Status File::CloseImpl(bool may_reconnect) {
   if (closed_) return absl::OkStatus();
   // The lease ends with the handle (one lease key per open here): later breaks for it are
   // not ours to acknowledge.
   if (lease_ != nullptr) context_->leases()->Remove(lease_->key);
   // A handle lost in a reconnect has nothing left at the server to close; one whose CLOSE was
   // lost with the connection is reopened and closed again (or is found gone: closed).
-  absl::Status s = context_->Resilient(true, "CLOSE", [&]() -> absl::Status {
+  auto close = [&]() -> absl::Status {
     if (!lost_.status().ok()) return absl::OkStatus();
     Connection* connection = context_->connection();
     if (!connection->status().ok()) return connection->status();
@@ -234,7 +241,16 @@ absl::Status File::Close() {
     return context_->Exchange(
         Command::kClose, tree_->session()->id(), tree_->id(),
         [&](WireWriter* w) { EncodeCloseRequest(req, w); }, "CLOSE");
-  });
+  };
+  absl::Status s;
+  if (may_reconnect) {
+    s = context_->Resilient(true, "CLOSE", close);
+  } else {
+    s = close();
+    // Held back while another thread re-established: the handle is open on the new connection
+    // now, under its new id; close it there.
+    if (client_internal::IsRetryAfterReconnect(s)) s = close();
+  }
   closed_ = true;
   return s;
 }

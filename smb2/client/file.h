@@ -134,6 +134,8 @@ class File {
   // DH2C; any other is lost. Returns an error only when the connection dropped again.
   absl::Status Reopen();
   void Lose(const absl::Status& why);
+  // Close(); from the destructor without reconnecting first (`may_reconnect` false).
+  absl::Status CloseImpl(bool may_reconnect);
   // One LOCK element; `wait` > 0 for a lock that waits (then cancelled past it).
   absl::Status LockExchange(const LockElement& element, const char* what, absl::Duration wait);
   // Pipelined reads of [offset, offset+length): `destination(at, n)` gives the buffer for the
@@ -166,7 +168,7 @@ class File {
   const std::shared_ptr<client_internal::Lease> lease_;  // null without a lease
   const uint32_t durable_timeout_ms_;
   const client_internal::ReopenInfo reopen_;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};  // read by a re-establishment on another thread
   std::atomic<uint32_t> reopens_{0};
   client_internal::LostState lost_;
 };

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "base/status_macros.h"
 #include "smb2/client/context.h"
 #include "smb2/pdu/oplock_break.h"
 
@@ -108,14 +109,18 @@ void LeaseTable::Acknowledge(const Lease& lease, uint32_t state) {
   LeaseBreakAck ack;
   std::copy(lease.key.begin(), lease.key.end(), ack.lease_key);
   ack.lease_state = state;
-  SmbMessageRef m = context_->NewMessage(Command::kOplockBreak, lease.session_id.load(),
-                                         lease.tree_id.load());
-  absl::Status s = EncodeOne(m.get(), *context_, [&](WireWriter* w) {
-    EncodeLeaseBreakAck(ack, w);
+  // Sent again after a reconnect (with the lease's new session and tree): the server still
+  // waits for it, on the open that the reconnect brought back.
+  absl::Status s = context_->Resilient(true, "LEASE_BREAK acknowledgement", [&]() -> absl::Status {
+    SmbMessageRef m = context_->NewMessage(Command::kOplockBreak, lease.session_id.load(),
+                                           lease.tree_id.load());
+    SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *context_, [&](WireWriter* w) {
+      EncodeLeaseBreakAck(ack, w);
+    }));
+    SMBD_RETURN_IF_ERROR(context_->RoundTrip(m));
+    SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "LEASE_BREAK acknowledgement"));
+    return DecodeBreakResponse(Reader(*m)).status();
   });
-  if (s.ok()) s = context_->RoundTrip(m);
-  if (s.ok()) s = ResponseStatus(*m, "LEASE_BREAK acknowledgement");
-  if (s.ok()) s = DecodeBreakResponse(Reader(*m)).status();
   if (s.ok()) {
     counters_.acks++;
   } else {

@@ -63,6 +63,9 @@ absl::StatusOr<uint64_t> RunPipeline(ClientContext& context, uint64_t length, ui
     }
     if (inflight.empty()) {
       if (!lost || !error.ok()) break;
+      // A short answer before the loss ended the range there: everything up to it is
+      // delivered, nothing after it is wanted.
+      if (ended) break;
       // Everything of the dead connection has ended: re-establish, then go on from the first
       // request whose bytes were not delivered.
       absl::Status recovered = context.Recover(lost_on);
@@ -80,7 +83,6 @@ absl::StatusOr<uint64_t> RunPipeline(ClientContext& context, uint64_t length, ui
       }
       replay_until = std::max(replay_until, next);
       next = resume;
-      ended = false;
       lost = false;
       continue;
     }

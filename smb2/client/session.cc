@@ -60,15 +60,24 @@ void Session::RemoveTree(Tree* tree) {
 absl::Status Session::Reestablish() {
   if (logged_off_ || !lost_.status().ok()) return absl::OkStatus();
   const uint64_t old_id = id();
+  // The same mechanism as before: a Kerberos session does not come back over NTLM.
+  const KerberosUse saved = credentials_.kerberos;
+  if (mechanism_ == "Kerberos") credentials_.kerberos = KerberosUse::kRequire;
   absl::StatusOr<client_internal::LoginResult> login =
       client_internal::Login(context_, credentials_, old_id);
+  credentials_.kerberos = saved;
   auto lose = [&](absl::Status why) {
     lost_.Set(absl::Status(why.code(), absl::StrCat("session lost in a reconnect: ", why.message())));
     for (Tree* t : trees_) t->Lose(lost_.status());
     return absl::OkStatus();
   };
   if (!login.ok()) {
-    if (!context_->connection()->status().ok()) return login.status();  // the network again
+    // The network again, or no answer (a KDC or server that did not answer): the attempt is
+    // retried; only the server's refusal loses the session.
+    if (!context_->connection()->status().ok() || absl::IsDeadlineExceeded(login.status()) ||
+        absl::IsUnavailable(login.status())) {
+      return login.status();
+    }
     return lose(login.status());
   }
   const std::shared_ptr<SessionCrypto> before = crypto();
@@ -122,7 +131,7 @@ std::string Session::RdmaChannelNote() const {
 }
 
 Session::~Session() {
-  if (!logged_off_) (void)Logoff();
+  if (!logged_off_) (void)LogoffImpl(false);  // no reconnect from a destructor
   std::lock_guard<std::mutex> l(context_->registry_mutex());
   context_->RemoveSession(this);
 }
@@ -136,19 +145,25 @@ bool Session::seals() const {
   return crypto_ != nullptr && crypto_->seals();
 }
 
-absl::Status Session::Logoff() {
+absl::Status Session::Logoff() { return LogoffImpl(true); }
+
+absl::Status Session::LogoffImpl(bool may_reconnect) {
   if (logged_off_) return absl::OkStatus();
-  SMBD_RETURN_IF_ERROR(lost_.status());
+  if (!lost_.status().ok()) {
+    logged_off_ = true;
+    return absl::OkStatus();  // the server no longer has it
+  }
   // After a drop, LOGOFF of the session set up again (a drop in flight: the server ends the
   // session with the connection anyway).
-  absl::Status s = context_->Resilient(true, "LOGOFF", [&]() -> absl::Status {
+  auto logoff = [&]() -> absl::Status {
     Connection* connection = context_->connection();
     if (!connection->status().ok()) return connection->status();
     const uint64_t id = this->id();
     absl::Status r = context_->Exchange(Command::kLogoff, id, 0, EncodeLogoffRequest, "LOGOFF");
     if (r.ok() || connection->status().ok()) connection->SetSessionSecurity(id, nullptr);
     return r;
-  });
+  };
+  absl::Status s = may_reconnect ? context_->Resilient(true, "LOGOFF", logoff) : logoff();
   logged_off_ = true;
   return s;
 }

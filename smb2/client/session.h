@@ -75,6 +75,8 @@ class Session {
   // this session lost instead.
   absl::Status Reestablish();
   std::shared_ptr<SessionCrypto> crypto() const;
+  // Logoff(); from the destructor without reconnecting first.
+  absl::Status LogoffImpl(bool may_reconnect);
   void AddTree(Tree* tree);     // under the registry lock
   void RemoveTree(Tree* tree);  // under the registry lock
 
@@ -83,7 +85,7 @@ class Session {
   std::atomic<uint64_t> id_;
   const bool guest_;
   const bool anonymous_;
-  bool logged_off_ = false;
+  std::atomic<bool> logged_off_{false};  // read by a re-establishment on another thread
   mutable std::mutex crypto_mu_;
   std::shared_ptr<SessionCrypto> crypto_;  // null without keys (guest, anonymous)
   const std::string mechanism_;

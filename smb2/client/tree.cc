@@ -41,7 +41,7 @@ Tree::Tree(ClientContext* context, Session* session, uint32_t id, bool encrypted
 }
 
 Tree::~Tree() {
-  if (!disconnected_) (void)Disconnect();
+  if (!disconnected_) (void)DisconnectImpl(false);  // no reconnect from a destructor
   std::lock_guard<std::mutex> l(context_->registry_mutex());
   session_->RemoveTree(this);
 }
@@ -64,7 +64,10 @@ absl::Status Tree::Reestablish() {
     c = absl::PermissionDeniedError("the share's encryption setting changed");
   }
   if (!c.ok()) {
-    if (!context_->connection()->status().ok()) return c.status();
+    if (!context_->connection()->status().ok() || absl::IsDeadlineExceeded(c.status()) ||
+        absl::IsUnavailable(c.status())) {
+      return c.status();  // the network again: the attempt is retried
+    }
     Lose(absl::Status(c.status().code(), absl::StrCat("share ", share_,
                                                       " lost in a reconnect: ", c.status().message())));
     return absl::OkStatus();
@@ -74,19 +77,23 @@ absl::Status Tree::Reestablish() {
   return absl::OkStatus();
 }
 
-absl::Status Tree::Disconnect() {
+absl::Status Tree::Disconnect() { return DisconnectImpl(true); }
+
+absl::Status Tree::DisconnectImpl(bool may_reconnect) {
   if (disconnected_) return absl::OkStatus();
   absl::Status lost = lost_.status();
   if (!lost.ok()) {
     disconnected_ = true;
     return absl::OkStatus();  // nothing left at the server to disconnect
   }
-  absl::Status s = context_->Resilient(true, "TREE_DISCONNECT", [&]() -> absl::Status {
+  auto disconnect = [&]() -> absl::Status {
     Connection* connection = context_->connection();
     if (!connection->status().ok()) return connection->status();
     return context_->Exchange(Command::kTreeDisconnect, session_->id(), id(),
                               EncodeTreeDisconnectRequest, "TREE_DISCONNECT");
-  });
+  };
+  absl::Status s =
+      may_reconnect ? context_->Resilient(true, "TREE_DISCONNECT", disconnect) : disconnect();
   disconnected_ = true;
   return s;
 }
@@ -97,17 +104,20 @@ absl::StatusOr<std::unique_ptr<File>> Tree::Open(absl::string_view path,
   // CreateGuid ([MS-SMB2] 3.2.4.3.5): the same on a replay, so that a CREATE the server did
   // before the drop is recognized rather than done twice.
   const client_internal::LeaseKey create_guid = client_internal::LeaseTable::NewKey();
-  const bool durable = options.durable_timeout > absl::ZeroDuration();
-  // Opening again is harmless except where it must create the file (the first run may have).
-  const bool idempotent = durable || options.disposition != kFileCreate;
+  // And the same lease key: a server that recognizes the replay returns the open's lease.
+  const client_internal::LeaseKey lease_key = client_internal::LeaseTable::NewKey();
+  // Opening again is harmless except where it must create the file (the first run may have;
+  // whether the server recognizes a replay by the CreateGuid is not counted on).
+  const bool idempotent = options.disposition != kFileCreate;
   return context_->Resilient(idempotent, absl::StrCat("CREATE ", path), [&] {
-    return OpenOnce(path, options, create_guid);
+    return OpenOnce(path, options, create_guid, lease_key);
   });
 }
 
 absl::StatusOr<std::unique_ptr<File>> Tree::OpenOnce(absl::string_view path,
                                                      const OpenOptions& options,
-                                                     const std::array<uint8_t, 16>& create_guid) {
+                                                     const std::array<uint8_t, 16>& create_guid,
+                                                     const std::array<uint8_t, 16>& lease_key) {
   const uint64_t generation = context_->generation();
   const std::string name = SmbPath(path);
   CreateRequest req = client_internal::MakeCreate(options, name);
@@ -121,7 +131,7 @@ absl::StatusOr<std::unique_ptr<File>> Tree::OpenOnce(absl::string_view path,
   }
   if (options.lease != 0 && leasing) {
     lease = std::make_shared<client_internal::Lease>();
-    lease->key = client_internal::LeaseTable::NewKey();
+    lease->key = lease_key;
     lease->session_id.store(session_->id());
     lease->tree_id.store(id());
     lease->sealed_session = session_->seals() || encrypt_;
@@ -177,8 +187,19 @@ absl::StatusOr<std::unique_ptr<File>> Tree::OpenOnce(absl::string_view path,
                                      std::move(lease), durable_ms, std::move(reopen));
   if (context_->generation() != generation) {
     // Opened on a connection that dropped before the file was listed for the reconnect: reopen
-    // it here (a durable handle), or open again.
-    if (durable_ms == 0) return client_internal::RetryAfterReconnect("CREATE");
+    // it here (a durable handle), or open again. (Should yet another drop start a reconnect
+    // meanwhile, that one waits for this lock, and this reopen for it, until the request
+    // timeout ends the wait: the handle is then lost, with that error.)
+    if (durable_ms == 0) {
+      if (options.disposition == kFileCreate) {
+        // Opening again would fail (the file now exists) and change the answer.
+        file->Lose(absl::AbortedError("handle lost in a reconnect: it was not durable"));
+        return absl::AbortedError(absl::StrCat(
+            "CREATE ", path, ": the file was created, but the connection dropped before the "
+            "handle could be kept (not durable); open it again"));
+      }
+      return client_internal::RetryAfterReconnect("CREATE");
+    }
     std::lock_guard<std::mutex> l(context_->registry_mutex());
     SMBD_RETURN_IF_ERROR(file->Reopen());
     SMBD_RETURN_IF_ERROR(file->lost_.status());

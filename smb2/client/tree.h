@@ -81,7 +81,10 @@ class Tree {
   void RemoveFile(File* file);  // under the registry lock
   absl::StatusOr<std::unique_ptr<File>> OpenOnce(absl::string_view path,
                                                  const OpenOptions& options,
-                                                 const std::array<uint8_t, 16>& create_guid);
+                                                 const std::array<uint8_t, 16>& create_guid,
+                                                 const std::array<uint8_t, 16>& lease_key);
+  // Disconnect(); from the destructor without reconnecting first.
+  absl::Status DisconnectImpl(bool may_reconnect);
   absl::Status ListEachOnce(absl::string_view dir,
                             const std::function<absl::Status(const FileInfo&)>& visit);
   // ReadSmallFile: `dest(n)` gives the n bytes' destination once the answer says how many.
@@ -96,7 +99,7 @@ class Tree {
   std::atomic<uint32_t> id_;
   const bool encrypt_;
   const std::string share_;
-  bool disconnected_ = false;
+  std::atomic<bool> disconnected_{false};  // read by a re-establishment on another thread
   std::vector<File*> files_;  // guarded by the context's registry lock
   client_internal::LostState lost_;
 };

@@ -86,6 +86,12 @@ class CuttingProxy {
     if (any) cuts_++;
   }
   void Refuse(bool refuse) { refuse_ = refuse; }
+  // Every connection open now stops forwarding, in both directions, without closing: a pulled
+  // cable or a hung server (no FIN, no RST). They stay silent until cut.
+  void Freeze() {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& p : pairs_) p->frozen = true;
+  }
   // The next connection's first frame from the server goes through `tamper`.
   void TamperNextFirstFrame(Tamper tamper) {
     std::lock_guard<std::mutex> l(mu_);
@@ -97,6 +103,7 @@ class CuttingProxy {
     int client_fd = -1;
     int server_fd = -1;
     std::atomic<bool> cut{false};
+    std::atomic<bool> frozen{false};
     Tamper tamper;
     std::thread up, down;
   };
@@ -156,6 +163,8 @@ class CuttingProxy {
     std::vector<uint8_t> buf(256 << 10);
     while (true) {
       const ssize_t r = read(from, buf.data(), buf.size());
+      while (r > 0 && p->frozen && !p->cut && !stop_) usleep(5000);
+      if (p->frozen) break;  // the bytes are lost, as on a dead link
       if (r <= 0 || !WriteFull(to, buf.data(), static_cast<size_t>(r))) break;
       *counter += static_cast<uint64_t>(r);
     }

@@ -338,6 +338,32 @@ TEST_F(ReconnectTest, OutageLongerThanTheLimitIsAClearErrorAndTheNextCallReconne
   EXPECT_EQ(m.client->stats().reconnects, 1u);
 }
 
+// A link that goes silent (no FIN, no RST: a pulled cable, a hung server) is noticed by the
+// request timeout: the connection is then presumed dead and re-established.
+TEST_F(ReconnectTest, SilentLinkIsPresumedDeadAfterTheRequestTimeout) {
+  MakeSource("reconnect-silent.bin", kMiB);
+  ClientOptions o = Resilient();
+  o.request_timeout = absl::Seconds(2);
+  Mounted m = Mount(o);
+  ASSERT_NE(m.tree, nullptr);
+  auto f = m.tree->Open("reconnect-silent.bin", Durable(false));
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<uint8_t> buf(kMiB), expect(kMiB);
+  Fill(0, absl::MakeSpan(expect));
+  proxy_->Freeze();
+  const absl::Time start = absl::Now();
+  auto n = (*f)->Read(0, absl::MakeSpan(buf));
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE(buf == expect);
+  EXPECT_GE(took, absl::Seconds(2));
+  EXPECT_LT(took, absl::Seconds(15));
+  // The server never saw the old connection end: PreviousSessionId made it let go.
+  EXPECT_EQ(m.client->stats().reconnects, 1u);
+  EXPECT_EQ(m.client->stats().handles_reopened, 1u);
+  std::cout << "silent link: read done after " << absl::FormatDuration(took) << "\n";
+}
+
 // A call made after the drop, before anything noticed it, re-establishes the client first: even
 // one that is never sent twice (mkdir) then just works.
 TEST_F(ReconnectTest, OperationStartedAfterTheDropReconnectsFirst) {
