@@ -24,7 +24,7 @@ namespace {
 
 absl::StatusOr<std::unique_ptr<Client>> ConnectRdma(const ConnectSpec& spec,
                                                     RdmaConnector* connector) {
-  std::unique_ptr<RdmaConnector> owned;
+  std::shared_ptr<RdmaConnector> owned;
   if (connector == nullptr) {
     owned = NewVerbsConnector();
     connector = owned.get();
@@ -54,12 +54,34 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectRdma(const ConnectSpec& spec,
   SMBD_ASSIGN_OR_RETURN(std::unique_ptr<PagePool> pool_owned, PagePool::Create(po));
   std::shared_ptr<PagePool> pool(pool_owned.release(),
                                  [registrar](PagePool* p) { delete p; });
+  // A reconnect makes its queue pair in this endpoint's protection domain, so that the pool's
+  // registrations serve it too (a connector the caller passed in, such as the fake network's,
+  // is not kept: such clients do not reconnect).
+  std::shared_ptr<void> pd = endpoint->protection_domain();
   SMBD_ASSIGN_OR_RETURN(std::unique_ptr<SmbDirectTransport> transport,
                         SmbDirectTransport::Create(std::move(endpoint), pool.get(),
                                                    spec.smbdirect));
   ClientOptions o = spec.client;
   if (o.server_name.empty()) o.server_name = spec.host;
-  return Client::Create(std::move(transport), std::move(pool), o);
+  TransportFactory reconnect;
+  if (owned != nullptr && pd != nullptr) {
+    ConnectOptions again = co;
+    again.protection_domain = pd;
+    if (spec.client.reconnect.max_outage > absl::ZeroDuration()) {
+      again.connect_timeout = std::min(again.connect_timeout, spec.client.reconnect.max_outage);
+    }
+    PagePool* pool_for_reconnect = pool.get();
+    const SmbDirectOptions smbdirect = spec.smbdirect;
+    reconnect = [owned, again, pool_for_reconnect,
+                 smbdirect]() -> absl::StatusOr<std::unique_ptr<Transport>> {
+      SMBD_ASSIGN_OR_RETURN(std::unique_ptr<RdmaEndpoint> e, owned->Connect(again));
+      SMBD_ASSIGN_OR_RETURN(std::unique_ptr<SmbDirectTransport> t,
+                            SmbDirectTransport::Create(std::move(e), pool_for_reconnect,
+                                                       smbdirect));
+      return std::unique_ptr<Transport>(std::move(t));
+    };
+  }
+  return Client::Create(std::move(transport), std::move(pool), o, std::move(reconnect));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #define SMBD_SMB2_TRANSPORT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -134,6 +135,10 @@ class Transport {
   // "tcp" or "rdma".
   virtual const char* name() const = 0;
 };
+
+// Makes a new transport to the same server the same way as the first (connect/connect.h): what
+// a client's reconnection uses (ClientOptions::reconnect).
+using TransportFactory = std::function<absl::StatusOr<std::unique_ptr<Transport>>()>;
 
 }  // namespace smbd
 

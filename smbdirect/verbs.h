@@ -287,6 +287,9 @@ class RdmaEndpoint {
   virtual const QueueSizes& queue_sizes() const = 0;
   // "ip:port" of the peer, for messages.
   virtual std::string peer_address() const = 0;
+  // An opaque handle on this endpoint's protection domain, for ConnectOptions::
+  // protection_domain (null where a connection cannot share it: the fake verbs).
+  virtual std::shared_ptr<void> protection_domain() { return nullptr; }
 
   // A registrar for buffers/PagePool: registers each slab with kLocalWrite only (never a remote
   // right). Owned by the endpoint: destroy the pools using it before the endpoint.
@@ -348,6 +351,12 @@ struct ConnectOptions {
   uint8_t initiator_depth = 16;
   uint8_t retry_count = 7;
   uint8_t rnr_retry_count = 7;  // 7 = retry forever on receiver-not-ready
+
+  // An earlier endpoint's RdmaEndpoint::protection_domain(): the new queue pair is made in that
+  // protection domain (the same device), so that memory registered through the earlier
+  // endpoint (a page pool's slabs, registered buffers) serves this one too. A reconnect uses it.
+  // FailedPrecondition when the route now leads to another device.
+  std::shared_ptr<void> protection_domain;
 };
 
 // Sets up connections. Errors: NotFound when there is no RDMA device (or the named one is

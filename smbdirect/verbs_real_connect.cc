@@ -213,8 +213,19 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
                  std::min<uint32_t>(options.recv_sge, kMaxSge)));
 
   // 6. PD, completion channel, CQs, QP. Locals unwind in reverse order on failure.
-  cm->pd.reset(ibv_alloc_pd(id->verbs));
-  if (cm->pd == nullptr) return ErrnoStatus(errno, "ibv_alloc_pd");
+  if (options.protection_domain != nullptr) {
+    // Only a real endpoint's handle (RdmaEndpoint::protection_domain) is one of these.
+    auto owner = std::static_pointer_cast<CmResources>(options.protection_domain);
+    if (owner->id == nullptr || owner->id->verbs != id->verbs) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "the route to %s now uses RDMA device %s, not the one the memory was registered with",
+          target, device_name));
+    }
+    cm->pd_owner = std::move(owner);
+  } else {
+    cm->pd.reset(ibv_alloc_pd(id->verbs));
+    if (cm->pd == nullptr) return ErrnoStatus(errno, "ibv_alloc_pd");
+  }
   CompChannelPtr comp_channel(ibv_create_comp_channel(id->verbs));
   if (comp_channel == nullptr) return ErrnoStatus(errno, "ibv_create_comp_channel");
   SMBD_RETURN_IF_ERROR(SetNonBlocking(comp_channel->fd, "the completion channel"));
@@ -234,7 +245,7 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
   qp_attr.cap.max_send_sge = sizes.send_sge;
   qp_attr.cap.max_recv_sge = sizes.recv_sge;
   qp_attr.cap.max_inline_data = 0;
-  if (rdma_create_qp(id, cm->pd.get(), &qp_attr) != 0) {
+  if (rdma_create_qp(id, cm->protection_domain(), &qp_attr) != 0) {
     return ErrnoStatus(errno, absl::StrFormat("rdma_create_qp (send %u x %u SGE, receive %u x %u)",
                                               sizes.send_wr, sizes.send_sge, sizes.recv_wr,
                                               sizes.recv_sge));

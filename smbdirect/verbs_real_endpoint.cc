@@ -252,10 +252,10 @@ class VerbsEndpoint final : public RdmaEndpoint {
     // without, once per endpoint.
     ibv_mr* mr = nullptr;
     if (relaxed_ordering_.load(std::memory_order_relaxed)) {
-      mr = ibv_reg_mr(cm_->pd.get(), addr, length, flags | IBV_ACCESS_RELAXED_ORDERING);
+      mr = ibv_reg_mr(cm_->protection_domain(), addr, length, flags | IBV_ACCESS_RELAXED_ORDERING);
       if (mr == nullptr && errno == EINVAL) relaxed_ordering_.store(false);
     }
-    if (mr == nullptr) mr = ibv_reg_mr(cm_->pd.get(), addr, length, flags);
+    if (mr == nullptr) mr = ibv_reg_mr(cm_->protection_domain(), addr, length, flags);
     if (mr == nullptr) {
       return ErrnoStatus(errno, absl::StrFormat("ibv_reg_mr of %u bytes at %p on %s", length, addr,
                                                 limits_.device_name));
@@ -269,7 +269,7 @@ class VerbsEndpoint final : public RdmaEndpoint {
       return absl::UnimplementedError(
           absl::StrCat("RDMA device ", limits_.device_name, " has no type-2 memory windows"));
     }
-    ibv_mw* mw = ibv_alloc_mw(cm_->pd.get(), IBV_MW_TYPE_2);
+    ibv_mw* mw = ibv_alloc_mw(cm_->protection_domain(), IBV_MW_TYPE_2);
     if (mw == nullptr) return ErrnoStatus(errno, "ibv_alloc_mw");
     return std::unique_ptr<MemoryWindow>(std::make_unique<VerbsWindow>(cm_, MwPtr(mw)));
   }
@@ -321,6 +321,7 @@ class VerbsEndpoint final : public RdmaEndpoint {
   }
   const RdmaDeviceLimits& limits() const override { return limits_; }
   const QueueSizes& queue_sizes() const override { return sizes_; }
+  std::shared_ptr<void> protection_domain() override { return cm_; }
   std::string peer_address() const override { return peer_; }
 
  protected:

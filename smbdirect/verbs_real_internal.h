@@ -105,11 +105,17 @@ class FdOwner {
 
 // What the endpoint and every region and window made from it share: the protection domain and
 // the cm_id (whose device context the PD lives on) and its event channel. Members are declared
-// in reverse teardown order: PD first, then the cm_id, then the channel.
+// in reverse teardown order: PD first, then the cm_id, then the channel, then (last) the
+// resources of an earlier connection whose PD this one uses instead of its own
+// (ConnectOptions::protection_domain: a reconnect keeps the page pool's registrations valid).
 struct CmResources {
+  std::shared_ptr<CmResources> pd_owner;
   EventChannelPtr channel;
   CmIdPtr id;
-  PdPtr pd;
+  PdPtr pd;  // null when pd_owner's is used
+  ibv_pd* protection_domain() const {
+    return pd != nullptr ? pd.get() : pd_owner->protection_domain();
+  }
 };
 
 // --- Helpers (verbs_real.cc) ---

@@ -39,7 +39,7 @@ class Client {
   static absl::StatusOr<std::unique_ptr<Client>> Create(
       std::unique_ptr<Transport> transport, std::shared_ptr<PagePool> pool,
       const ClientOptions& options,
-      std::function<absl::StatusOr<std::unique_ptr<Transport>>()> reconnect = nullptr);
+      TransportFactory reconnect = nullptr);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -37,9 +37,6 @@
 namespace smbd {
 
 class Session;
-// Makes a new transport to the same server the same way as the first (connect/connect.h): what
-// reconnection uses.
-using TransportFactory = std::function<absl::StatusOr<std::unique_ptr<Transport>>()>;
 
 namespace client_internal {
 
