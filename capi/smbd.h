@@ -101,7 +101,7 @@ typedef struct smbd_options {
   int kerberos;
   /* The server's principal; NULL: "cifs/HOST" with HOST as given (no DNS canonicalization). */
   const char* kerberos_principal;
-  /* Sessions that survive the network (TCP only; see README): 0 (default), a dropped
+  /* Sessions that survive the network (see README): 0 (default), a dropped
    * connection fails every call. Otherwise the longest outage the calls do not see: the client
    * reconnects, logs on again and reopens its files (smbd_open then asks for durable handles
    * with a lease), and reads and writes go on; past it they fail with SMBD_EUNAVAILABLE. */

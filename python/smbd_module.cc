@@ -541,6 +541,6 @@ PYBIND11_MODULE(smbd, m) {
         "connects the share. transport: auto (SMB Direct, else TCP), rdma or tcp. kerberos: "
         "auto (a ticket from kinit when the server offers Kerberos, else NTLM), require, or "
         "never; kerberos_principal: the server's principal (default cifs/HOST). reconnect: "
-        "seconds of outage to survive over TCP (0: a dropped connection is an error); files "
+        "seconds of outage to survive (0: a dropped connection is an error); files "
         "are then opened durable, with a lease, and come back after the reconnect.");
 }

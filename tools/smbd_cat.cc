@@ -106,7 +106,7 @@ OPTIONS
     -l                          with --list: long form (type, size, modified, name)
     --verify-sha256 HEX         fail (exit 7) unless the bytes read have this SHA-256
     --timeout SECONDS           per-request timeout (default 60)
-    --reconnect SECONDS         survive a dropped connection (TCP): reconnect, log on again,
+    --reconnect SECONDS         survive a dropped connection: reconnect, log on again,
                                 reopen the file (opened durable, with a lease) and go on
                                 reading, for an outage of up to SECONDS (default 0: a drop
                                 ends the read, exit 7)

@@ -83,8 +83,8 @@ struct ClientOptions {
   size_t pool_bytes = size_t{256} << 20;
   // Name sent in the 3.1.1 NETNAME context (the server's name as the user wrote it).
   std::string server_name;
-  // Reconnection (needs a client made by connect/connect.h over TCP, which knows how to connect
-  // again; off by default).
+  // Reconnection (needs a client made by connect/connect.h, over TCP or SMB Direct, which knows
+  // how to connect again; off by default).
   ReconnectOptions reconnect;
 };
 
