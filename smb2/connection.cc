@@ -130,6 +130,11 @@ void Connection::SetNotificationHandler(NotificationHandler handler) {
   notify_ = std::move(handler);
 }
 
+void Connection::SetFailureHandler(FailureHandler handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_failure_ = std::move(handler);
+}
+
 std::shared_ptr<SessionSecurity> Connection::SecurityFor(uint64_t session_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = security_.find(session_id);
@@ -727,6 +732,17 @@ void Connection::Fail(absl::Status status) {
     m->Complete(status);
     m->Unref();
   }
+  FailureHandler report;
+  absl::Status why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failure_reported_) {
+      failure_reported_ = true;
+      report = on_failure_;
+      why = status_;
+    }
+  }
+  if (report) report(why);
 }
 
 }  // namespace smbd

@@ -104,6 +104,11 @@ class Connection : private PlacementHook {
   // signed or sealed on send and checked on receive.
   void SetSessionSecurity(uint64_t session_id, std::shared_ptr<SessionSecurity> security);
   void SetNotificationHandler(NotificationHandler handler);
+  // Called once, on whichever thread ends the connection (the receive thread for a peer that
+  // went away), after every request in flight has completed: must not block. A client that
+  // reconnects wakes its reconnection thread with it.
+  using FailureHandler = std::function<void(const absl::Status&)>;
+  void SetFailureHandler(FailureHandler handler);
 
   // Tears the connection down with `reason`.
   void Close(absl::Status reason);
@@ -218,6 +223,8 @@ class Connection : private PlacementHook {
   absl::flat_hash_map<uint64_t, SmbMessage*> pending_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<SessionSecurity>> security_;
   NotificationHandler notify_;
+  FailureHandler on_failure_;  // under mu_
+  bool failure_reported_ = false;  // under mu_
   SmbMessage* placing_ = nullptr;  // message whose data the transport is receiving now
   uint32_t placing_length_ = 0;    // bytes of its destination claimed
   SmbMessage* placing_orphan_ = nullptr;  // placing_, failed by Fail(): EndPlacement completes it

@@ -100,6 +100,8 @@ ClientContext::~ClientContext() {
     std::lock_guard<std::mutex> l(recover_mu_);
   }
   recover_cv_.notify_all();
+  // Before the connections close: a reconnection in progress ends at its next step (each waits
+  // on recover_cv_ or a round trip, which the closes below end).
   std::vector<Connection*> all;
   {
     std::lock_guard<std::mutex> l(conn_mu_);
@@ -107,10 +109,36 @@ ClientContext::~ClientContext() {
   }
   for (Connection* c : all) {
     c->SetNotificationHandler(nullptr);
+    c->SetFailureHandler(nullptr);
     c->Close(absl::CancelledError("client closed"));
+  }
+  if (background_.joinable()) {
+    // A re-establishment may have installed one more connection meanwhile: close it too.
+    while (true) {
+      {
+        std::lock_guard<std::mutex> l(conn_mu_);
+        for (const std::unique_ptr<Connection>& c : connections_) {
+          c->Close(absl::CancelledError("client closed"));
+        }
+      }
+      std::unique_lock<std::mutex> l(recover_mu_);
+      if (recover_cv_.wait_for(l, std::chrono::milliseconds(10),
+                               [this] { return !recovering_.load(); })) {
+        break;
+      }
+    }
+    background_.join();
   }
   // After the close, so that an acknowledgement in flight fails and the worker can be joined.
   leases_->Stop();
+  // The connections go here, not as members after this body: their receive threads (joined by
+  // their destructors) may still be reporting a failure into recover_mu_ and recover_cv_.
+  std::vector<std::unique_ptr<Connection>> connections;
+  {
+    std::lock_guard<std::mutex> l(conn_mu_);
+    connections.swap(connections_);
+  }
+  connections.clear();
 }
 
 absl::Status ClientContext::Start(std::unique_ptr<Transport> transport, TransportFactory factory) {
@@ -136,6 +164,16 @@ absl::Status ClientContext::Install(std::unique_ptr<Transport> transport) {
       [leases](const Smb2Header& h, const Bvecq& bytes, const Connection::NotificationOrigin& o) {
         if (std::shared_ptr<LeaseTable> table = leases.lock()) table->OnNotification(h, bytes, o);
       });
+  if (reconnect_enabled()) {
+    connection->SetFailureHandler([this](const absl::Status&) {
+      {
+        std::lock_guard<std::mutex> l(recover_mu_);
+        drop_seen_ = true;
+      }
+      recover_cv_.notify_all();
+    });
+    if (!background_.joinable()) background_ = std::thread([this] { ReconnectInBackground(); });
+  }
   std::lock_guard<std::mutex> l(conn_mu_);
   connections_.push_back(std::move(connection));
   channel_sequence_.store(static_cast<uint16_t>(connections_.size() - 1),
@@ -178,6 +216,28 @@ void ClientContext::RemoveSession(Session* session) {
   sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
                                  [session](const auto& e) { return e.first == session; }),
                   sessions_.end());
+}
+
+void ClientContext::ReconnectInBackground() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> l(recover_mu_);
+      recover_cv_.wait(l, [this] { return drop_seen_ || closing_.load(); });
+      if (closing_.load()) return;
+      drop_seen_ = false;
+    }
+    // Only the live connection matters (a failed attempt's own connection also reports), and
+    // only while no re-establishment runs (that one is already on it). A failure ends the
+    // outage window; the next call starts another.
+    Connection* c = connection();
+    if (!Lost(c)) continue;
+    const absl::Status recovered = Recover(c);
+    // The attempts' own connections reported their ends meanwhile: not a new drop. After a
+    // failed window the thread waits for the next connection that drops (a call re-establishes
+    // first, see ReadyForRequest); after a success, the new one may have dropped already.
+    std::lock_guard<std::mutex> l(recover_mu_);
+    drop_seen_ = recovered.ok() && Lost(connection());
+  }
 }
 
 absl::Status ClientContext::ReadyForRequest() {

@@ -213,6 +213,9 @@ class ClientContext {
   absl::Status Negotiate(bool reconnect);
   // Recover()'s work, on the thread that won the right to do it.
   absl::Status RunRecovery(Connection* failed);
+  // The reconnection thread: re-establishes a dropped connection as soon as it drops, so that
+  // an idle client's durable handles come back before the server's timeout ends them.
+  void ReconnectInBackground();
   // One attempt: a new connection, NEGOTIATE, sessions, trees, files.
   absl::Status Reestablish(std::unique_ptr<Transport> transport);
 
@@ -250,6 +253,8 @@ class ClientContext {
   std::atomic<int64_t> recovery_deadline_ns_{0};
   std::atomic<int64_t> reopen_patience_ns_{0};
   absl::Status broken_;                // guarded by recover_mu_: a permanent refusal
+  bool drop_seen_ = false;  // guarded by recover_mu_: wakes the reconnection thread
+  std::thread background_;  // started with the first connection when reconnection is on
   std::mutex registry_mu_;
   // Guarded by registry_mu_.
   std::vector<std::pair<Session*, absl::Status (*)(Session*)>> sessions_;
