@@ -116,6 +116,7 @@ OPTIONS
                                 whether and how the RDMA channel is used (or why not)
     --stats                     after each file, one line on standard error: the transport,
                                 bytes read, and how many of them the server placed by RDMA
+                                (and, after a --reconnect, how often and what was replayed)
     -h, --help                  this text
 
 ENVIRONMENT
@@ -581,6 +582,16 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
                  static_cast<unsigned long long>(cs.bytes_placed),
                  static_cast<unsigned long long>(cs.bytes_copied),
                  static_cast<unsigned long long>(cs.round_trips));
+    if (cs.reconnects > 0 || cs.reconnect_attempts_failed > 0) {
+      std::fprintf(stderr,
+                   "smbd-cat: reconnected %llu time(s) (%llu attempts failed, %llu requests "
+                   "replayed, %llu handles reopened, %llu lost; longest %.1f ms)\n",
+                   static_cast<unsigned long long>(cs.reconnects),
+                   static_cast<unsigned long long>(cs.reconnect_attempts_failed),
+                   static_cast<unsigned long long>(cs.requests_replayed),
+                   static_cast<unsigned long long>(cs.handles_reopened),
+                   static_cast<unsigned long long>(cs.handles_lost), cs.reconnect_us_max / 1000.0);
+    }
     if (auto* rdma = dynamic_cast<SmbDirectTransport*>((*client)->connection()->transport())) {
       const SmbDirectStats ds = rdma->stats();
       std::fprintf(stderr,

@@ -493,7 +493,8 @@ TEST_F(ReconnectTest, SmbdCatReconnectReadsAcrossACut) {
   const uint64_t base = proxy_->bytes_down();
   Cutter cutter(proxy_.get(), [&] { return proxy_->bytes_down() - base; }, {100 * kMiB});
   const std::string cmd = absl::StrCat(
-      "SMBD_PASSWORD='", env_.password, "' ", cat, " --transport tcp --no-kerberos --reconnect 30",
+      "SMBD_PASSWORD='", env_.password, "' ", cat,
+      " --transport tcp --no-kerberos --stats --reconnect 30",
       " --verify-sha256 ", want, " -o /dev/null smb://", env_.user, "@127.0.0.1:", proxy_->port(),
       "/durable/reconnect-cat.bin 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
@@ -506,6 +507,8 @@ TEST_F(ReconnectTest, SmbdCatReconnectReadsAcrossACut) {
   EXPECT_EQ(cutter.Join(), 1);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << ": " << out;
   EXPECT_EQ(proxy_->connections(), 2);
+  EXPECT_TRUE(absl::StrContains(out, "smbd-cat: reconnected 1 time(s)")) << out;
+  std::cout << out;
   // Without --reconnect the same cut ends the read with exit 7 (I/O).
   Cutter again(proxy_.get(), [&] { return proxy_->bytes_down() - base; },
                {proxy_->bytes_down() - base + 100 * kMiB});
