@@ -40,16 +40,8 @@ using testing_samba::SambaEnv;
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
-// Reproducible bytes, fast enough for a GiB: splitmix64 of the position (so any piece of the
-// stream can be made on its own).
 void Fill(uint64_t offset, absl::Span<uint8_t> out) {
-  for (size_t i = 0; i < out.size(); i += 8) {
-    uint64_t z = (offset + i) / 8 + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    std::memcpy(out.data() + i, &z, std::min<size_t>(8, out.size() - i));
-  }
+  testing_samba::FillStream(offset, out.data(), out.size());
 }
 
 class Sha256 {

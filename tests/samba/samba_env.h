@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,6 +36,18 @@ inline std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   for (auto& b : v) b = static_cast<uint8_t>(rng());
   return v;
+}
+
+// Bytes [offset, offset + out.size()) of a reproducible stream, fast enough for a GiB:
+// splitmix64 of the position, so that any piece can be made on its own.
+inline void FillStream(uint64_t offset, uint8_t* out, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t z = (offset + i) / 8 + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    std::memcpy(out + i, &z, n - i < 8 ? n - i : 8);
+  }
 }
 
 }  // namespace testing_samba
