@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "smb2/ntstatus.h"
+#include "smb2/pdu/echo.h"
 #include "smb2/pdu/negotiate.h"
 
 namespace smbd {
@@ -219,10 +220,24 @@ void ClientContext::RemoveSession(Session* session) {
 }
 
 void ClientContext::ReconnectInBackground() {
+  const absl::Duration keepalive = options_.reconnect.keepalive;
   while (true) {
     {
       std::unique_lock<std::mutex> l(recover_mu_);
-      recover_cv_.wait(l, [this] { return drop_seen_ || closing_.load(); });
+      auto woken = [this] { return drop_seen_ || closing_.load(); };
+      if (keepalive > absl::ZeroDuration()) {
+        if (!recover_cv_.wait_for(l, absl::ToChronoNanoseconds(keepalive), woken)) {
+          l.unlock();
+          // The keepalive: an answer that does not come within request_timeout closes the
+          // connection (Await), which wakes this thread as a drop.
+          if (!recovering_.load() && connection()->status().ok()) {
+            (void)Exchange(Command::kEcho, 0, 0, EncodeEchoRequest, "ECHO");
+          }
+          continue;
+        }
+      } else {
+        recover_cv_.wait(l, woken);
+      }
       if (closing_.load()) return;
       drop_seen_ = false;
     }

@@ -27,6 +27,10 @@ struct ReconnectOptions {
   // Wait between attempts: doubles from initial_backoff up to max_backoff.
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(2);
+  // An SMB2 ECHO ([MS-SMB2] 3.2.4.13) goes out this often, so that a link gone silent (no FIN:
+  // a pulled cable, a hung server) is noticed by its unanswered request_timeout even while the
+  // client makes no call, and the durable handles are reopened in time (0: none).
+  absl::Duration keepalive = absl::Seconds(30);
 };
 
 struct ClientOptions {

@@ -357,6 +357,31 @@ TEST_F(ReconnectTest, SilentLinkIsPresumedDeadAfterTheRequestTimeout) {
   std::cout << "silent link: read done after " << absl::FormatDuration(took) << "\n";
 }
 
+// The same on an idle client: its keepalive ECHO goes unanswered, the connection is presumed
+// dead, and the client is re-established before anyone calls.
+TEST_F(ReconnectTest, SilentLinkUnderAnIdleClientIsNoticedByTheKeepalive) {
+  ClientOptions o = Resilient();
+  o.request_timeout = absl::Seconds(1);
+  o.reconnect.keepalive = absl::Milliseconds(300);
+  Mounted m = Mount(o);
+  ASSERT_NE(m.tree, nullptr);
+  auto f = m.tree->Open("reconnect-keepalive.bin", Durable(true));
+  ASSERT_TRUE(f.ok()) << f.status();
+  const uint64_t frames = m.client->stats().round_trips;
+  absl::SleepFor(absl::Milliseconds(700));
+  EXPECT_GT(m.client->stats().round_trips, frames);  // ECHOs went out, answered
+  EXPECT_EQ(m.client->stats().reconnects, 0u);
+  proxy_->Freeze();
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 1000 && m.client->stats().reconnects == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(m.client->stats().reconnects, 1u);  // no call was made
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(m.client->stats().handles_reopened, 1u);
+  EXPECT_TRUE((*f)->Stat().ok());
+}
+
 // An idle client is re-established in the background as soon as its connection drops (so that
 // the server's durable-handle timeout does not run out while nobody calls); a call made after
 // the drop then just works, even one that is never sent twice (mkdir).
