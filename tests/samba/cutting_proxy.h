@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/samba/socket_io.h"
 
 namespace smbd {
 namespace testing_samba {
@@ -107,25 +108,6 @@ class CuttingProxy {
     Tamper tamper;
     std::thread up, down;
   };
-
-  static bool WriteFull(int fd, const uint8_t* p, size_t n) {
-    while (n > 0) {
-      const ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
-      if (r <= 0) return false;
-      p += r;
-      n -= static_cast<size_t>(r);
-    }
-    return true;
-  }
-  static bool ReadFull(int fd, uint8_t* p, size_t n) {
-    while (n > 0) {
-      const ssize_t r = read(fd, p, n);
-      if (r <= 0) return false;
-      p += r;
-      n -= static_cast<size_t>(r);
-    }
-    return true;
-  }
 
   void Accept() {
     while (!stop_) {

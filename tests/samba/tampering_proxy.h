@@ -18,28 +18,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/samba/socket_io.h"
 
 namespace smbd {
 namespace testing_samba {
-
-inline bool ReadFull(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t r = read(fd, p, n);
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-inline bool WriteFull(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t r = write(fd, p, n);
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
 
 // Forwards one client connection to Samba. Server-to-client traffic is cut into Direct TCP
 // frames ([MS-SMB2] 2.1: a zero byte and a 24-bit length) so that a whole frame can be changed.
