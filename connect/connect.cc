@@ -81,7 +81,32 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectRdma(const ConnectSpec& spec,
       return std::unique_ptr<Transport>(std::move(t));
     };
   }
-  return Client::Create(std::move(transport), std::move(pool), o, std::move(reconnect));
+  // Multichannel: SMB Direct channels to the server's other RDMA-capable interfaces, in the
+  // same protection domain (the pool's registrations serve every queue pair).
+  ChannelFactory channels;
+  if (owned != nullptr && pd != nullptr) {
+    ConnectOptions base = co;
+    base.protection_domain = pd;
+    base.device.clear();  // chosen by the address the channel goes to
+    PagePool* pool_for_channels = pool.get();
+    const SmbDirectOptions smbdirect = spec.smbdirect;
+    channels = [owned, base, pool_for_channels,
+                smbdirect](const ServerInterface& to) -> absl::StatusOr<std::unique_ptr<Transport>> {
+      if (!to.rdma) {
+        return absl::FailedPreconditionError(
+            "the server does not list this interface as RDMA-capable");
+      }
+      ConnectOptions c = base;
+      c.host = to.address;
+      SMBD_ASSIGN_OR_RETURN(std::unique_ptr<RdmaEndpoint> e, owned->Connect(c));
+      SMBD_ASSIGN_OR_RETURN(std::unique_ptr<SmbDirectTransport> t,
+                            SmbDirectTransport::Create(std::move(e), pool_for_channels,
+                                                       smbdirect));
+      return std::unique_ptr<Transport>(std::move(t));
+    };
+  }
+  return Client::Create(std::move(transport), std::move(pool), o, std::move(reconnect),
+                        std::move(channels));
 }
 
 }  // namespace
@@ -113,7 +138,17 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host, uint1
                           TcpTransport::Connect(host, tcp_port, pool_for_reconnect, again));
     return std::unique_ptr<Transport>(std::move(t));
   };
-  return Client::Create(std::move(transport), std::move(pool), o, reconnect);
+  // Multichannel: TCP channels to the server's other interfaces, on the same port.
+  TcpOptions for_channels = to;
+  auto channels = [tcp_port, pool_for_reconnect,
+                   for_channels](const ServerInterface& iface)
+      -> absl::StatusOr<std::unique_ptr<Transport>> {
+    SMBD_ASSIGN_OR_RETURN(std::unique_ptr<TcpTransport> t,
+                          TcpTransport::Connect(iface.address, tcp_port, pool_for_reconnect,
+                                                for_channels));
+    return std::unique_ptr<Transport>(std::move(t));
+  };
+  return Client::Create(std::move(transport), std::move(pool), o, reconnect, channels);
 }
 
 absl::StatusOr<std::unique_ptr<Client>> ConnectClient(const ConnectSpec& spec,

@@ -125,6 +125,18 @@ void Connection::SetSessionSecurity(uint64_t session_id,
   }
 }
 
+std::vector<uint64_t> Connection::SecuredSessions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> ids;
+  for (const auto& [id, security] : security_) ids.push_back(id);
+  return ids;
+}
+
+bool Connection::HasSessionSecurity(uint64_t session_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return security_.contains(session_id);
+}
+
 void Connection::SetNotificationHandler(NotificationHandler handler) {
   std::lock_guard<std::mutex> lock(mu_);
   notify_ = std::move(handler);

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -103,6 +104,9 @@ class Connection : private PlacementHook {
   // Security for a session id; nullptr removes it. Messages of a session with security are
   // signed or sealed on send and checked on receive.
   void SetSessionSecurity(uint64_t session_id, std::shared_ptr<SessionSecurity> security);
+  // The sessions that have security installed here, and whether `session_id` is one.
+  std::vector<uint64_t> SecuredSessions() const;
+  bool HasSessionSecurity(uint64_t session_id) const;
   void SetNotificationHandler(NotificationHandler handler);
   // Called once, on whichever thread ends the connection (the receive thread for a peer that
   // went away), after every request in flight has completed: must not block. A client that

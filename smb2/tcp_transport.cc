@@ -136,6 +136,23 @@ std::unique_ptr<TcpTransport> TcpTransport::FromSocket(int fd, PagePool* pool,
   return std::unique_ptr<TcpTransport>(new TcpTransport(fd, pool, options, "socket"));
 }
 
+std::string TcpTransport::peer_address() const {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::string();
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* addr = nullptr;
+  if (ss.ss_family == AF_INET) {
+    addr = &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr;
+  } else if (ss.ss_family == AF_INET6) {
+    addr = &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
+  } else {
+    return std::string();
+  }
+  if (inet_ntop(ss.ss_family, addr, text, sizeof(text)) == nullptr) return std::string();
+  return text;
+}
+
 TcpTransport::TcpTransport(int fd, PagePool* pool, const TcpOptions& options, std::string peer)
     : fd_(fd), pool_(pool), options_(options), peer_(std::move(peer)), recv_frags_(pool) {
   if (options_.zero_copy_min_bytes > 0) {

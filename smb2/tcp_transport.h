@@ -93,6 +93,7 @@ class TcpTransport : public Transport {
   void SetPlacementHook(PlacementHook* hook) override { hook_ = hook; }
   TransportLimits limits() const override;
   const char* name() const override { return "tcp"; }
+  std::string peer_address() const override;
   uint64_t NextSendTicket() const override { return frames_started_.load() + 1; }
   absl::Status AwaitReleased(uint64_t ticket, absl::Time deadline) override;
 

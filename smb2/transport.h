@@ -134,6 +134,9 @@ class Transport {
   virtual std::string registration_note() const { return std::string(); }
   // "tcp" or "rdma".
   virtual const char* name() const = 0;
+  // The peer's numeric address ("10.0.0.5", "fd00::5"; empty when unknown): multichannel binds
+  // extra channels to the server's other interfaces.
+  virtual std::string peer_address() const { return std::string(); }
 };
 
 // Makes a new transport to the same server the same way as the first (connect/connect.h): what

@@ -110,13 +110,19 @@ OPTIONS
                                 reopen the file (opened durable, with a lease) and go on
                                 reading, for an outage of up to SECONDS (default 0: a drop
                                 ends the read, exit 7)
+    --channels N                multichannel: up to N connections in all, the extra ones to
+                                the other interfaces the server lists (TCP, or SMB Direct
+                                over RDMA), reads spread over them by link speed; a channel
+                                that drops is left out and its reads go on the others
+                                (default 1: one connection)
     --progress                  show progress on standard error even if it is not a terminal
     -q, --quiet                 print nothing but errors
     -v, --verbose               say on standard error which transport is used and why, and
                                 whether and how the RDMA channel is used (or why not)
     --stats                     after each file, one line on standard error: the transport,
                                 bytes read, and how many of them the server placed by RDMA
-                                (and, after a --reconnect, how often and what was replayed)
+                                (and, after a --reconnect, how often and what was replayed;
+                                with --channels, the bytes each channel carried)
     -h, --help                  this text
 
 ENVIRONMENT
@@ -231,6 +237,7 @@ struct Options {
   std::string sha256;
   int timeout_s = 60;
   int reconnect_s = 0;
+  int channels = 1;
   bool progress = false, quiet = false, stats = false, verbose = false;
   RdmaRegistrationMode registration = RdmaRegistrationMode::kAuto;
 };
@@ -429,6 +436,7 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   if (o.io_size_set) co.max_rdma_io = co.max_io;
   co.request_timeout = absl::Seconds(o.timeout_s);
   co.reconnect.max_outage = absl::Seconds(o.reconnect_s);
+  co.multichannel.max_channels = static_cast<uint32_t>(o.channels);
   if (!o.cipher.empty()) {
     const std::optional<Cipher> pick = CipherFromName(o.cipher);
     if (!pick.has_value()) return Fail(kExitUsage, absl::StrCat("unknown cipher ", o.cipher));
@@ -499,6 +507,9 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
   if (!tree.ok()) {
     return Fail(ExitFor(tree.status()),
                 absl::StrCat(where, ": ", tree.status().message()));
+  }
+  if (o.verbose && o.channels > 1) {
+    std::fprintf(stderr, "smbd-cat: %s\n", (*client)->multichannel_note().c_str());
   }
   if (o.list) {
     absl::StatusOr<std::vector<FileInfo>> entries = (*tree)->List(url->SmbPath());
@@ -591,6 +602,14 @@ int CatOne(const Options& o, const std::string& url_text, int out_fd, EVP_MD_CTX
                    static_cast<unsigned long long>(cs.requests_replayed),
                    static_cast<unsigned long long>(cs.handles_reopened),
                    static_cast<unsigned long long>(cs.handles_lost), cs.reconnect_us_max / 1000.0);
+    }
+    if (o.channels > 1) {
+      for (const ChannelInfo& ch : (*client)->channels()) {
+        std::fprintf(stderr, "smbd-cat: channel %s over %s%s%s: %llu bytes read\n",
+                     ch.address.empty() ? "(first)" : ch.address.c_str(),
+                     ch.rdma ? "SMB Direct" : "TCP", ch.first ? ", the live one" : "",
+                     ch.up ? "" : ", dropped", static_cast<unsigned long long>(ch.bytes_read));
+      }
     }
     if (auto* rdma = dynamic_cast<SmbDirectTransport*>((*client)->connection()->transport())) {
       const SmbDirectStats ds = rdma->stats();
@@ -707,6 +726,10 @@ int Main(int argc, char** argv) {
     } else if (a == "--reconnect") {
       if (!value(&v) || !absl::SimpleAtoi(v, &o.reconnect_s) || o.reconnect_s < 0) {
         return Fail(kExitUsage, "--reconnect needs seconds");
+      }
+    } else if (a == "--channels") {
+      if (!value(&v) || !absl::SimpleAtoi(v, &o.channels) || o.channels < 1 || o.channels > 16) {
+        return Fail(kExitUsage, "--channels needs a number from 1 to 16");
       }
     } else if (a == "--progress") {
       o.progress = true;

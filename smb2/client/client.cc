@@ -1,5 +1,6 @@
 #include "smb2/client/client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/status_macros.h"
@@ -17,8 +18,10 @@ Client::~Client() = default;
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::unique_ptr<Transport> transport,
                                                        std::shared_ptr<PagePool> pool,
                                                        const ClientOptions& options,
-                                                       TransportFactory reconnect) {
+                                                       TransportFactory reconnect,
+                                                       ChannelFactory channels) {
   auto context = std::make_unique<ClientContext>(std::move(pool), options);
+  context->set_channel_factory(std::move(channels));
   SMBD_RETURN_IF_ERROR(context->Start(std::move(transport), std::move(reconnect)));
   return std::unique_ptr<Client>(new Client(std::move(context)));
 }
@@ -72,8 +75,34 @@ ClientStats Client::stats() const {
   s.requests_replayed = r.requests_replayed.load();
   s.reconnect_us_total = r.us_total.load();
   s.reconnect_us_max = r.us_max.load();
+  uint64_t up = 0;
+  for (const std::shared_ptr<client_internal::Channel>& ch : context_->channels()) {
+    up += !ch->dropped.load() && ch->connection->status().ok();
+  }
+  s.channels = std::max<uint64_t>(up, 1);
+  s.channels_lost = context_->channels_lost();
+  s.channel_failovers = context_->channel_failovers();
   return s;
 }
+
+std::vector<ChannelInfo> Client::channels() const {
+  std::vector<ChannelInfo> out;
+  Connection* live = context_->connection();
+  for (const std::shared_ptr<client_internal::Channel>& ch : context_->channels()) {
+    ChannelInfo i;
+    i.address = ch->address;
+    i.rdma = ch->rdma;
+    i.first = ch->connection == live;
+    i.up = !ch->dropped.load() && ch->connection->status().ok();
+    i.link_speed_bps = ch->link_speed_bps;
+    i.bytes_read = ch->bytes_read.load();
+    i.bytes_written = ch->bytes_written.load();
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+std::string Client::multichannel_note() const { return context_->multichannel_note(); }
 
 int Client::Cancel() { return context_->Cancel(); }
 

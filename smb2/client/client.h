@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -36,10 +37,12 @@ class Client {
   // client; for RDMA it is registered with the device). `reconnect` makes a new transport to the
   // same server after a drop (ClientOptions::reconnect; ConnectTcp and ConnectClient pass one);
   // without it a dropped connection fails what is in flight and every later call.
+  // `channels` connects to another of the server's interfaces for multichannel
+  // (ClientOptions::multichannel; ConnectTcp and ConnectClient pass one).
   static absl::StatusOr<std::unique_ptr<Client>> Create(
       std::unique_ptr<Transport> transport, std::shared_ptr<PagePool> pool,
       const ClientOptions& options,
-      TransportFactory reconnect = nullptr);
+      TransportFactory reconnect = nullptr, ChannelFactory channels = nullptr);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -52,6 +55,13 @@ class Client {
   // Whether a dropped connection is re-established (ClientOptions::reconnect set, and the client
   // knows how to connect again: made by ConnectTcp or ConnectClient over TCP).
   bool reconnects() const;
+
+  // The client's connections: the first and any multichannel channels (dropped ones
+  // included, marked not up), with the I/O each carried.
+  std::vector<ChannelInfo> channels() const;
+  // One line on multichannel: the channels in use, or why there are none (not asked for, the
+  // server does not offer it, a binding refused...).
+  std::string multichannel_note() const;
 
   const NegotiatedInfo& negotiated() const;
   const ClientOptions& options() const;

@@ -150,11 +150,12 @@ absl::Status ClientContext::Start(std::unique_ptr<Transport> transport, Transpor
     return absl::InvalidArgumentError("encryption needs SMB 3.0 or later (max_dialect)");
   }
   factory_ = std::move(factory);
-  SMBD_RETURN_IF_ERROR(Install(std::move(transport)));
-  return Negotiate(false);
+  SMBD_ASSIGN_OR_RETURN(Connection * c, Install(std::move(transport)));
+  return Negotiate(c, NegotiateKind::kFirst);
 }
 
-absl::Status ClientContext::Install(std::unique_ptr<Transport> transport) {
+absl::StatusOr<Connection*> ClientContext::Install(std::unique_ptr<Transport> transport,
+                                                   bool live) {
   ConnectionOptions co;
   co.credits = options_.credits;
   co.credit_timeout = options_.request_timeout;
@@ -175,12 +176,35 @@ absl::Status ClientContext::Install(std::unique_ptr<Transport> transport) {
     });
     if (!background_.joinable()) background_ = std::thread([this] { ReconnectInBackground(); });
   }
-  std::lock_guard<std::mutex> l(conn_mu_);
-  connections_.push_back(std::move(connection));
-  channel_sequence_.store(static_cast<uint16_t>(connections_.size() - 1),
-                          std::memory_order_release);
-  live_.store(connections_.back().get(), std::memory_order_release);
-  return absl::OkStatus();
+  Connection* c = connection.get();
+  {
+    std::lock_guard<std::mutex> l(conn_mu_);
+    connections_.push_back(std::move(connection));
+  }
+  if (!live) return c;
+  Connection* previous = live_.load(std::memory_order_acquire);
+  {
+    // The first connection's channel record, or the one whose connection this replaces.
+    std::lock_guard<std::mutex> l(channel_mu_);
+    bool replaced = false;
+    for (const std::shared_ptr<Channel>& ch : channels_) {
+      if (previous != nullptr && ch->connection == previous) {
+        ch->connection = c;
+        ch->dropped.store(false);
+        replaced = true;
+      }
+    }
+    if (!replaced) {
+      auto ch = std::make_shared<Channel>();
+      ch->connection = c;
+      ch->rdma = c->transport()->supports_rdma();
+      channels_.insert(channels_.begin(), std::move(ch));
+    }
+  }
+  // A reconnect is a new ChannelSequence ([MS-SMB2] 3.2.7.1).
+  if (previous != nullptr) channel_sequence_.fetch_add(1, std::memory_order_acq_rel);
+  live_.store(c, std::memory_order_release);
+  return c;
 }
 
 std::vector<uint8_t> ClientContext::negotiate_token() const {
@@ -256,6 +280,8 @@ void ClientContext::ReconnectInBackground() {
 }
 
 absl::Status ClientContext::ReadyForRequest() {
+  // Multichannel: a live connection found dropped is replaced by a surviving channel first.
+  if (Connection* live = connection(); !live->status().ok()) (void)Failover(live);
   if (!reconnect_enabled()) return absl::OkStatus();
   {
     std::lock_guard<std::mutex> l(recover_mu_);
@@ -269,6 +295,8 @@ absl::Status ClientContext::ReadyForRequest() {
 
 absl::Status ClientContext::Recover(Connection* failed) {
   if (failed == nullptr) failed = connection();
+  // Multichannel: another channel takes the lost one's requests, no reconnect needed.
+  if (Failover(failed)) return absl::OkStatus();
   if (!reconnect_enabled()) {
     return failed->status().ok() ? absl::UnavailableError("connection lost") : failed->status();
   }
@@ -379,8 +407,10 @@ absl::Status ClientContext::RunRecovery(Connection* failed) {
 }
 
 absl::Status ClientContext::Reestablish(std::unique_ptr<Transport> transport) {
-  SMBD_RETURN_IF_ERROR(Install(std::move(transport)));
-  SMBD_RETURN_IF_ERROR(Negotiate(true));
+  // The sessions come back under new ids, which the extra channels do not carry.
+  DropExtraChannels("the client reconnected: its sessions were set up again without them");
+  SMBD_ASSIGN_OR_RETURN(Connection * c, Install(std::move(transport)));
+  SMBD_RETURN_IF_ERROR(Negotiate(c, NegotiateKind::kReconnect));
   // The server may still be letting go of the old connection's opens (File::Reopen): one
   // budget for that wait, for all of them together.
   reopen_patience_ns_.store(absl::ToUnixNanos(
@@ -449,14 +479,14 @@ absl::Status ClientContext::Gate() {
   return RetryAfterReconnect("request");
 }
 
-absl::Status ClientContext::Submit(const SmbMessageRef& chain) {
+absl::Status ClientContext::Submit(const SmbMessageRef& chain, Connection* on) {
   SMBD_RETURN_IF_ERROR(Gate());
   // One absolute deadline per request, from now: the send and the wait for the answer both end
   // by it, so a peer that stops reading cannot hold a caller past its timeout.
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
     m->SetDeadlineIn(options_.request_timeout);
   }
-  return connection()->Submit(chain);
+  return (on != nullptr ? on : connection())->Submit(chain);
 }
 
 absl::Status ClientContext::Await(SmbMessage* m) {
@@ -483,8 +513,8 @@ absl::Status ClientContext::Await(SmbMessage* m) {
   return s;
 }
 
-absl::Status ClientContext::RoundTrip(const SmbMessageRef& chain) {
-  SMBD_RETURN_IF_ERROR(Submit(chain));
+absl::Status ClientContext::RoundTrip(const SmbMessageRef& chain, Connection* on) {
+  SMBD_RETURN_IF_ERROR(Submit(chain, on));
   for (SmbMessage* m = chain.get(); m != nullptr; m = m->next.get()) {
     SMBD_RETURN_IF_ERROR(Await(m));
   }
@@ -521,10 +551,15 @@ size_t ClientContext::Depth(uint32_t chunk) const {
 
 int ClientContext::Cancel() {
   cancel_epoch_.fetch_add(1, std::memory_order_acq_rel);
-  return connection()->CancelAll();
+  int n = 0;
+  for (const std::shared_ptr<Channel>& ch : channels()) {
+    if (!ch->dropped.load()) n += ch->connection->CancelAll();
+  }
+  return n;
 }
 
-absl::Status ClientContext::Negotiate(bool reconnect) {
+absl::Status ClientContext::Negotiate(Connection* on, NegotiateKind kind, Channel* channel) {
+  const bool reconnect = kind != NegotiateKind::kFirst;
   const std::vector<uint16_t> dialects = OfferedDialects();
   if (dialects.empty()) return absl::InvalidArgumentError("no dialect in the requested range");
   const bool offer_311 = dialects.back() == kDialect311;
@@ -532,7 +567,7 @@ absl::Status ClientContext::Negotiate(bool reconnect) {
   NegotiateRequest req;
   req.dialects = dialects;
   req.security_mode = SecurityMode();
-  req.capabilities = kCapLargeMtu | kCapEncryption;
+  req.capabilities = Capabilities();
   // The same ClientGuid on every connection: the server's leases and durable handles belong to
   // it ([MS-SMB2] 3.3.5.9.7, 3.3.5.9.12).
   if (!reconnect) SMBD_RETURN_IF_ERROR(RandomBytes(absl::MakeSpan(client_guid_)));
@@ -556,7 +591,7 @@ absl::Status ClientContext::Negotiate(bool reconnect) {
   m->header.credit_charge = 0;  // not yet known whether the server does multi-credit
   SMBD_RETURN_IF_ERROR(EncodeOne(m.get(), *this,
                                  [&](WireWriter* w) { return EncodeNegotiateRequest(req, w); }));
-  SMBD_RETURN_IF_ERROR(RoundTrip(m));
+  SMBD_RETURN_IF_ERROR(RoundTrip(m, on));
   SMBD_RETURN_IF_ERROR(ResponseStatus(*m, "NEGOTIATE"));
   SMBD_ASSIGN_OR_RETURN(NegotiateResponse resp, DecodeNegotiateResponse(Reader(*m)));
 
@@ -639,16 +674,239 @@ absl::Status ClientContext::Negotiate(bool reconnect) {
     }
     if (changed != nullptr) {
       return absl::PermissionDeniedError(absl::StrCat(
-          "reconnect: the server's NEGOTIATE answer differs from the first connection's (",
-          changed, "); refusing to continue on it"));
+          kind == NegotiateKind::kChannel ? "new channel" : "reconnect",
+          ": the server's NEGOTIATE answer differs from the first connection's (", changed,
+          "); refusing to continue on it"));
     }
   } else {
     negotiated_ = n;
+  }
+  if (kind == NegotiateKind::kChannel) {
+    channel->negotiate_token = std::move(token);
+    channel->preauth = preauth;
+    return absl::OkStatus();
   }
   std::lock_guard<std::mutex> l(conn_mu_);
   negotiate_token_ = std::move(token);
   preauth_ = preauth;
   return absl::OkStatus();
+}
+
+
+uint32_t ClientContext::Capabilities() const {
+  // [MS-SMB2] 2.2.3: MULTI_CHANNEL only when channels are wanted (a server that sees it may
+  // expect bindings; without it, VALIDATE_NEGOTIATE checks the same value).
+  return kCapLargeMtu | kCapEncryption |
+         (options_.multichannel.max_channels > 1 ? kCapMultiChannel : 0);
+}
+
+bool ClientContext::MultichannelPossible(std::string* why) const {
+  const char* reason = nullptr;
+  if (options_.multichannel.max_channels <= 1) {
+    reason = "not asked for (ClientOptions::multichannel.max_channels)";
+  } else if (channel_factory_ == nullptr) {
+    reason = "this client does not know how to connect to other addresses";
+  } else if (negotiated_.dialect < kDialect300) {
+    reason = "the dialect is below SMB 3.0";
+  } else if ((negotiated_.server_capabilities & kCapMultiChannel) == 0) {
+    reason = "the server does not offer it (no SMB2_GLOBAL_CAP_MULTI_CHANNEL)";
+  }
+  if (reason != nullptr && why != nullptr) *why = reason;
+  return reason == nullptr;
+}
+
+absl::StatusOr<std::shared_ptr<Channel>> ClientContext::OpenChannel(const ServerInterface& to) {
+  if (channel_factory_ == nullptr) return absl::FailedPreconditionError("no channel factory");
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<Transport> transport, channel_factory_(to));
+  auto channel = std::make_shared<Channel>();
+  channel->address = to.address;
+  channel->link_speed_bps = to.link_speed_bps;
+  channel->rdma = transport->supports_rdma();
+  SMBD_ASSIGN_OR_RETURN(channel->connection, Install(std::move(transport), /*live=*/false));
+  absl::Status s = Negotiate(channel->connection, NegotiateKind::kChannel, channel.get());
+  if (!s.ok()) {
+    channel->connection->Close(absl::CancelledError("channel not used"));
+    return s;
+  }
+  return channel;
+}
+
+void ClientContext::ActivateChannel(std::shared_ptr<Channel> channel) {
+  std::lock_guard<std::mutex> l(channel_mu_);
+  // The first channel's speed, when the server listed no interface for its address: the
+  // fastest one listed (it is one of them).
+  if (!channels_.empty() && channels_[0]->link_speed_bps == 0) {
+    channels_[0]->link_speed_bps = channel->link_speed_bps;
+  }
+  channels_.push_back(std::move(channel));
+}
+
+Channel* ClientContext::PickChannel(uint64_t session_id, bool rdma_ok) {
+  Connection* live = connection();
+  std::lock_guard<std::mutex> l(channel_mu_);
+  if (channels_.size() <= 1) {
+    return channels_.empty() ? nullptr : channels_[0].get();
+  }
+  // The ones that can carry it: up, and bound to the session (the live one carries all).
+  // While the session may use the RDMA channel, SMB Direct channels take all of the bulk I/O
+  // when there are any (the way Windows moves it off TCP).
+  Channel* candidates[16];
+  int n = 0;
+  bool any_rdma = false;
+  Channel* live_channel = nullptr;
+  for (const std::shared_ptr<Channel>& ch : channels_) {
+    if (ch->connection == live) live_channel = ch.get();
+    if (ch->dropped.load() || !ch->connection->status().ok()) continue;
+    if (ch->connection != live && !ch->connection->HasSessionSecurity(session_id)) continue;
+    if (n < 16) candidates[n++] = ch.get();
+    any_rdma |= ch->rdma;
+  }
+  if (n == 0) return live_channel != nullptr ? live_channel : channels_[0].get();
+  // Smooth weighted round robin: each pick adds every candidate's weight to its running
+  // score and takes the highest, which then gives back the total: over any window the picks
+  // follow the weights, interleaved.
+  int64_t total = 0;
+  Channel* best = nullptr;
+  for (int i = 0; i < n; ++i) {
+    Channel* ch = candidates[i];
+    if (rdma_ok && any_rdma && !ch->rdma) continue;
+    const int64_t w = std::max<int64_t>(1, static_cast<int64_t>(ch->link_speed_bps / 1000000));
+    ch->current_weight += w;
+    total += w;
+    if (best == nullptr || ch->current_weight > best->current_weight) best = ch;
+  }
+  if (best == nullptr) best = candidates[0];
+  best->current_weight -= total;
+  return best;
+}
+
+Channel* ClientContext::primary_channel() {
+  Connection* live = connection();
+  std::lock_guard<std::mutex> l(channel_mu_);
+  for (const std::shared_ptr<Channel>& ch : channels_) {
+    if (ch->connection == live) return ch.get();
+  }
+  return channels_.empty() ? nullptr : channels_[0].get();
+}
+
+std::vector<std::shared_ptr<Channel>> ClientContext::channels() const {
+  std::lock_guard<std::mutex> l(channel_mu_);
+  return channels_;
+}
+
+bool ClientContext::CanFailover(Connection* c) const {
+  if (c == nullptr || c->status().ok() || closing_.load()) return false;
+  std::lock_guard<std::mutex> l(channel_mu_);
+  if (channels_.size() <= 1) return false;
+  for (const std::shared_ptr<Channel>& ch : channels_) {
+    if (ch->connection != c && !ch->dropped.load() && ch->connection->status().ok()) return true;
+  }
+  return false;
+}
+
+bool ClientContext::Failover(Connection* failed) {
+  if (failed == nullptr || failed->status().ok() || closing_.load()) return false;
+  Connection* live = connection();
+  std::shared_ptr<Channel> promoted;
+  {
+    std::lock_guard<std::mutex> l(channel_mu_);
+    if (channels_.size() <= 1) return false;
+    std::shared_ptr<Channel> record;
+    for (const std::shared_ptr<Channel>& ch : channels_) {
+      if (ch->connection == failed) record = ch;
+    }
+    if (record == nullptr) return false;
+    if (failed != live) {
+      // An extra channel: out of the rotation; the others carry on.
+      if (!record->dropped.exchange(true)) {
+        channels_lost_++;
+        channel_sequence_.fetch_add(1, std::memory_order_acq_rel);
+      }
+      return true;
+    }
+    // The live connection: a surviving channel that carries every session it had keys for
+    // takes over (a session without keys, guest or anonymous, has no other channel and ended
+    // with this connection at the server anyway).
+    const std::vector<uint64_t> ids = failed->SecuredSessions();
+    for (const std::shared_ptr<Channel>& ch : channels_) {
+      if (ch == record || ch->dropped.load() || !ch->connection->status().ok()) continue;
+      bool carries_all = true;
+      for (uint64_t id : ids) carries_all &= ch->connection->HasSessionSecurity(id);
+      if (carries_all) {
+        promoted = ch;
+        break;
+      }
+    }
+    if (promoted == nullptr) return false;
+    record->dropped.store(true);
+    channels_lost_++;
+    channel_failovers_++;
+    channel_sequence_.fetch_add(1, std::memory_order_acq_rel);
+    {
+      std::lock_guard<std::mutex> c(conn_mu_);
+      negotiate_token_ = promoted->negotiate_token;
+      preauth_ = promoted->preauth.Fork();
+    }
+    live_.store(promoted->connection, std::memory_order_release);
+  }
+  // Wakes the reconnection thread should the new live connection drop too.
+  if (reconnect_enabled()) {
+    promoted->connection->SetFailureHandler([this](const absl::Status&) {
+      {
+        std::lock_guard<std::mutex> l(recover_mu_);
+        drop_seen_ = true;
+      }
+      recover_cv_.notify_all();
+    });
+  }
+  return true;
+}
+
+void ClientContext::DropExtraChannels(absl::string_view why) {
+  Connection* live = connection();
+  std::vector<Connection*> close;
+  {
+    std::lock_guard<std::mutex> l(channel_mu_);
+    std::vector<std::shared_ptr<Channel>> keep;
+    for (const std::shared_ptr<Channel>& ch : channels_) {
+      if (ch->connection == live) {
+        keep.insert(keep.begin(), ch);
+      } else {
+        close.push_back(ch->connection);
+      }
+    }
+    if (keep.empty() && !channels_.empty()) keep.push_back(channels_[0]);
+    channels_.swap(keep);
+    if (!close.empty()) {
+      multichannel_note_ = absl::StrCat("multichannel: extra channels closed (", why,
+                                        "); the next tree connect adds them again");
+    }
+  }
+  multichannel_claimed_.store(false);
+  for (Connection* c : close) {
+    if (c != live) c->Close(absl::CancelledError(why));
+  }
+}
+
+void ClientContext::set_primary_link_speed(uint64_t bps) {
+  Connection* live = connection();
+  std::lock_guard<std::mutex> l(channel_mu_);
+  for (const std::shared_ptr<Channel>& ch : channels_) {
+    if (ch->connection == live) ch->link_speed_bps = bps;
+  }
+}
+
+std::string ClientContext::multichannel_note() const {
+  std::lock_guard<std::mutex> l(channel_mu_);
+  if (!multichannel_note_.empty()) return multichannel_note_;
+  std::string why;
+  if (!MultichannelPossible(&why)) return absl::StrCat("multichannel off: ", why);
+  return "multichannel: no channel added yet (the first tree connect adds them)";
+}
+
+void ClientContext::set_multichannel_note(std::string note) {
+  std::lock_guard<std::mutex> l(channel_mu_);
+  multichannel_note_ = std::move(note);
 }
 
 }  // namespace client_internal

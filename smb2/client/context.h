@@ -66,6 +66,25 @@ struct ReconnectCounters {
   std::atomic<uint64_t> us_max{0};
 };
 
+// One connection of the client and what multichannel knows of it. The first is the one the
+// client was made with (after a reconnect, its replacement); the others were bound to the
+// sessions by Session::AddChannels ([MS-SMB2] 3.2.4.2.3, 3.2.5.3.3).
+struct Channel {
+  Connection* connection = nullptr;
+  std::string address;         // the server interface's address ("" for the first)
+  bool rdma = false;           // over SMB Direct
+  uint64_t link_speed_bps = 0;  // as the server reports it (weights the I/O it gets)
+  // Its NEGOTIATE answer's SPNEGO hint and preauth hash: the binding SESSION_SETUP starts from
+  // them ([MS-SMB2] 3.2.5.3.1: the channel's own preauth hash).
+  std::vector<uint8_t> negotiate_token;
+  PreauthIntegrity preauth;
+  // READ/WRITE payload it carried.
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_written{0};
+  std::atomic<bool> dropped{false};
+  int64_t current_weight = 0;  // smooth weighted round robin, under the context's channel lock
+};
+
 // While one lives on a thread, the requests that thread makes are (or, with false, are not)
 // replays of requests lost with a dropped connection: SMB2_FLAGS_REPLAY_OPERATION on 3.x
 // ([MS-SMB2] 3.2.4.1.1, 3.3.5.2.10). The innermost one decides.
@@ -168,6 +187,46 @@ class ClientContext {
   // their lists: what the re-establishment walks stays alive and unchanged.
   std::mutex& registry_mutex() { return registry_mu_; }
 
+  // Multichannel ([MS-SMB2] 3.2.4.2.3 binding, 3.2.7.1 losing a channel).
+  // Whether extra channels are wanted and possible: ClientOptions::multichannel asks for more
+  // than one, a ChannelFactory is known, the dialect is 3.x and the server offers
+  // SMB2_GLOBAL_CAP_MULTI_CHANNEL. Otherwise *why says why not.
+  bool MultichannelPossible(std::string* why) const;
+  // A new connection to `to`, NEGOTIATEd like the first (same ClientGuid; the answer must
+  // agree with the first one). Not used for requests until ActivateChannel.
+  absl::StatusOr<std::shared_ptr<Channel>> OpenChannel(const ServerInterface& to);
+  // The channel, its sessions bound, joins the ones I/O is spread over.
+  void ActivateChannel(std::shared_ptr<Channel> channel);
+  // Where the next READ/WRITE of `session_id` goes: the channels that carry the session and are
+  // up, by smooth weighted round robin on their link speeds (a channel over SMB Direct is
+  // preferred over TCP ones while the session can use the RDMA channel: `rdma_ok`). Never null.
+  Channel* PickChannel(uint64_t session_id, bool rdma_ok);
+  // The first channel's record (for its counters).
+  Channel* primary_channel();
+  // Every channel, the first one included (ClientStats, Client::channels()).
+  std::vector<std::shared_ptr<Channel>> channels() const;
+  // Whether `c` dropped while another channel is up that may take its requests (Failover).
+  bool CanFailover(Connection* c) const;
+  // After `failed` dropped: an extra channel is taken out of the rotation; the live connection
+  // is replaced by a surviving channel that carries every session (the server keeps a session
+  // while one of its channels lives). Both bump ChannelSequence ([MS-SMB2] 3.2.7.1). True when
+  // requests can go on without a reconnect.
+  bool Failover(Connection* failed);
+  // Channels dropped, and connections that took over from a dropped live one.
+  uint64_t channels_lost() const { return channels_lost_.load(); }
+  uint64_t channel_failovers() const { return channel_failovers_.load(); }
+  // Closes every extra channel (a reconnect makes new sessions, which they do not carry).
+  void DropExtraChannels(absl::string_view why);
+  void set_channel_factory(ChannelFactory f) { channel_factory_ = std::move(f); }
+  // True for the one caller that is to set up the extra channels (the first session with
+  // keys); false once that was claimed (others bind to the channels already there).
+  bool ClaimMultichannelSetup() { return !multichannel_claimed_.exchange(true); }
+  void set_primary_link_speed(uint64_t bps);
+  std::string multichannel_note() const;
+  void set_multichannel_note(std::string note);
+  // SMB2 capabilities this client sends in NEGOTIATE and VALIDATE_NEGOTIATE.
+  uint32_t Capabilities() const;
+
   // Dialects in the options' range, lowest first, as NEGOTIATE offered them.
   std::vector<uint16_t> OfferedDialects() const;
   // Security mode this client sends in NEGOTIATE, SESSION_SETUP and VALIDATE_NEGOTIATE.
@@ -179,17 +238,18 @@ class ClientContext {
   // CreditCharge for `bytes` of payload under the negotiated dialect ([MS-SMB2] 3.2.4.1.5).
   uint16_t Charge(uint64_t bytes) const;
 
-  // Submits a chain with each member's deadline request_timeout from now. While the client is
-  // being re-established, a request from any other thread waits for the end and fails with
-  // RetryAfterReconnect (its ids are the old connection's).
-  absl::Status Submit(const SmbMessageRef& chain);
+  // Submits a chain with each member's deadline request_timeout from now, on `on` (null: the
+  // live connection). While the client is being re-established, a request from any other
+  // thread waits for the end and fails with RetryAfterReconnect (its ids are the old
+  // connection's).
+  absl::Status Submit(const SmbMessageRef& chain, Connection* on = nullptr);
   // That wait alone, for requests submitted to the connection directly (asynchronous ones).
   absl::Status Gate();
   // Waits for one submitted message until its deadline; on timeout cancels it at the server
   // and abandons it (its destination is not written after this returns).
   absl::Status Await(SmbMessage* m);
   // Submit, then Await every member.
-  absl::Status RoundTrip(const SmbMessageRef& chain);
+  absl::Status RoundTrip(const SmbMessageRef& chain, Connection* on = nullptr);
   // One request whose body `body` writes, sent and answered; the answer's NTSTATUS as a Status.
   absl::Status Exchange(Command command, uint64_t session_id, uint32_t tree_id,
                         const std::function<void(WireWriter*)>& body, absl::string_view what);
@@ -206,11 +266,13 @@ class ClientContext {
   int Cancel();
 
  private:
-  // A new connection over `transport`, made the live one.
-  absl::Status Install(std::unique_ptr<Transport> transport);
-  // NEGOTIATE on the live connection. The first fills negotiated_ and makes the client GUID; a
-  // reconnect keeps the GUID and must agree what the first did.
-  absl::Status Negotiate(bool reconnect);
+  // A new connection over `transport`, kept for the client's life; `live`: made the live one.
+  absl::StatusOr<Connection*> Install(std::unique_ptr<Transport> transport, bool live = true);
+  // NEGOTIATE on `on`. kFirst fills negotiated_ and makes the client GUID; a reconnect or a
+  // new channel keeps the GUID and must agree what the first did. kFirst and kReconnect keep
+  // the answer's token and preauth hash for logins; kChannel puts them in *channel.
+  enum class NegotiateKind { kFirst, kReconnect, kChannel };
+  absl::Status Negotiate(Connection* on, NegotiateKind kind, Channel* channel = nullptr);
   // Recover()'s work, on the thread that won the right to do it.
   absl::Status RunRecovery(Connection* failed);
   // The reconnection thread: re-establishes a dropped connection as soon as it drops, so that
@@ -241,8 +303,17 @@ class ClientContext {
   // Reconnection state.
   TransportFactory factory_;
   std::atomic<uint64_t> generation_{0};
-  // [MS-SMB2] 2.2.1.2 ChannelSequence of 3.x requests: the number of reconnects so far.
+  // [MS-SMB2] 2.2.1.2 ChannelSequence of 3.x requests: bumped at each reconnect and each
+  // channel lost (3.2.7.1).
   std::atomic<uint16_t> channel_sequence_{0};
+  // Multichannel.
+  ChannelFactory channel_factory_;
+  mutable std::mutex channel_mu_;
+  std::vector<std::shared_ptr<Channel>> channels_;  // guarded by channel_mu_; [0]: the first
+  std::atomic<uint64_t> channels_lost_{0};
+  std::atomic<uint64_t> channel_failovers_{0};
+  std::atomic<bool> multichannel_claimed_{false};
+  std::string multichannel_note_;  // guarded by channel_mu_
   std::atomic<bool> closing_{false};
   std::atomic<bool> recovering_{false};
   std::mutex recover_mu_;
@@ -270,7 +341,18 @@ auto ClientContext::Resilient(bool idempotent, absl::string_view what, F&& op) -
     ReplayScope replay(attempt > 0);
     auto result = op();
     const absl::Status& s = StatusOf(result);
-    if (s.ok() || !reconnect_enabled()) return result;
+    if (s.ok()) return result;
+    if (!reconnect_enabled()) {
+      // Multichannel without reconnection: a surviving channel may take over.
+      if (attempt >= 8 || !CanFailover(c) || !Failover(c)) return result;
+      if (!idempotent) {
+        return absl::UnavailableError(absl::StrCat(
+            what, ": its channel dropped before the answer came (", s.message(),
+            "); another channel took over, but whether the server did it is unknown, so it is "
+            "not sent again"));
+      }
+      continue;
+    }
     const bool held_back = IsRetryAfterReconnect(s);
     if (!held_back && this->generation() == generation && !Lost(c)) return result;
     if (attempt >= 8) return result;  // the link keeps dropping under this one operation

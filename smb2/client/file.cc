@@ -414,18 +414,20 @@ absl::Status File::LockExchange(const LockElement& element, const char* what,
   });
 }
 
-bool File::RdmaChannelUsable() const {
+bool File::RdmaChannelUsable(const Transport* t) const {
+  if (t == nullptr) t = context_->transport();
   const Session* s = tree_->session();
   // Never on a signed or sealed session: RDMA-placed bytes are covered by neither the
   // signature nor the encryption (ClientOptions::rdma_threshold).
-  return context_->transport()->supports_rdma() && !s->signs() && !s->seals() &&
+  return t->supports_rdma() && !s->signs() && !s->seals() &&
          context_->negotiated().dialect >= kDialect300;
 }
 
-bool File::UseRdma(uint64_t bytes, absl::Span<const uint8_t> memory) const {
-  if (!RdmaChannelUsable()) return false;
+bool File::UseRdma(uint64_t bytes, absl::Span<const uint8_t> memory, const Transport* t) const {
+  if (t == nullptr) t = context_->transport();
+  if (!RdmaChannelUsable(t)) return false;
   const ClientOptions& o = context_->options();
-  const bool window = !memory.empty() && context_->transport()->window_covers(memory);
+  const bool window = !memory.empty() && t->window_covers(memory);
   return bytes >= (window ? o.rdma_threshold : std::max(o.rdma_threshold, o.rdma_threshold_per_io));
 }
 
@@ -449,8 +451,9 @@ uint32_t File::ChunkSize(bool write) const {
 }
 
 absl::StatusOr<SmbMessageRef> File::PrepareRead(uint64_t offset, absl::Span<uint8_t> dst,
-                                                bool allow_rdma) {
-  const bool rdma = allow_rdma && UseRdma(dst.size(), dst);
+                                                bool allow_rdma, Connection* on) {
+  Transport* t = on != nullptr ? on->transport() : context_->transport();
+  const bool rdma = allow_rdma && UseRdma(dst.size(), dst, t);
   // [MS-SMB2] 3.1.5.2 charges the payload whether it travels inline or by RDMA.
   SmbMessageRef m =
       context_->NewMessage(Command::kRead, tree_->session()->id(), tree_->id(), dst.size());
@@ -463,7 +466,7 @@ absl::StatusOr<SmbMessageRef> File::PrepareRead(uint64_t offset, absl::Span<uint
   req.file_id = id();
   if (rdma) {
     // The server may write exactly dst, for exactly this request.
-    SMBD_ASSIGN_OR_RETURN(m->rdma, context_->transport()->RegisterForPeer(dst, true));
+    SMBD_ASSIGN_OR_RETURN(m->rdma, t->RegisterForPeer(dst, true));
     req.channel = m->rdma->remote_invalidate() ? kChannelRdmaV1Invalidate : kChannelRdmaV1;
     req.channel_info = m->rdma->descriptors();
     req.padding = 0;
@@ -478,14 +481,18 @@ absl::StatusOr<uint64_t> File::PipelinedRead(
     const std::function<absl::Span<uint8_t>(uint64_t at, size_t n)>& destination,
     const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver) {
   const uint32_t chunk = ChunkSize(false);
+  const bool rdma_ok = RdmaChannelUsable();
   return client_internal::RunPipeline(
       *context_, length, chunk, context_->Depth(chunk),
       PipelineCalls{
           [&](PipelineStep* step) -> absl::Status {
             step->buffer = destination(step->at, step->length);
+            // Multichannel: each request on the channel its turn falls to.
+            step->channel = context_->PickChannel(tree_->session()->id(), rdma_ok);
+            Connection* on = step->channel != nullptr ? step->channel->connection : nullptr;
             SMBD_ASSIGN_OR_RETURN(step->message,
-                                  PrepareRead(offset + step->at, step->buffer, true));
-            return context_->Submit(step->message);
+                                  PrepareRead(offset + step->at, step->buffer, true, on));
+            return context_->Submit(step->message, on);
           },
           [&](PipelineStep& step) -> absl::StatusOr<uint32_t> {
             SmbMessage* m = step.message.get();
@@ -494,7 +501,9 @@ absl::StatusOr<uint64_t> File::PipelinedRead(
               m->rdma.reset();  // given up: the server reaches the buffer no more
               return waited;
             }
-            return EndRead(m, step.buffer, context_->counters());
+            absl::StatusOr<uint32_t> done = EndRead(m, step.buffer, context_->counters());
+            if (done.ok() && step.channel != nullptr) step.channel->bytes_read += *done;
+            return done;
           },
           [&](const PipelineStep& step, uint32_t done) {
             return deliver(step.buffer.subspan(0, done));
@@ -543,8 +552,10 @@ absl::StatusOr<uint64_t> File::ReadTo(
       sink);
 }
 
-absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<const uint8_t> src) {
-  const bool rdma = UseRdma(src.size(), src);
+absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<const uint8_t> src,
+                                                 Connection* on) {
+  Transport* t = on != nullptr ? on->transport() : context_->transport();
+  const bool rdma = UseRdma(src.size(), src, t);
   SmbMessageRef m =
       context_->NewMessage(Command::kWrite, tree_->session()->id(), tree_->id(), src.size());
   Bvecq payload;
@@ -556,7 +567,7 @@ absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<con
   if (rdma) {
     // The server reads exactly src, for exactly this request ([MS-SMB2] 3.2.4.7).
     SMBD_ASSIGN_OR_RETURN(m->rdma,
-                          context_->transport()->RegisterForPeer(
+                          t->RegisterForPeer(
                               absl::MakeSpan(const_cast<uint8_t*>(src.data()), src.size()), false));
     req.channel = m->rdma->remote_invalidate() ? kChannelRdmaV1Invalidate : kChannelRdmaV1;
     req.channel_info = m->rdma->descriptors();
@@ -573,13 +584,17 @@ absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<con
 
 absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
   const uint32_t chunk = ChunkSize(true);
+  const bool rdma_ok = RdmaChannelUsable();
   absl::StatusOr<uint64_t> written = client_internal::RunPipeline(
       *context_, src.size(), chunk, context_->Depth(chunk),
       PipelineCalls{
           [&](PipelineStep* step) -> absl::Status {
+            step->channel = context_->PickChannel(tree_->session()->id(), rdma_ok);
+            Connection* on = step->channel != nullptr ? step->channel->connection : nullptr;
             SMBD_ASSIGN_OR_RETURN(step->message,
-                                  PrepareWrite(offset + step->at, src.subspan(step->at, step->length)));
-            return context_->Submit(step->message);
+                                  PrepareWrite(offset + step->at,
+                                               src.subspan(step->at, step->length), on));
+            return context_->Submit(step->message, on);
           },
           [&](PipelineStep& step) -> absl::StatusOr<uint32_t> {
             SmbMessage* m = step.message.get();
@@ -591,6 +606,7 @@ absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
               return waited;
             }
             SMBD_RETURN_IF_ERROR(EndWrite(m, step.length, context_->counters()));
+            if (step.channel != nullptr) step.channel->bytes_written += step.length;
             return step.length;
           },
           [](const PipelineStep&, uint32_t) { return absl::OkStatus(); }},

@@ -146,17 +146,21 @@ class File {
       const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver);
   // One READ request for [offset, offset+dst.size()) into dst, encoded (its buffer registered
   // for the peer in m->rdma when `allow_rdma` and the read goes by RDMA), not submitted.
+  // `on`: the connection it will go on (multichannel; null: the live one), whose transport
+  // decides whether the RDMA channel is used.
   absl::StatusOr<SmbMessageRef> PrepareRead(uint64_t offset, absl::Span<uint8_t> dst,
-                                            bool allow_rdma);
+                                            bool allow_rdma, Connection* on = nullptr);
   // One WRITE of src at `offset` (by RDMA when large enough), encoded, not submitted.
-  absl::StatusOr<SmbMessageRef> PrepareWrite(uint64_t offset, absl::Span<const uint8_t> src);
+  absl::StatusOr<SmbMessageRef> PrepareWrite(uint64_t offset, absl::Span<const uint8_t> src,
+                                             Connection* on = nullptr);
   // Whether this session can use the RDMA channel at all (SMB Direct, 3.0 or later, neither
-  // signing nor sealing).
-  bool RdmaChannelUsable() const;
+  // signing nor sealing), over `t` (null: the live connection's transport).
+  bool RdmaChannelUsable(const Transport* t = nullptr) const;
   // Whether an I/O of `bytes` in `memory` goes through the RDMA channel (ClientOptions::
   // rdma_threshold when it gets a window, rdma_threshold_per_io otherwise; without `memory`,
-  // the latter).
-  bool UseRdma(uint64_t bytes, absl::Span<const uint8_t> memory = {}) const;
+  // the latter), over `t` (null: the live connection's transport).
+  bool UseRdma(uint64_t bytes, absl::Span<const uint8_t> memory = {},
+               const Transport* t = nullptr) const;
   // Bytes per READ/WRITE request for pipelined I/O.
   uint32_t ChunkSize(bool write) const;
 

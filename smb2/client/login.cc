@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "smb2/header.h"
 #include "smb2/ntstatus.h"
 #include "smb2/pdu/logoff.h"
 #include "smb2/pdu/session_setup.h"
@@ -20,23 +21,70 @@ namespace client_internal {
 
 namespace {
 
+// Where a SESSION_SETUP runs: a new session on the live connection, or the binding of an
+// existing session to a new channel ([MS-SMB2] 3.2.4.2.3 with SMB2_SESSION_FLAG_BINDING).
+struct LoginTarget {
+  Channel* channel = nullptr;  // binding: the new channel (its connection, preauth, token)
+  uint64_t bind_session_id = 0;
+  std::shared_ptr<SessionCrypto> session;  // binding: the session's own keys
+  bool binding() const { return channel != nullptr; }
+  Connection* on(ClientContext* ctx) const {
+    return channel != nullptr ? channel->connection : ctx->connection();
+  }
+};
+
+// What the new channel's connection uses for the session while the binding runs: the
+// SESSION_SETUP requests are signed with Session.SigningKey and so are the server's
+// intermediate answers ([MS-SMB2] 3.2.4.1.1, 3.3.4.1.1); the final answer is signed with the
+// new Channel.SigningKey, which exists only once the exchange ends, so it is checked there
+// (RunLoginOnce refuses it unsigned or wrongly signed).
+class BindingSecurity : public SessionSecurity {
+ public:
+  explicit BindingSecurity(std::shared_ptr<SessionCrypto> session)
+      : session_(std::move(session)) {}
+  bool signs() const override { return false; }
+  bool seals() const override { return false; }
+  bool SignsRequest(Command command) const override { return command == Command::kSessionSetup; }
+  absl::Status Sign(BvecqIter member) override { return session_->Sign(member); }
+  absl::Status Verify(BvecqIter member) override {
+    WireReader r(member);
+    SMBD_ASSIGN_OR_RETURN(Smb2Header h, DecodeHeader(&r));
+    if (h.command == Command::kSessionSetup && h.status == ntstatus::kSuccess) {
+      return absl::OkStatus();  // checked with Channel.SigningKey by RunLoginOnce
+    }
+    return session_->Verify(member);
+  }
+  absl::StatusOr<Bvecq> Seal(const Bvecq&, PagePool*, FragAllocator*) override {
+    return absl::FailedPreconditionError("a binding SESSION_SETUP is not encrypted");
+  }
+  absl::StatusOr<Bvecq> Unseal(const Bvecq&, PagePool*) override {
+    return absl::PermissionDeniedError("encrypted frame on a channel still being bound");
+  }
+
+ private:
+  const std::shared_ptr<SessionCrypto> session_;
+};
+
 // One SESSION_SETUP exchange with one mechanism. `who` names the user in messages.
 absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& creds,
                                          Authenticator& auth, const std::string& who,
                                          uint64_t previous_session_id, LoginResult& result,
-                                         bool* server_accepted);
+                                         bool* server_accepted, const LoginTarget& target);
 
 // RunLoginOnce, and when the client refuses a session the server had already accepted (a
 // final answer that proves nothing, a guest session, a bad signature), a LOGOFF so that the
 // server does not keep it. *server_accepted: the server said STATUS_SUCCESS.
 absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& creds,
                                      Authenticator& auth, const std::string& who,
-                                     uint64_t previous_session_id, bool* server_accepted) {
+                                     uint64_t previous_session_id, bool* server_accepted,
+                                     const LoginTarget& target) {
   LoginResult result;
   *server_accepted = false;
-  absl::StatusOr<LoginResult> r =
-      RunLoginOnce(ctx, creds, auth, who, previous_session_id, result, server_accepted);
-  if (!r.ok() && *server_accepted && result.session_id != 0 && ctx->connection()->status().ok()) {
+  absl::StatusOr<LoginResult> r = RunLoginOnce(ctx, creds, auth, who, previous_session_id,
+                                               result, server_accepted, target);
+  // (Never after a refused binding: a LOGOFF would end the session on every channel.)
+  if (!r.ok() && *server_accepted && result.session_id != 0 && !target.binding() &&
+      ctx->connection()->status().ok()) {
     // Best effort (unsigned: the session's keys were not accepted); the refusal stands anyway.
     (void)ctx->Exchange(Command::kLogoff, result.session_id, 0, EncodeLogoffRequest, "LOGOFF");
   }
@@ -46,12 +94,18 @@ absl::StatusOr<LoginResult> RunLogin(ClientContext* ctx, const Credentials& cred
 absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& creds,
                                          Authenticator& auth, const std::string& who,
                                          uint64_t previous_session_id, LoginResult& result,
-                                         bool* server_accepted) {
+                                         bool* server_accepted, const LoginTarget& target) {
   const NegotiatedInfo& negotiated = ctx->negotiated();
   const ClientOptions& options = ctx->options();
-  PreauthIntegrity preauth = ctx->preauth().Fork();
-  std::vector<uint8_t> server_token = ctx->negotiate_token();
+  const bool binding = target.binding();
+  Connection* on = target.on(ctx);
+  // A binding hashes its own connection's NEGOTIATE and its own SESSION_SETUPs (3.2.5.3.1).
+  PreauthIntegrity preauth =
+      binding ? target.channel->preauth.Fork() : ctx->preauth().Fork();
+  std::vector<uint8_t> server_token =
+      binding ? target.channel->negotiate_token : ctx->negotiate_token();
   const bool is_311 = negotiated.dialect == kDialect311;
+  if (binding) result.session_id = target.bind_session_id;
 
   for (int round = 0;; ++round) {
     if (round > 8) return absl::DataLossError("SESSION_SETUP: too many rounds");
@@ -64,9 +118,10 @@ absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& 
     // so that the server ends that one (and lets its durable handles be reclaimed) at once.
     // Every round carries it: servers read it from the request that completes the session.
     req.previous_session_id = previous_session_id;
+    if (binding) req.flags = kSessionFlagBinding;
     SMBD_RETURN_IF_ERROR(EncodeOne(
         m.get(), *ctx, [&](WireWriter* w) { return EncodeSessionSetupRequest(req, w); }));
-    SMBD_RETURN_IF_ERROR(ctx->RoundTrip(m));
+    SMBD_RETURN_IF_ERROR(ctx->RoundTrip(m, on));
     if (is_311) SMBD_RETURN_IF_ERROR(preauth.Update(m->request.begin()));
     const uint32_t status = m->response_header.status;
     if (status != ntstatus::kSuccess && status != ntstatus::kMoreProcessingRequired) {
@@ -75,6 +130,12 @@ absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& 
           absl::StrCat("SESSION_SETUP as '", who, "'"));
     }
     SMBD_ASSIGN_OR_RETURN(SessionSetupResponse resp, DecodeSessionSetupResponse(Reader(*m)));
+    if (binding && m->response_header.session_id != target.bind_session_id) {
+      return absl::DataLossError(absl::StrCat(
+          "binding SESSION_SETUP answered for session 0x",
+          absl::Hex(m->response_header.session_id), ", not 0x",
+          absl::Hex(target.bind_session_id)));
+    }
     result.session_id = m->response_header.session_id;
     SMBD_ASSIGN_OR_RETURN(server_token,
                           CopyBuffer(*m, resp.security_buffer_offset,
@@ -106,6 +167,29 @@ absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& 
           "': the server accepted the session before authentication finished (STATUS_SUCCESS "
           "on round ",
           round + 1, "); refusing an unauthenticated session"));
+    }
+    if (binding) {
+      // [MS-SMB2] 3.2.5.3.3: a guest answer to a binding is refused; the channel is signed
+      // with a key of its own, derived from this exchange's session key (and, on 3.1.1, the
+      // channel's preauth hash), and the final answer must prove the server holds it.
+      if ((resp.session_flags & kSessionFlagIsGuest) != 0 || auth.session_key().empty()) {
+        return absl::UnauthenticatedError(
+            "binding SESSION_SETUP: the server answered as for a guest (or with no key)");
+      }
+      SMBD_ASSIGN_OR_RETURN(SmbSessionKeys keys,
+                            DeriveSmbKeys(negotiated.dialect, auth.session_key().span(),
+                                          is_311 ? preauth.value() : absl::Span<const uint8_t>(),
+                                          negotiated.cipher));
+      SMBD_ASSIGN_OR_RETURN(Signer channel_signer,
+                            Signer::Create(negotiated.signing, keys.signing.span()));
+      if (!m->response_header.is_signed()) {
+        return absl::PermissionDeniedError(
+            "binding SESSION_SETUP: the final answer is not signed; refusing the channel");
+      }
+      SMBD_RETURN_IF_ERROR(channel_signer.Verify(m->response.begin()));
+      result.crypto = target.session->ForChannel(std::move(channel_signer));
+      on->SetSessionSecurity(result.session_id, result.crypto);
+      break;
     }
     result.guest = (resp.session_flags & kSessionFlagIsGuest) != 0;
     result.anonymous = (resp.session_flags & kSessionFlagIsNull) != 0 || creds.anonymous;
@@ -179,7 +263,7 @@ absl::StatusOr<LoginResult> RunLoginOnce(ClientContext* ctx, const Credentials& 
         // FSCTL_VALIDATE_NEGOTIATE_INFO IOCTL (3.2.5.5), whatever the session's signing.
         is_311 ? (1u << static_cast<uint16_t>(Command::kTreeConnect))
                : (1u << static_cast<uint16_t>(Command::kIoctl)));
-    ctx->connection()->SetSessionSecurity(result.session_id, result.crypto);
+    on->SetSessionSecurity(result.session_id, result.crypto);
     break;
   }
   return std::move(result);
@@ -211,10 +295,9 @@ absl::Status KerberosUsable(ClientContext* ctx, const Credentials& creds,
   return absl::OkStatus();
 }
 
-}  // namespace
 
-absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds,
-                                  uint64_t previous_session_id) {
+absl::StatusOr<LoginResult> LoginOn(ClientContext* ctx, const Credentials& creds,
+                                    uint64_t previous_session_id, const LoginTarget& target) {
   const bool unauthenticated = creds.anonymous || creds.guest;
   if (creds.kerberos == KerberosUse::kRequire && unauthenticated) {
     return absl::InvalidArgumentError(
@@ -233,8 +316,8 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds,
       ko.offer_ntlm = creds.kerberos != KerberosUse::kRequire;
       KerberosAuthenticator auth(ko);
       bool server_accepted = false;
-      absl::StatusOr<LoginResult> r =
-          RunLogin(ctx, creds, auth, principal, previous_session_id, &server_accepted);
+      absl::StatusOr<LoginResult> r = RunLogin(ctx, creds, auth, principal, previous_session_id,
+                                               &server_accepted, target);
       if (r.ok()) {
         r->mechanism = "Kerberos";
         r->note = absl::StrCat("authenticated by Kerberos as ", auth.client_principal(), " to ",
@@ -274,7 +357,7 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds,
   bool server_accepted = false;
   absl::StatusOr<LoginResult> ntlm =
       RunLogin(ctx, creds, auth, creds.anonymous ? "(anonymous)" : creds.user,
-               previous_session_id, &server_accepted);
+               previous_session_id, &server_accepted, target);
   if (!ntlm.ok()) return WithSuffix(ntlm.status(), ntlm_error_note);
   LoginResult r = *std::move(ntlm);
   r.mechanism = r.anonymous ? "anonymous" : r.guest ? "guest" : "NTLM";
@@ -282,6 +365,38 @@ absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds,
                                   : absl::StrCat("authenticated by NTLM as ", creds.user);
   absl::StrAppend(&r.note, kerberos_note);
   return r;
+}
+
+}  // namespace
+
+absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& creds,
+                                  uint64_t previous_session_id) {
+  return LoginOn(ctx, creds, previous_session_id, LoginTarget());
+}
+
+absl::StatusOr<std::shared_ptr<SessionCrypto>> BindSession(
+    ClientContext* ctx, Channel* channel, const Credentials& creds, uint64_t session_id,
+    std::shared_ptr<SessionCrypto> session, bool kerberos) {
+  LoginTarget target;
+  target.channel = channel;
+  target.bind_session_id = session_id;
+  target.session = session;
+  // The session's own mechanism, and no other: a session set up by Kerberos binds by Kerberos.
+  Credentials c;
+  c.user = creds.user;
+  c.domain = creds.domain;
+  c.password = creds.password.Clone();
+  c.workstation = creds.workstation;
+  c.kerberos_principal = creds.kerberos_principal;
+  c.kerberos = kerberos ? KerberosUse::kRequire : KerberosUse::kNever;
+  channel->connection->SetSessionSecurity(session_id,
+                                          std::make_shared<BindingSecurity>(session));
+  absl::StatusOr<LoginResult> r = LoginOn(ctx, c, 0, target);
+  if (!r.ok()) {
+    channel->connection->SetSessionSecurity(session_id, nullptr);
+    return r.status();
+  }
+  return r->crypto;
 }
 
 }  // namespace client_internal

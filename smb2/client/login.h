@@ -34,6 +34,15 @@ struct LoginResult {
 absl::StatusOr<LoginResult> Login(ClientContext* ctx, const Credentials& credentials,
                                   uint64_t previous_session_id = 0);
 
+// Binds the session `session_id` (whose keys are `session`) to the new channel `channel`
+// ([MS-SMB2] 3.2.4.2.3, 3.2.5.3.3): SESSION_SETUP with SMB2_SESSION_FLAG_BINDING, signed with
+// Session.SigningKey, authenticated again with the same credentials and mechanism (Kerberos
+// when `kerberos`, else NTLM). Returns the channel's security (its own Channel.SigningKey,
+// the session's encryption keys), already installed on the channel's connection.
+absl::StatusOr<std::shared_ptr<SessionCrypto>> BindSession(
+    ClientContext* ctx, Channel* channel, const Credentials& credentials, uint64_t session_id,
+    std::shared_ptr<SessionCrypto> session, bool kerberos);
+
 }  // namespace client_internal
 }  // namespace smbd
 

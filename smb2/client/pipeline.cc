@@ -32,7 +32,8 @@ absl::StatusOr<uint64_t> RunPipeline(ClientContext& context, uint64_t length, ui
     lost_on = c;
   };
   auto connection_loss = [&](const absl::Status& s, Connection* c) {
-    return context.reconnect_enabled() && (IsRetryAfterReconnect(s) || context.Lost(c));
+    return (context.reconnect_enabled() && (IsRetryAfterReconnect(s) || context.Lost(c))) ||
+           context.CanFailover(c);
   };
   while (true) {
     while (next < length && !ended && error.ok() && !lost && inflight.size() < depth) {
@@ -43,12 +44,12 @@ absl::StatusOr<uint64_t> RunPipeline(ClientContext& context, uint64_t length, ui
       PipelineStep step;
       step.at = next;
       step.length = static_cast<uint32_t>(std::min<uint64_t>(chunk, length - next));
-      Connection* c = context.connection();
       absl::Status s;
       {
         ReplayScope replay(step.at < replay_until);
         s = calls.submit(&step);
       }
+      Connection* c = step.channel != nullptr ? step.channel->connection : context.connection();
       if (!s.ok()) {
         if (connection_loss(s, c)) {
           lose(step.at, c);

@@ -23,6 +23,7 @@ struct PipelineStep {
   uint64_t at = 0;             // offset in the range
   uint32_t length = 0;         // bytes asked for
   absl::Span<uint8_t> buffer;  // a read's destination (empty for writes)
+  Channel* channel = nullptr;  // where submit sent it (null: the live connection)
 };
 
 struct PipelineCalls {
@@ -45,7 +46,9 @@ struct PipelineCalls {
 // first request not yet delivered: those sent before are sent again as replays
 // (SMB2_FLAGS_REPLAY_OPERATION), into the same place of the range. Nothing of a failed or
 // drained request is delivered, and a request of the dead connection writes no buffer after
-// it was drained (Connection::Fail ends its placement first).
+// it was drained (Connection::Fail ends its placement first). With multichannel, a request
+// lost with one channel goes the same way, on the channels left (ClientContext::Failover),
+// with or without reconnection.
 absl::StatusOr<uint64_t> RunPipeline(ClientContext& context, uint64_t length,
                                      uint32_t chunk, size_t depth, const PipelineCalls& calls,
                                      absl::string_view what);

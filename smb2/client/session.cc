@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "smb2/client/context.h"
 #include "smb2/client/login.h"
@@ -33,7 +34,8 @@ Session::Session(ClientContext* context, Client* client, client_internal::LoginR
       crypto_(std::move(login.crypto)),
       mechanism_(std::move(login.mechanism)),
       auth_note_(std::move(login.note)) {
-  if (context_->reconnect_enabled()) {
+  // Kept to log in again after a reconnect, and to bind extra channels (multichannel).
+  if (context_->reconnect_enabled() || context_->options().multichannel.max_channels > 1) {
     credentials_.user = credentials.user;
     credentials_.domain = credentials.domain;
     credentials_.password = credentials.password.Clone();
@@ -160,7 +162,12 @@ absl::Status Session::LogoffImpl(bool may_reconnect) {
     if (!connection->status().ok()) return connection->status();
     const uint64_t id = this->id();
     absl::Status r = context_->Exchange(Command::kLogoff, id, 0, EncodeLogoffRequest, "LOGOFF");
-    if (r.ok() || connection->status().ok()) connection->SetSessionSecurity(id, nullptr);
+    if (r.ok() || connection->status().ok()) {
+      // LOGOFF ends the session on every channel ([MS-SMB2] 3.3.5.6).
+      for (const std::shared_ptr<client_internal::Channel>& ch : context_->channels()) {
+        ch->connection->SetSessionSecurity(id, nullptr);
+      }
+    }
     return r;
   };
   absl::Status s = may_reconnect ? context_->Resilient(true, "LOGOFF", logoff) : logoff();
@@ -170,7 +177,7 @@ absl::Status Session::LogoffImpl(bool may_reconnect) {
 
 absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view share) {
   SMBD_RETURN_IF_ERROR(lost_.status());
-  return context_->Resilient(
+  absl::StatusOr<std::unique_ptr<Tree>> result = context_->Resilient(
       true, "TREE_CONNECT", [&]() -> absl::StatusOr<std::unique_ptr<Tree>> {
         const uint64_t generation = context_->generation();
         SMBD_ASSIGN_OR_RETURN(Connected c, ConnectTree(share));
@@ -180,6 +187,93 @@ absl::StatusOr<std::unique_ptr<Tree>> Session::TreeConnect(absl::string_view sha
         if (context_->generation() != generation) return RetryAfterReconnect("TREE_CONNECT");
         return tree;
       });
+  if (result.ok() && context_->options().multichannel.max_channels > 1) AddChannels(result->get());
+  return result;
+}
+
+void Session::AddChannels(Tree* tree) {
+  std::string why;
+  if (!context_->MultichannelPossible(&why)) {
+    context_->set_multichannel_note(absl::StrCat("multichannel off: ", why));
+    return;
+  }
+  const std::shared_ptr<SessionCrypto> crypto = this->crypto();
+  if (crypto == nullptr) {
+    // [MS-SMB2] 3.3.5.5.2: a binding is signed with the session's key, which a guest or
+    // anonymous session does not have.
+    context_->set_multichannel_note(
+        "multichannel off for a guest or anonymous session (a binding needs a signing key)");
+    return;
+  }
+  const bool kerberos = mechanism_ == "Kerberos";
+  if (!context_->ClaimMultichannelSetup()) {
+    // The channels exist (another session set them up): this session binds to them too.
+    for (const std::shared_ptr<client_internal::Channel>& ch : context_->channels()) {
+      if (ch->connection == context_->connection() || ch->dropped.load() ||
+          ch->connection->HasSessionSecurity(id())) {
+        continue;
+      }
+      (void)client_internal::BindSession(context_, ch.get(), credentials_, id(), crypto,
+                                         kerberos);
+    }
+    return;
+  }
+  absl::StatusOr<std::vector<ServerInterface>> listed = tree->QueryNetworkInterfaces();
+  if (!listed.ok()) {
+    context_->set_multichannel_note(absl::StrCat(
+        "multichannel off: the server did not list its interfaces (", listed.status().message(),
+        ")"));
+    return;
+  }
+  // Fastest first ([MS-SMB2] 3.2.4.20.10 leaves the choice to the client), one channel per
+  // address, none to the address the first connection already uses.
+  std::vector<ServerInterface> interfaces = *std::move(listed);
+  std::stable_sort(interfaces.begin(), interfaces.end(),
+                   [](const ServerInterface& a, const ServerInterface& b) {
+                     return a.link_speed_bps > b.link_speed_bps;
+                   });
+  const std::string first = context_->transport()->peer_address();
+  for (const ServerInterface& i : interfaces) {
+    if (i.address == first) {
+      context_->set_primary_link_speed(i.link_speed_bps);
+      break;
+    }
+  }
+  std::vector<std::string> used = {first};
+  std::vector<std::string> added, failed;
+  const uint32_t wanted = context_->options().multichannel.max_channels - 1;
+  for (const ServerInterface& i : interfaces) {
+    if (added.size() >= wanted) break;
+    if (i.address.empty() || std::find(used.begin(), used.end(), i.address) != used.end()) {
+      continue;
+    }
+    used.push_back(i.address);
+    absl::StatusOr<std::shared_ptr<client_internal::Channel>> ch = context_->OpenChannel(i);
+    absl::Status s = ch.status();
+    if (ch.ok()) {
+      s = client_internal::BindSession(context_, ch->get(), credentials_, id(), crypto, kerberos)
+              .status();
+      if (s.ok()) {
+        context_->ActivateChannel(*ch);
+      } else {
+        (*ch)->connection->Close(absl::CancelledError("binding refused"));
+      }
+    }
+    if (s.ok()) {
+      added.push_back(absl::StrCat(i.address, (*ch)->rdma ? " (SMB Direct, " : " (TCP, ",
+                                   i.link_speed_bps / 1000000, " Mbit/s)"));
+    } else {
+      failed.push_back(absl::StrCat(i.address, ": ", s.message()));
+    }
+  }
+  std::string note =
+      added.empty()
+          ? absl::StrCat("multichannel: no channel added (the server lists ", interfaces.size(),
+                         " interface(s), none at another address than ", first, ")")
+          : absl::StrCat("multichannel: ", added.size() + 1, " channels: ", first,
+                         " (the first) + ", absl::StrJoin(added, " + "));
+  if (!failed.empty()) absl::StrAppend(&note, "; not added: ", absl::StrJoin(failed, "; "));
+  context_->set_multichannel_note(std::move(note));
 }
 
 absl::StatusOr<Session::Connected> Session::ConnectTree(absl::string_view share) {
@@ -224,7 +318,7 @@ absl::StatusOr<Session::Connected> Session::ConnectTree(absl::string_view share)
 
 absl::Status Session::ValidateNegotiate(uint32_t tree_id) {
   ValidateNegotiateInfoRequest v;
-  v.capabilities = kCapLargeMtu | kCapEncryption;
+  v.capabilities = context_->Capabilities();  // what NEGOTIATE sent
   std::memcpy(v.guid, context_->client_guid(), 16);
   v.security_mode = context_->SecurityMode();
   const std::vector<uint16_t> dialects = context_->OfferedDialects();

@@ -75,6 +75,11 @@ class Session {
   // this session lost instead.
   absl::Status Reestablish();
   std::shared_ptr<SessionCrypto> crypto() const;
+  // Multichannel (ClientOptions::multichannel), after a tree connect: the first session with
+  // keys asks the server for its interfaces through `tree` and binds new channels; a later one
+  // binds itself to those. Failures leave the session on the channels it has (and say why in
+  // Client::multichannel_note()).
+  void AddChannels(Tree* tree);
   // Logoff(); from the destructor without reconnecting first.
   absl::Status LogoffImpl(bool may_reconnect);
   void AddTree(Tree* tree);     // under the registry lock

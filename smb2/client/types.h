@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "smb2/credits.h"
 #include "smb2/pdu/change_notify.h"
@@ -15,6 +18,8 @@
 #include "smb2/security/secret.h"
 
 namespace smbd {
+
+class Transport;
 
 // Reconnection after a dropped connection ([MS-SMB2] 3.2.4.4, 3.2.7.1): see README "Sessions
 // that survive the network". Off by default (max_outage zero): a drop fails what is in flight.
@@ -31,6 +36,20 @@ struct ReconnectOptions {
   // a pulled cable, a hung server) is noticed by its unanswered request_timeout even while the
   // client makes no call, and the durable handles are reopened in time (0: none).
   absl::Duration keepalive = absl::Seconds(30);
+};
+
+// Multichannel ([MS-SMB2] 3.2.4.2.3 binding, 3.2.7.1): see README "Multichannel". Off by
+// default. When on, the first tree connect of a session that has keys asks the server for its
+// interfaces (FSCTL_QUERY_NETWORK_INTERFACE_INFO) and binds up to max_channels - 1 extra
+// connections to the session, one per interface address other than the first connection's,
+// fastest first. Pipelined READs and WRITEs are then spread over the channels in proportion to
+// the link speeds the server reports; a channel that drops is left out and its requests are
+// sent again on the others (with reconnection off too), and when the first connection drops a
+// surviving channel takes its place.
+struct MultichannelOptions {
+  // Connections in all, the first one included; 1: multichannel off (and
+  // SMB2_GLOBAL_CAP_MULTI_CHANNEL is not offered).
+  uint32_t max_channels = 1;
 };
 
 struct ClientOptions {
@@ -90,6 +109,20 @@ struct ClientOptions {
   // Reconnection (needs a client made by connect/connect.h, over TCP or SMB Direct, which knows
   // how to connect again; off by default).
   ReconnectOptions reconnect;
+  // Extra channels (needs a client made by connect/connect.h; off by default).
+  MultichannelOptions multichannel;
+};
+
+// One connection of a client (Client::channels()): the first, or an extra channel of
+// multichannel, and the READ/WRITE payload that pipelined I/O sent over it.
+struct ChannelInfo {
+  std::string address;  // the server interface it goes to ("" for the first connection)
+  bool rdma = false;    // SMB Direct
+  bool first = false;   // the live connection (the first one, or the one that took over)
+  bool up = false;      // not dropped
+  uint64_t link_speed_bps = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
 };
 
 // Whether SESSION_SETUP uses Kerberos (GSS-API through MIT krb5; smb2/security/kerberos.h).
@@ -164,6 +197,12 @@ struct ServerInterface {
   uint64_t link_speed_bps = 0;
   std::string address;  // "10.0.0.5" or "fd00::5"
 };
+
+// How an extra channel reaches one of the server's interfaces (multichannel): a new transport
+// to that address, made the way the first one was (connect/connect.h passes one; tests route
+// it through a proxy).
+using ChannelFactory =
+    std::function<absl::StatusOr<std::unique_ptr<Transport>>(const ServerInterface& to)>;
 
 // SMB2 lease caching states ([MS-SMB2] 2.2.13.2.8), for OpenOptions::lease.
 namespace lease {
@@ -243,6 +282,11 @@ struct ClientStats {
   // worked, reopened handles included), in total and the longest, in microseconds.
   uint64_t reconnect_us_total = 0;
   uint64_t reconnect_us_max = 0;
+  // Multichannel: connections up now (1 without extra channels), extra channels dropped, and
+  // times a surviving channel took over from a dropped first connection.
+  uint64_t channels = 1;
+  uint64_t channels_lost = 0;
+  uint64_t channel_failovers = 0;
 };
 
 }  // namespace smbd
