@@ -266,12 +266,16 @@ void Session::AddChannels(Tree* tree) {
       failed.push_back(absl::StrCat(i.address, ": ", s.message()));
     }
   }
-  std::string note =
-      added.empty()
-          ? absl::StrCat("multichannel: no channel added (the server lists ", interfaces.size(),
-                         " interface(s), none at another address than ", first, ")")
-          : absl::StrCat("multichannel: ", added.size() + 1, " channels: ", first,
-                         " (the first) + ", absl::StrJoin(added, " + "));
+  std::string note;
+  if (!added.empty()) {
+    note = absl::StrCat("multichannel: ", added.size() + 1, " channels: ", first,
+                        " (the first) + ", absl::StrJoin(added, " + "));
+  } else if (failed.empty()) {
+    note = absl::StrCat("multichannel: no channel added (the server lists ", interfaces.size(),
+                        " interface(s), none at another address than ", first, ")");
+  } else {
+    note = "multichannel: no channel added";
+  }
   if (!failed.empty()) absl::StrAppend(&note, "; not added: ", absl::StrJoin(failed, "; "));
   context_->set_multichannel_note(std::move(note));
 }

@@ -2,8 +2,10 @@
 // connections and cuts them on demand: what a flapped link or a rebooted switch does to a client.
 // Used by tests/samba/reconnect_test. Cut() ends every connection open now (both sockets shut
 // down, so the server sees the client go and the client sees the server go); Refuse(true) makes
-// new connections end at once until Refuse(false); the first server frame of the next connection
-// can be changed (a server that answers NEGOTIATE differently after a reconnect).
+// new connections end at once until Refuse(false); a server frame of the next connection can be
+// changed (a server that answers NEGOTIATE differently after a reconnect, a binding answer with
+// a bad signature). The upstream is 127.0.0.1 or, given, another address (an IPv6 one: the
+// multichannel tests' second interface, ::1).
 #ifndef SMBD_TESTS_SAMBA_CUTTING_PROXY_H_
 #define SMBD_TESTS_SAMBA_CUTTING_PROXY_H_
 
@@ -32,7 +34,8 @@ class CuttingProxy {
   // Changes a whole Direct TCP frame from the server (4-byte length header included).
   using Tamper = std::function<void(std::vector<uint8_t>* frame)>;
 
-  explicit CuttingProxy(uint16_t upstream_port) : upstream_port_(upstream_port) {
+  explicit CuttingProxy(uint16_t upstream_port, std::string upstream_host = "127.0.0.1")
+      : upstream_port_(upstream_port), upstream_host_(std::move(upstream_host)) {
     listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -94,9 +97,13 @@ class CuttingProxy {
     for (auto& p : pairs_) p->frozen = true;
   }
   // The next connection's first frame from the server goes through `tamper`.
-  void TamperNextFirstFrame(Tamper tamper) {
+  void TamperNextFirstFrame(Tamper tamper) { TamperNextConnectionFrame(0, std::move(tamper)); }
+  // The next connection's frame number `index` (0: the first) from the server goes through
+  // `tamper`; the ones before it pass unchanged.
+  void TamperNextConnectionFrame(int index, Tamper tamper) {
     std::lock_guard<std::mutex> l(mu_);
     next_tamper_ = std::move(tamper);
+    next_tamper_index_ = index;
   }
 
  private:
@@ -106,6 +113,7 @@ class CuttingProxy {
     std::atomic<bool> cut{false};
     std::atomic<bool> frozen{false};
     Tamper tamper;
+    int tamper_index = 0;
     std::thread up, down;
   };
 
@@ -117,12 +125,19 @@ class CuttingProxy {
         close(c);
         continue;
       }
-      const int s = socket(AF_INET, SOCK_STREAM, 0);
+      const bool v6 = upstream_host_.find(':') != std::string::npos;
+      const int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
       sockaddr_in a{};
+      sockaddr_in6 a6{};
       a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
       a.sin_port = htons(upstream_port_);
-      if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      a6.sin6_family = AF_INET6;
+      a6.sin6_port = htons(upstream_port_);
+      inet_pton(AF_INET, upstream_host_.c_str(), &a.sin_addr);
+      inet_pton(AF_INET6, upstream_host_.c_str(), &a6.sin6_addr);
+      const int rc = v6 ? connect(s, reinterpret_cast<sockaddr*>(&a6), sizeof(a6))
+                        : connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      if (rc != 0) {
         close(c);
         close(s);
         continue;
@@ -133,6 +148,7 @@ class CuttingProxy {
       Pair* raw = p.get();
       std::lock_guard<std::mutex> l(mu_);
       p->tamper = std::move(next_tamper_);
+      p->tamper_index = next_tamper_index_;
       next_tamper_ = nullptr;
       connections_++;
       raw->up = std::thread([this, raw] { Pump(raw->client_fd, raw->server_fd, &bytes_up_, raw); });
@@ -155,7 +171,7 @@ class CuttingProxy {
   }
 
   void PumpDown(Pair* p) {
-    if (p->tamper) {
+    for (int i = 0; p->tamper && i <= p->tamper_index; ++i) {
       // [MS-SMB2] 2.1: a zero byte and a 24-bit length, then the frame.
       std::vector<uint8_t> frame(4);
       bool ok = ReadFull(p->server_fd, frame.data(), 4);
@@ -165,7 +181,7 @@ class CuttingProxy {
         ok = ReadFull(p->server_fd, frame.data() + 4, n);
       }
       if (ok) {
-        p->tamper(&frame);
+        if (i == p->tamper_index) p->tamper(&frame);
         ok = WriteFull(p->client_fd, frame.data(), frame.size());
       }
       if (!ok) {
@@ -178,6 +194,7 @@ class CuttingProxy {
   }
 
   const uint16_t upstream_port_;
+  const std::string upstream_host_;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
@@ -189,6 +206,7 @@ class CuttingProxy {
   std::mutex mu_;
   std::vector<std::unique_ptr<Pair>> pairs_;
   Tamper next_tamper_;
+  int next_tamper_index_ = 0;
   std::thread acceptor_;
 };
 

@@ -29,64 +29,21 @@
 #include "smb2/client/client.h"
 #include "tests/samba/cutting_proxy.h"
 #include "tests/samba/samba_env.h"
+#include "tests/samba/stream_sha.h"
 
 namespace smbd {
 namespace {
 
 using testing_samba::CuttingProxy;
 using testing_samba::Env;
+using testing_samba::FileSha;
+using testing_samba::Fill;
 using testing_samba::SambaEnv;
+using testing_samba::Sha256;
+using testing_samba::StreamSha;
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
-
-void Fill(uint64_t offset, absl::Span<uint8_t> out) {
-  testing_samba::FillStream(offset, out.data(), out.size());
-}
-
-class Sha256 {
- public:
-  Sha256() { SHA256_Init(&ctx_); }
-  void Update(absl::Span<const uint8_t> b) { SHA256_Update(&ctx_, b.data(), b.size()); }
-  std::string Hex() {
-    unsigned char md[32];
-    SHA256_Final(md, &ctx_);
-    std::string s;
-    for (unsigned char c : md) absl::StrAppend(&s, absl::Hex(c, absl::kZeroPad2));
-    return s;
-  }
-
- private:
-  SHA256_CTX ctx_;
-};
-
-// The SHA-256 of the stream Fill makes, [0, size).
-std::string StreamSha(uint64_t size) {
-  Sha256 sha;
-  std::vector<uint8_t> piece(64 * kMiB);
-  for (uint64_t at = 0; at < size; at += piece.size()) {
-    absl::Span<uint8_t> p = absl::MakeSpan(piece).subspan(0, std::min<uint64_t>(piece.size(), size - at));
-    Fill(at, p);
-    sha.Update(p);
-  }
-  return sha.Hex();
-}
-
-std::string FileSha(const std::string& path, uint64_t* size) {
-  std::ifstream in(path, std::ios::binary);
-  Sha256 sha;
-  std::vector<char> buf(16 * kMiB);
-  *size = 0;
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const std::streamsize n = in.gcount();
-    if (n <= 0) break;
-    sha.Update(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(buf.data()),
-                                   static_cast<size_t>(n)));
-    *size += static_cast<uint64_t>(n);
-  }
-  return sha.Hex();
-}
 
 // Cuts the proxy's connections each time `counter()` passes the next threshold.
 class Cutter {
