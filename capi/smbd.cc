@@ -304,6 +304,7 @@ smbd_status smbd_connect(const char* url, const smbd_options* options, smbd_clie
   spec.client.require_encryption = o.seal != 0;
   spec.client.request_timeout = absl::Milliseconds(o.timeout_ms == 0 ? 60000 : o.timeout_ms);
   spec.client.reconnect.max_outage = absl::Milliseconds(o.reconnect_ms);
+  spec.client.multichannel.max_channels = std::clamp<uint32_t>(o.max_channels, 1, 16);
   if (o.cipher != nullptr) {
     const std::optional<Cipher> pick = CipherFromName(o.cipher);
     if (!pick.has_value()) {

@@ -106,6 +106,10 @@ typedef struct smbd_options {
    * reconnects, logs on again and reopens its files (smbd_open then asks for durable handles
    * with a lease), and reads and writes go on; past it they fail with SMBD_EUNAVAILABLE. */
   uint32_t reconnect_ms;
+  /* Multichannel (see README): connections in all, the extra ones bound to the session at the
+   * other interfaces the server lists, reads and writes spread over them; a channel that drops
+   * is left out. 0 or 1 (default): one connection. */
+  uint32_t max_channels;
 } smbd_options;
 
 enum { SMBD_KERBEROS_AUTO = 0, SMBD_KERBEROS_REQUIRE = 1, SMBD_KERBEROS_NEVER = 2 };

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -291,6 +292,15 @@ class PyClient {
   std::string rdma_note() const { return Get()->session->RdmaChannelNote(); }
   std::string auth_note() const { return Get()->session->auth_note(); }
   std::string auth_mechanism() const { return Get()->session->auth_mechanism(); }
+  std::string multichannel_note() const { return Get()->client->multichannel_note(); }
+  // Per channel: (address, bytes read, bytes written, up); the first connection's address is "".
+  std::vector<std::tuple<std::string, uint64_t, uint64_t, bool>> channels() const {
+    std::vector<std::tuple<std::string, uint64_t, uint64_t, bool>> out;
+    for (const ChannelInfo& ch : Get()->client->channels()) {
+      out.emplace_back(ch.address, ch.bytes_read, ch.bytes_written, ch.up);
+    }
+    return out;
+  }
   PyRegistered Register(const py::buffer& buffer) { return PyRegistered(Get(), buffer); }
   void Cancel() { Get()->client->Cancel(); }
 
@@ -314,7 +324,7 @@ PyClient Connect(const std::string& url, std::optional<std::string> password,
                  std::optional<std::string> credentials_file,
                  std::optional<std::string> rdma_device, std::optional<std::string> user,
                  const std::string& kerberos, std::optional<std::string> kerberos_principal,
-                 double reconnect) {
+                 double reconnect, int channels) {
   absl::StatusOr<SmbUrl> parsed = ParseSmbUrl(url);
   if (!parsed.ok()) {
     throw py::value_error(absl::StrCat("bad URL ", RedactUrlText(url), ": ",
@@ -334,6 +344,8 @@ PyClient Connect(const std::string& url, std::optional<std::string> password,
     throw py::value_error("reconnect: 0 <= seconds <= 86400");
   }
   spec.client.reconnect.max_outage = absl::Seconds(reconnect);
+  if (channels < 1 || channels > 16) throw py::value_error("channels: 1 to 16");
+  spec.client.multichannel.max_channels = static_cast<uint32_t>(channels);
   if (cipher.has_value()) {
     const std::optional<Cipher> pick = CipherFromName(*cipher);
     if (!pick.has_value()) throw py::value_error(absl::StrCat("unknown cipher '", *cipher, "'"));
@@ -519,6 +531,11 @@ PYBIND11_MODULE(smbd, m) {
                              "'Kerberos', 'NTLM', 'guest' or 'anonymous'.")
       .def_property_readonly("auth_note", &PyClient::auth_note,
                              "How the session was authenticated, and why not Kerberos.")
+      .def_property_readonly("multichannel_note", &PyClient::multichannel_note,
+                             "The channels in use (connect(channels=N)), or why there is one.")
+      .def_property_readonly("channels", &PyClient::channels,
+                             "[(address, bytes_read, bytes_written, up)] per connection; the "
+                             "first connection's address is ''.")
       .def_property_readonly("rdma_note", &PyClient::rdma_note,
                              "Whether reads and writes use the RDMA channel, and how or why not.")
       .def("register", &PyClient::Register, py::arg("buffer"),
@@ -537,10 +554,13 @@ PYBIND11_MODULE(smbd, m) {
         py::arg("credentials_file") = py::none(), py::arg("rdma_device") = py::none(),
         py::arg("user") = py::none(), py::arg("kerberos") = "auto",
         py::arg("kerberos_principal") = py::none(), py::arg("reconnect") = 0.0,
+        py::arg("channels") = 1,
         "Connects to smb://[domain;][user[:password]@]host[:port]/share, logs on and "
         "connects the share. transport: auto (SMB Direct, else TCP), rdma or tcp. kerberos: "
         "auto (a ticket from kinit when the server offers Kerberos, else NTLM), require, or "
         "never; kerberos_principal: the server's principal (default cifs/HOST). reconnect: "
         "seconds of outage to survive (0: a dropped connection is an error); files "
-        "are then opened durable, with a lease, and come back after the reconnect.");
+        "are then opened durable, with a lease, and come back after the reconnect. channels: "
+        "multichannel, connections in all (extra ones to the other interfaces the server "
+        "lists; 1: one connection).");
 }

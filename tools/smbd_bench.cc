@@ -9,6 +9,8 @@
 //     --size BYTES      bytes to read/write (default: the file's size, or 256M for seqwrite)
 //     --seconds S       run randread/meta for S seconds (default 5)
 //     --sign --seal --transport auto|rdma|tcp --rdma-device NAME
+//     --channels N      multichannel: up to N connections (the extra ones to the other
+//                       interfaces the server lists), requests spread over them
 //     --busy-poll       SMB Direct: poll the completion queue instead of sleeping on it
 //     --json            one JSON object instead of the table
 // Password from SMBD_PASSWORD. Prints MB/s, IOPS, latency p50/p99/p99.9 and client CPU seconds
@@ -180,6 +182,11 @@ int Main(int argc, char** argv) {
     else if (a == "--transport") transport = val();
     else if (a == "--rdma-device") rdma_device = val();
     else if (a == "--busy-poll") busy_poll = true;
+    else if (a == "--channels") {
+      int64_t n;
+      if (!ParseInt(val(), 1, 16, &n)) return 2;
+      co.multichannel.max_channels = static_cast<uint32_t>(n);
+    }
     else if (a == "--register-buffers") register_buffers = true;
     else if (a == "--rdma-threshold") {
       uint64_t t;
@@ -376,6 +383,15 @@ int Main(int argc, char** argv) {
   const double gib = r.bytes / double(1ull << 30);
   const double p50 = Percentile(r.latencies_us, 50), p99 = Percentile(r.latencies_us, 99),
                p999 = Percentile(r.latencies_us, 99.9);
+  if (co.multichannel.max_channels > 1 && !json) {
+    std::fprintf(stderr, "smbd-bench: %s\n", (*client)->multichannel_note().c_str());
+    for (const ChannelInfo& ch : (*client)->channels()) {
+      std::fprintf(stderr, "smbd-bench:   %s%s: %llu bytes read, %llu written\n",
+                   ch.address.empty() ? "(first)" : ch.address.c_str(), ch.up ? "" : " (dropped)",
+                   static_cast<unsigned long long>(ch.bytes_read),
+                   static_cast<unsigned long long>(ch.bytes_written));
+    }
+  }
   std::string reg_json;
   if (auto* t = dynamic_cast<SmbDirectTransport*>((*client)->connection()->transport())) {
     const SmbDirectStats ds = t->stats();

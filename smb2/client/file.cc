@@ -622,6 +622,7 @@ struct AsyncRead {
   void* arg;
   absl::Span<uint8_t> dst;
   client_internal::IoCounters* counters;
+  client_internal::Channel* channel;  // lives as long as the client
 };
 
 }  // namespace
@@ -636,22 +637,28 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
   // After a drop, the client is re-established first (asynchronous requests themselves are not
   // replayed: their callbacks get the error).
   SMBD_RETURN_IF_ERROR(context_->ReadyForRequest());
+  // Multichannel: on the channel its turn falls to (as pipelined reads are).
+  client_internal::Channel* channel = context_->PickChannel(tree_->session()->id(),
+                                                            RdmaChannelUsable());
+  Connection* on = channel != nullptr ? channel->connection : context_->connection();
   // Over SMB Direct large enough reads use the RDMA channel, as File::Read does.
-  SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, true));
+  SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, true, on));
   static_assert(sizeof(AsyncRead) <= sizeof(m->user_data), "user_data too small");
   static_assert(std::is_trivially_destructible_v<AsyncRead>);
-  auto* state = new (m->user_data) AsyncRead{callback, arg, dst, &context_->counters()};
+  auto* state =
+      new (m->user_data) AsyncRead{callback, arg, dst, &context_->counters(), channel};
   m->SetCallback(
       [](SmbMessage* msg, void*) {
         AsyncRead* st = reinterpret_cast<AsyncRead*>(msg->user_data);
         absl::StatusOr<uint32_t> r = EndRead(msg, st->dst, *st->counters);
+        if (r.ok() && st->channel != nullptr) st->channel->bytes_read += *r;
         st->callback(st->arg, std::move(r));
       },
       state);
   // The callback runs within the request timeout even if the server never answers.
   m->SetDeadlineIn(context_->options().request_timeout);
   absl::Status s = context_->Gate();
-  if (s.ok()) s = context_->connection()->Submit(m);
+  if (s.ok()) s = on->Submit(m);
   if (!s.ok()) m->rdma.reset();  // nothing was sent: the callback never runs
   return s;
 }
@@ -679,6 +686,7 @@ struct AsyncWrite {
   void* arg;
   uint32_t length;
   client_internal::IoCounters* counters;
+  client_internal::Channel* channel;
 };
 
 }  // namespace
@@ -691,20 +699,25 @@ absl::Status File::WriteAsync(uint64_t offset, absl::Span<const uint8_t> src,
         absl::StrCat("WriteAsync of ", src.size(), " bytes exceeds the max write size ", limit));
   }
   SMBD_RETURN_IF_ERROR(context_->ReadyForRequest());
-  SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareWrite(offset, src));
+  client_internal::Channel* channel = context_->PickChannel(tree_->session()->id(),
+                                                            RdmaChannelUsable());
+  Connection* on = channel != nullptr ? channel->connection : context_->connection();
+  SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareWrite(offset, src, on));
   static_assert(sizeof(AsyncWrite) <= sizeof(m->user_data), "user_data too small");
   static_assert(std::is_trivially_destructible_v<AsyncWrite>);
-  auto* state = new (m->user_data)
-      AsyncWrite{callback, arg, static_cast<uint32_t>(src.size()), &context_->counters()};
+  auto* state = new (m->user_data) AsyncWrite{callback, arg, static_cast<uint32_t>(src.size()),
+                                              &context_->counters(), channel};
   m->SetCallback(
       [](SmbMessage* msg, void*) {
         AsyncWrite* st = reinterpret_cast<AsyncWrite*>(msg->user_data);
-        st->callback(st->arg, EndWrite(msg, st->length, *st->counters));
+        absl::Status r = EndWrite(msg, st->length, *st->counters);
+        if (r.ok() && st->channel != nullptr) st->channel->bytes_written += st->length;
+        st->callback(st->arg, std::move(r));
       },
       state);
   m->SetDeadlineIn(context_->options().request_timeout);
   absl::Status s = context_->Gate();
-  if (s.ok()) s = context_->connection()->Submit(m);
+  if (s.ok()) s = on->Submit(m);
   if (!s.ok()) {
     m->rdma.reset();  // nothing was sent: the callback never runs
     m->request.Clear();

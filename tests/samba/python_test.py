@@ -178,6 +178,26 @@ class PythonTest(unittest.TestCase):
         finally:
             proxy.close()
 
+    def test_two_channels_share_the_reads(self):
+        # Samba lists 127.0.0.1 and ::1: the second channel goes to ::1 and carries half.
+        data = os.urandom(32 << 20)
+        with connect(share="durable", kerberos="never", channels=2) as c:
+            self.assertIn("2 channels", c.multichannel_note)
+            with c.open("py-mc.bin", "w") as f:
+                f.write(data)
+            with c.open("py-mc.bin") as f:
+                self.assertEqual(f.read(len(data), offset=0), data)
+            chans = c.channels
+            self.assertEqual(len(chans), 2)
+            self.assertEqual(chans[1][0], "::1")
+            for address, read, written, up in chans:
+                self.assertTrue(up)
+                self.assertGreater(read, 8 << 20, address)
+                self.assertGreater(written, 8 << 20, address)
+            c.remove("py-mc.bin")
+        with self.assertRaises(ValueError):
+            connect(channels=0)
+
     def test_errors_are_the_right_exception_types(self):
         with connect() as c:
             with self.assertRaises(smbd.NotFoundError) as e:
