@@ -244,7 +244,9 @@ void Session::AddChannels(Tree* tree) {
   const uint32_t wanted = context_->options().multichannel.max_channels - 1;
   for (const ServerInterface& i : interfaces) {
     if (added.size() >= wanted) break;
-    if (i.address.empty() || std::find(used.begin(), used.end(), i.address) != used.end()) {
+    // Never to an unspecified address (ksmbd lists one as 0.0.0.0): that is no server.
+    if (i.address.empty() || i.address == "0.0.0.0" || i.address == "::" ||
+        std::find(used.begin(), used.end(), i.address) != used.end()) {
       continue;
     }
     used.push_back(i.address);
