@@ -385,6 +385,22 @@ const char* smbd_client_auth_mechanism(smbd_client* client) {
   return "unknown";
 }
 
+int smbd_client_channels(smbd_client* client, uint32_t index, uint64_t* bytes_read) {
+  std::shared_ptr<smbd_client> h = HandleTable::Get().Find(client);
+  if (h == nullptr) return -1;
+  std::vector<smbd::ChannelInfo> up;
+  for (const smbd::ChannelInfo& ch : h->client->channels()) {
+    if (!ch.up) continue;
+    if (ch.first) {
+      up.insert(up.begin(), ch);
+    } else {
+      up.push_back(ch);
+    }
+  }
+  if (bytes_read != nullptr) *bytes_read = index < up.size() ? up[index].bytes_read : 0;
+  return static_cast<int>(std::max<size_t>(up.size(), 1));
+}
+
 smbd_status smbd_register_buffer(smbd_client* client, void* memory, size_t length,
                                  smbd_buffer** buffer, smbd_error* err) {
   using namespace smbd;  // NOLINT: the C API's body

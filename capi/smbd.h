@@ -136,6 +136,10 @@ const char* smbd_client_transport(smbd_client* client);
 /* How the client logged on: "Kerberos", "NTLM", "guest" or "anonymous". NULL for a bad
  * handle. */
 const char* smbd_client_auth_mechanism(smbd_client* client);
+/* Multichannel (smbd_options.max_channels): the connections up now (1 without extra channels),
+ * and the READ bytes the `index`th one carried (index 0: the live connection), in *bytes_read.
+ * -1 for a bad handle. */
+int smbd_client_channels(smbd_client* client, uint32_t index, uint64_t* bytes_read);
 
 enum {
   SMBD_O_READ = 1,

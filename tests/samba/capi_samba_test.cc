@@ -348,6 +348,40 @@ TEST_F(CApiSambaTest, ConnectByHostPortAndShare) {
   EXPECT_EQ(smbd_connect_host("a/b", 445, "share", &o, &c, &err_), SMBD_EINVAL);
 }
 
+// smbd_options.max_channels: Samba lists 127.0.0.1 and ::1, so a second channel is bound and
+// carries part of a read.
+TEST_F(CApiSambaTest, TwoChannelsShareARead) {
+  smbd_options o;
+  smbd_options_init(&o);
+  o.transport = SMBD_TRANSPORT_TCP;
+  o.password = env_.password.c_str();
+  o.max_channels = 2;
+  smbd_client* c = nullptr;
+  ASSERT_EQ(smbd_connect(Url().c_str(), &o, &c, &err_), SMBD_OK) << err_.message;
+  std::vector<uint8_t> data(16 << 20), back(data.size());
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + (i >> 12));
+  smbd_file* f = nullptr;
+  ASSERT_EQ(smbd_open(c, "capi-mc.bin", SMBD_O_READ | SMBD_O_WRITE | SMBD_O_CREATE | SMBD_O_TRUNC,
+                      &f, &err_),
+            SMBD_OK)
+      << err_.message;
+  size_t n = 0;
+  ASSERT_EQ(smbd_write(f, 0, data.data(), data.size(), &err_), SMBD_OK) << err_.message;
+  ASSERT_EQ(smbd_read(f, 0, back.data(), back.size(), &n, &err_), SMBD_OK) << err_.message;
+  EXPECT_EQ(n, data.size());
+  EXPECT_TRUE(back == data);
+  uint64_t first = 0, second = 0;
+  EXPECT_EQ(smbd_client_channels(c, 0, &first), 2);
+  EXPECT_EQ(smbd_client_channels(c, 1, &second), 2);
+  EXPECT_GT(first, 0u);
+  EXPECT_GT(second, 0u);
+  EXPECT_EQ(first + second, data.size());
+  EXPECT_EQ(smbd_close(f, &err_), SMBD_OK);
+  EXPECT_EQ(smbd_unlink(c, "capi-mc.bin", &err_), SMBD_OK);
+  EXPECT_EQ(smbd_disconnect(c, &err_), SMBD_OK);
+  EXPECT_EQ(smbd_client_channels(c, 0, nullptr), -1);
+}
+
 // Several threads on one file handle at once, one of them closing it part way: every call
 // ends with OK or EBADHANDLE, none crashes.
 TEST_F(CApiSambaTest, ConcurrentUseAndCloseOfOneHandle) {
