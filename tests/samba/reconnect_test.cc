@@ -122,20 +122,8 @@ class ReconnectTest : public ::testing::Test {
     o.lease = lease::kRead | lease::kHandle | (write ? lease::kWrite : 0);
     return o;
   }
-  // A file of `size` bytes of the Fill stream, made on the server's disk directly.
   std::string MakeSource(const std::string& name, uint64_t size) {
-    const std::string path = absl::StrCat(share_dir_, "/", name);
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    std::vector<uint8_t> piece(64 * kMiB);
-    for (uint64_t at = 0; at < size; at += piece.size()) {
-      absl::Span<uint8_t> p =
-          absl::MakeSpan(piece).subspan(0, std::min<uint64_t>(piece.size(), size - at));
-      Fill(at, p);
-      out.write(reinterpret_cast<const char*>(p.data()), static_cast<std::streamsize>(p.size()));
-    }
-    out.close();
-    chmod(path.c_str(), 0666);
-    return path;
+    return testing_samba::MakeSourceFile(share_dir_, name, size);
   }
 
   SambaEnv env_;

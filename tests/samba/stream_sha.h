@@ -4,6 +4,7 @@
 #define SMBD_TESTS_SAMBA_STREAM_SHA_H_
 
 #include <openssl/sha.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -65,6 +66,24 @@ inline std::string FileSha(const std::string& path, uint64_t* size) {
     *size += static_cast<uint64_t>(n);
   }
   return sha.Hex();
+}
+
+// A file of `size` bytes of the Fill stream, made in `dir` (a share's directory on the server's
+// disk) directly, readable and writable by the server; returns its path.
+inline std::string MakeSourceFile(const std::string& dir, const std::string& name,
+                                  uint64_t size) {
+  const std::string path = absl::StrCat(dir, "/", name);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  std::vector<uint8_t> piece(64 * (size_t{1} << 20));
+  for (uint64_t at = 0; at < size; at += piece.size()) {
+    absl::Span<uint8_t> p =
+        absl::MakeSpan(piece).subspan(0, std::min<uint64_t>(piece.size(), size - at));
+    Fill(at, p);
+    out.write(reinterpret_cast<const char*>(p.data()), static_cast<std::streamsize>(p.size()));
+  }
+  out.close();
+  chmod(path.c_str(), 0666);
+  return path;
 }
 
 }  // namespace testing_samba
