@@ -743,6 +743,8 @@ void ClientContext::ActivateChannel(std::shared_ptr<Channel> channel) {
 
 Channel* ClientContext::PickChannel(uint64_t session_id, bool rdma_ok) {
   Connection* live = connection();
+  // A live connection that dropped (even with nothing in flight on it) hands over first.
+  if (!live->status().ok() && Failover(live)) live = connection();
   std::lock_guard<std::mutex> l(channel_mu_);
   if (channels_.size() <= 1) {
     return channels_.empty() ? nullptr : channels_[0].get();
@@ -756,7 +758,15 @@ Channel* ClientContext::PickChannel(uint64_t session_id, bool rdma_ok) {
   Channel* live_channel = nullptr;
   for (const std::shared_ptr<Channel>& ch : channels_) {
     if (ch->connection == live) live_channel = ch.get();
-    if (ch->dropped.load() || !ch->connection->status().ok()) continue;
+    if (ch->dropped.load()) continue;
+    if (!ch->connection->status().ok()) {
+      // Found dropped with nothing of ours in flight on it: left out from now on.
+      if (ch->connection != live && !ch->dropped.exchange(true)) {
+        channels_lost_++;
+        channel_sequence_.fetch_add(1, std::memory_order_acq_rel);
+      }
+      continue;
+    }
     if (ch->connection != live && !ch->connection->HasSessionSecurity(session_id)) continue;
     if (n < 16) candidates[n++] = ch.get();
     any_rdma |= ch->rdma;
