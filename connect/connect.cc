@@ -22,6 +22,37 @@ absl::StatusOr<TransportChoice> ParseTransportChoice(absl::string_view name) {
 
 namespace {
 
+// The SMB Direct port for a connection over `device` (empty: not known, RoCE/IB assumed), or
+// the one the caller gave.
+uint16_t RdmaPort(const ConnectSpec& spec) {
+  if (spec.port != 0) return spec.port;
+  bool iwarp = false;
+  if (!spec.rdma_device.empty()) {
+    absl::StatusOr<bool> w = IsIwarpDevice(spec.rdma_device);
+    if (w.ok()) iwarp = *w;
+  }
+  return SmbDirectPortFor(iwarp);
+}
+
+// An SMB Direct transport to `co`'s host with a page pool of its own, registered with the new
+// endpoint's protection domain, which the transport owns: an SMB Direct channel of a client
+// whose first connection is TCP (and whose pool is not registered).
+absl::StatusOr<std::unique_ptr<Transport>> RdmaTransportWithOwnPool(
+    RdmaConnector* connector, const ConnectOptions& co, const SmbDirectOptions& smbdirect,
+    size_t pool_bytes) {
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<RdmaEndpoint> endpoint, connector->Connect(co));
+  std::shared_ptr<MemoryRegistrar> registrar = endpoint->registrar_handle();
+  PagePoolOptions po;
+  po.max_bytes = pool_bytes;
+  po.registrar = registrar.get();
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<PagePool> pool_owned, PagePool::Create(po));
+  std::shared_ptr<PagePool> pool(pool_owned.release(), [registrar](PagePool* p) { delete p; });
+  SMBD_ASSIGN_OR_RETURN(std::unique_ptr<SmbDirectTransport> t,
+                        SmbDirectTransport::Create(std::move(endpoint), pool.get(), smbdirect));
+  t->OwnPool(std::move(pool));
+  return std::unique_ptr<Transport>(std::move(t));
+}
+
 absl::StatusOr<std::unique_ptr<Client>> ConnectRdma(const ConnectSpec& spec,
                                                     RdmaConnector* connector) {
   std::shared_ptr<RdmaConnector> owned;
@@ -32,15 +63,7 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectRdma(const ConnectSpec& spec,
   ConnectOptions co;
   co.host = spec.host;
   co.device = spec.rdma_device;
-  co.port = spec.port;
-  if (co.port == 0) {
-    bool iwarp = false;
-    if (!spec.rdma_device.empty()) {
-      absl::StatusOr<bool> w = IsIwarpDevice(spec.rdma_device);
-      if (w.ok()) iwarp = *w;
-    }
-    co.port = SmbDirectPortFor(iwarp);
-  }
+  co.port = RdmaPort(spec);
   co.send_credit_target = spec.smbdirect.send_credit_target;
   co.receive_credit_max = spec.smbdirect.receive_credit_max;
   co.connect_timeout = spec.rdma_connect_timeout;
@@ -111,15 +134,27 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectRdma(const ConnectSpec& spec,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host, uint16_t port,
-                                                   const ClientOptions& options) {
+namespace {
+
+// ConnectTcp; with `rdma` (the TCP-first path of --transport auto with multichannel), extra
+// channels to interfaces the server lists as RDMA-capable go over SMB Direct through it.
+absl::StatusOr<std::unique_ptr<Client>> ConnectTcpImpl(absl::string_view host, uint16_t port,
+                                                       const ClientOptions& options,
+                                                       std::shared_ptr<RdmaConnector> rdma,
+                                                       const ConnectSpec* spec) {
   PagePoolOptions po;
   po.max_bytes = options.pool_bytes;
   SMBD_ASSIGN_OR_RETURN(std::unique_ptr<PagePool> pool_owned, PagePool::Create(po));
   std::shared_ptr<PagePool> pool(std::move(pool_owned));
   TcpOptions to;
-  // Room for the largest READ response plus its header, or a whole sealed frame.
+  // Room for the largest READ response plus its header, or a whole sealed frame. With SMB Direct
+  // channels beside it, also for a READ of their size: pipelined reads use one request size,
+  // and a request of a channel that drops is sent again on this connection.
   to.max_receive_frame = std::max<uint64_t>(options.max_io, 1 << 20) + (64 << 10);
+  if (rdma != nullptr) {
+    to.max_receive_frame = std::max<uint64_t>(to.max_receive_frame,
+                                              uint64_t{options.max_rdma_io} + (64 << 10));
+  }
   const uint16_t tcp_port = port == 0 ? 445 : port;
   SMBD_ASSIGN_OR_RETURN(std::unique_ptr<TcpTransport> transport,
                         TcpTransport::Connect(host, tcp_port, pool.get(), to));
@@ -138,11 +173,28 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host, uint1
                           TcpTransport::Connect(host, tcp_port, pool_for_reconnect, again));
     return std::unique_ptr<Transport>(std::move(t));
   };
-  // Multichannel: TCP channels to the server's other interfaces, on the same port.
+  // Multichannel: TCP channels to the server's other interfaces, on the same port; with `rdma`,
+  // SMB Direct channels to the RDMA-capable ones (each with a registered pool of its own).
   TcpOptions for_channels = to;
-  auto channels = [tcp_port, pool_for_reconnect,
-                   for_channels](const ServerInterface& iface)
+  ConnectOptions rdma_base;
+  SmbDirectOptions smbdirect;
+  if (rdma != nullptr) {
+    rdma_base.device = spec->rdma_device;
+    rdma_base.port = RdmaPort(*spec);
+    rdma_base.send_credit_target = spec->smbdirect.send_credit_target;
+    rdma_base.receive_credit_max = spec->smbdirect.receive_credit_max;
+    rdma_base.connect_timeout = spec->rdma_connect_timeout;
+    smbdirect = spec->smbdirect;
+  }
+  const size_t channel_pool = std::min<size_t>(options.pool_bytes, size_t{64} << 20);
+  auto channels = [tcp_port, pool_for_reconnect, for_channels, rdma, rdma_base, smbdirect,
+                   channel_pool](const ServerInterface& iface)
       -> absl::StatusOr<std::unique_ptr<Transport>> {
+    if (rdma != nullptr && iface.rdma) {
+      ConnectOptions c = rdma_base;
+      c.host = iface.address;
+      return RdmaTransportWithOwnPool(rdma.get(), c, smbdirect, channel_pool);
+    }
     SMBD_ASSIGN_OR_RETURN(std::unique_ptr<TcpTransport> t,
                           TcpTransport::Connect(iface.address, tcp_port, pool_for_reconnect,
                                                 for_channels));
@@ -151,12 +203,32 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host, uint1
   return Client::Create(std::move(transport), std::move(pool), o, reconnect, channels);
 }
 
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> ConnectTcp(absl::string_view host, uint16_t port,
+                                                   const ClientOptions& options) {
+  return ConnectTcpImpl(host, port, options, nullptr, nullptr);
+}
+
 absl::StatusOr<std::unique_ptr<Client>> ConnectClient(const ConnectSpec& spec,
                                                       std::string* fallback_note,
                                                       RdmaConnector* connector) {
   if (fallback_note != nullptr) fallback_note->clear();
   if (spec.transport == TransportChoice::kTcp) {
     return ConnectTcp(spec.host, spec.port, spec.client);
+  }
+  if (spec.transport == TransportChoice::kAuto && spec.client.multichannel.max_channels > 1 &&
+      connector == nullptr) {
+    // The path Windows takes with multichannel: TCP first, then SMB Direct channels to the
+    // interfaces the server lists as RDMA-capable (bound at the first tree connect), which then
+    // carry the bulk I/O. Where there is no RDMA device, the channels are TCP ones.
+    std::shared_ptr<RdmaConnector> rdma = NewVerbsConnector();
+    if (fallback_note != nullptr) {
+      *fallback_note = "TCP first; SMB Direct channels to the server's RDMA-capable interfaces "
+                       "are added at the first tree connect (multichannel)";
+    }
+    return ConnectTcpImpl(spec.host, spec.port == 0 ? 0 : spec.port, spec.client,
+                          std::move(rdma), &spec);
   }
   absl::StatusOr<std::unique_ptr<Client>> rdma = ConnectRdma(spec, connector);
   if (rdma.ok() || spec.transport == TransportChoice::kRdma) {

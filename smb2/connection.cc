@@ -671,6 +671,9 @@ absl::Status Connection::Verdict(const SmbMessage& m, const Smb2Header& h, const
   const bool we_signed = (m.header.flags & kFlagSigned) != 0;
   if (!security->signs() && !we_signed && !h.is_signed()) return absl::OkStatus();
   absl::Status verdict;
+  if (!h.is_signed() && !security->signs() && security->AcceptsUnsignedAnswer(h)) {
+    return absl::OkStatus();
+  }
   if (!h.is_signed()) {
     verdict = absl::PermissionDeniedError(absl::StrCat(
         CommandName(h.command), " response (message id ", h.message_id, ") is not signed ",

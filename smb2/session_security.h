@@ -11,6 +11,7 @@
 #include "buffers/bvecq.h"
 #include "buffers/page_pool.h"
 #include "smb2/constants.h"
+#include "smb2/header.h"
 #include "smb2/security/unseal_placement.h"
 
 namespace smbd {
@@ -24,6 +25,10 @@ class SessionSecurity {
   // Whether this request is signed. More than signs(): 3.1.1 signs every TREE_CONNECT of an
   // authenticated session even when signing is otherwise off ([MS-SMB2] 3.2.4.1.1).
   virtual bool SignsRequest(Command command) const { return signs(); }
+  // Whether an unsigned answer to a request this signed is accepted anyway (its proof comes
+  // later). Only a channel binding's intermediate SESSION_SETUP answer is: ksmbd leaves it
+  // unsigned, and the final answer, signed with the new channel's key, proves the server.
+  virtual bool AcceptsUnsignedAnswer(const Smb2Header& answer) const { return false; }
   // Signs one member in place (its SIGNED flag already set): `member` covers its bytes.
   virtual absl::Status Sign(BvecqIter member) = 0;
   // Verifies one response member's signature.

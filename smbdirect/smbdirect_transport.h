@@ -126,6 +126,10 @@ class SmbDirectTransport : public Transport {
   static absl::StatusOr<std::unique_ptr<SmbDirectTransport>> Create(
       std::unique_ptr<RdmaEndpoint> endpoint, PagePool* pool, const SmbDirectOptions& options);
   ~SmbDirectTransport() override;
+  // Makes the transport the owner of its pool (or of what keeps it alive): released after
+  // everything else, when the transport is destroyed. For a transport whose pool is its own
+  // (an SMB Direct channel of a client whose first connection is TCP).
+  void OwnPool(std::shared_ptr<void> pool) { owned_pool_ = std::move(pool); }
 
   using Transport::Send;
   absl::Status Send(const Bvecq& frame, absl::Time deadline) override;
@@ -156,6 +160,8 @@ class SmbDirectTransport : public Transport {
   RdmaEndpoint* endpoint() const { return endpoint_.get(); }
 
  private:
+  // First, so that it goes last (after the endpoint and every page reference).
+  std::shared_ptr<void> owned_pool_;
   class Registration;
   class CallerBuffer;
   // RegisterBuffer regions by end address, shared with the handles (which may outlive us).

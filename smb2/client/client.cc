@@ -97,6 +97,7 @@ std::vector<ChannelInfo> Client::channels() const {
     i.link_speed_bps = ch->link_speed_bps;
     i.bytes_read = ch->bytes_read.load();
     i.bytes_written = ch->bytes_written.load();
+    i.connection = ch->connection;
     out.push_back(std::move(i));
   }
   return out;

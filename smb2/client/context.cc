@@ -530,14 +530,28 @@ absl::Status ClientContext::Exchange(Command command, uint64_t session_id, uint3
   return ResponseStatus(*m, what);
 }
 
-uint32_t ClientContext::MaxRead(bool rdma) const {
+uint32_t ClientContext::MaxRead(bool rdma, const Transport* t) const {
+  if (t == nullptr) t = transport();
   return IoLimit(rdma ? options_.max_rdma_io : options_.max_io, negotiated_.max_read_size,
-                 transport()->limits().max_rdma_io, negotiated_.dialect);
+                 t->limits().max_rdma_io, negotiated_.dialect);
 }
 
-uint32_t ClientContext::MaxWrite(bool rdma) const {
+uint32_t ClientContext::MaxWrite(bool rdma, const Transport* t) const {
+  if (t == nullptr) t = transport();
   return IoLimit(rdma ? options_.max_rdma_io : options_.max_io, negotiated_.max_write_size,
-                 transport()->limits().max_rdma_io, negotiated_.dialect);
+                 t->limits().max_rdma_io, negotiated_.dialect);
+}
+
+Transport* ClientContext::BulkTransport(bool rdma_ok) const {
+  if (rdma_ok) {
+    std::lock_guard<std::mutex> l(channel_mu_);
+    for (const std::shared_ptr<Channel>& ch : channels_) {
+      if (ch->rdma && !ch->dropped.load() && ch->connection->status().ok()) {
+        return ch->connection->transport();
+      }
+    }
+  }
+  return transport();
 }
 
 size_t ClientContext::Depth(uint32_t chunk) const {

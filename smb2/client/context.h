@@ -254,9 +254,13 @@ class ClientContext {
   absl::Status Exchange(Command command, uint64_t session_id, uint32_t tree_id,
                         const std::function<void(WireWriter*)>& body, absl::string_view what);
 
-  // Largest READ / WRITE with inline data, or on the RDMA channel.
-  uint32_t MaxRead(bool rdma) const;
-  uint32_t MaxWrite(bool rdma) const;
+  // Largest READ / WRITE with inline data, or on the RDMA channel, over `t` (null: the live
+  // connection's transport).
+  uint32_t MaxRead(bool rdma, const Transport* t = nullptr) const;
+  uint32_t MaxWrite(bool rdma, const Transport* t = nullptr) const;
+  // The transport pipelined I/O is sized for: an SMB Direct channel's when there is one up and
+  // `rdma_ok` (PickChannel sends the bulk I/O there), else the live connection's.
+  Transport* BulkTransport(bool rdma_ok) const;
   // Requests in flight for pipelined I/O of `chunk`-byte requests.
   size_t Depth(uint32_t chunk) const;
 

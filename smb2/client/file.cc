@@ -414,13 +414,16 @@ absl::Status File::LockExchange(const LockElement& element, const char* what,
   });
 }
 
-bool File::RdmaChannelUsable(const Transport* t) const {
-  if (t == nullptr) t = context_->transport();
+bool File::SessionMayUseRdma() const {
   const Session* s = tree_->session();
   // Never on a signed or sealed session: RDMA-placed bytes are covered by neither the
   // signature nor the encryption (ClientOptions::rdma_threshold).
-  return t->supports_rdma() && !s->signs() && !s->seals() &&
-         context_->negotiated().dialect >= kDialect300;
+  return !s->signs() && !s->seals() && context_->negotiated().dialect >= kDialect300;
+}
+
+bool File::RdmaChannelUsable(const Transport* t) const {
+  if (t == nullptr) t = context_->transport();
+  return t->supports_rdma() && SessionMayUseRdma();
 }
 
 bool File::UseRdma(uint64_t bytes, absl::Span<const uint8_t> memory, const Transport* t) const {
@@ -432,16 +435,19 @@ bool File::UseRdma(uint64_t bytes, absl::Span<const uint8_t> memory, const Trans
 }
 
 uint32_t File::ChunkSize(bool write) const {
+  // Sized for where the bulk goes: an SMB Direct channel of multichannel, or the connection.
+  const Transport* t = context_->BulkTransport(SessionMayUseRdma());
   // The RDMA channel (when this session can use it at all) takes larger transfers.
-  if (RdmaChannelUsable()) {
-    const uint32_t rdma_chunk = write ? context_->MaxWrite(true) : context_->MaxRead(true);
-    if (UseRdma(rdma_chunk)) return rdma_chunk;
+  if (RdmaChannelUsable(t)) {
+    const uint32_t rdma_chunk =
+        write ? context_->MaxWrite(true, t) : context_->MaxRead(true, t);
+    if (UseRdma(rdma_chunk, {}, t)) return rdma_chunk;
   }
-  uint32_t chunk = write ? context_->MaxWrite(false) : context_->MaxRead(false);
-  if (!UseRdma(chunk)) {
+  uint32_t chunk = write ? context_->MaxWrite(false, t) : context_->MaxRead(false, t);
+  if (!UseRdma(chunk, {}, t)) {
     // Inline data travels in the frame: keep it inside the transport's frame limits (SMB Direct
     // reassembles at most MaxFragmentedSize), with room for headers and a transform header.
-    const TransportLimits l = context_->transport()->limits();
+    const TransportLimits l = t->limits();
     const uint64_t frame = write ? l.max_send_frame : l.max_receive_frame;
     if (frame < uint64_t{chunk} + 1024) {
       chunk = static_cast<uint32_t>(std::max<uint64_t>(4096, (frame - 1024) & ~uint64_t{4095}));
@@ -481,7 +487,7 @@ absl::StatusOr<uint64_t> File::PipelinedRead(
     const std::function<absl::Span<uint8_t>(uint64_t at, size_t n)>& destination,
     const std::function<absl::Status(absl::Span<const uint8_t>)>& deliver) {
   const uint32_t chunk = ChunkSize(false);
-  const bool rdma_ok = RdmaChannelUsable();
+  const bool rdma_ok = SessionMayUseRdma();
   return client_internal::RunPipeline(
       *context_, length, chunk, context_->Depth(chunk),
       PipelineCalls{
@@ -536,9 +542,10 @@ absl::StatusOr<uint64_t> File::ReadTo(
   // every chunk (a window bind each, no ibv_reg_mr each). Declared after `window`: deregistered
   // before it is freed, and after every chunk has ended (PipelinedRead waits for them).
   std::unique_ptr<RegisteredBuffer> registered;
-  if (context_->transport()->binds_windows() && UseRdma(chunk)) {
+  Transport* bulk = context_->BulkTransport(SessionMayUseRdma());
+  if (bulk->binds_windows() && UseRdma(chunk, {}, bulk)) {
     absl::StatusOr<std::unique_ptr<RegisteredBuffer>> r =
-        context_->transport()->RegisterBuffer(absl::MakeSpan(window.get(), depth * chunk));
+        bulk->RegisterBuffer(absl::MakeSpan(window.get(), depth * chunk));
     if (r.ok()) registered = *std::move(r);  // else: per-I/O registration, as without windows
   }
   size_t slot = 0;
@@ -584,7 +591,7 @@ absl::StatusOr<SmbMessageRef> File::PrepareWrite(uint64_t offset, absl::Span<con
 
 absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
   const uint32_t chunk = ChunkSize(true);
-  const bool rdma_ok = RdmaChannelUsable();
+  const bool rdma_ok = SessionMayUseRdma();
   absl::StatusOr<uint64_t> written = client_internal::RunPipeline(
       *context_, src.size(), chunk, context_->Depth(chunk),
       PipelineCalls{
@@ -639,7 +646,7 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
   SMBD_RETURN_IF_ERROR(context_->ReadyForRequest());
   // Multichannel: on the channel its turn falls to (as pipelined reads are).
   client_internal::Channel* channel = context_->PickChannel(tree_->session()->id(),
-                                                            RdmaChannelUsable());
+                                                            SessionMayUseRdma());
   Connection* on = channel != nullptr ? channel->connection : context_->connection();
   // Over SMB Direct large enough reads use the RDMA channel, as File::Read does.
   SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, true, on));
@@ -700,7 +707,7 @@ absl::Status File::WriteAsync(uint64_t offset, absl::Span<const uint8_t> src,
   }
   SMBD_RETURN_IF_ERROR(context_->ReadyForRequest());
   client_internal::Channel* channel = context_->PickChannel(tree_->session()->id(),
-                                                            RdmaChannelUsable());
+                                                            SessionMayUseRdma());
   Connection* on = channel != nullptr ? channel->connection : context_->connection();
   SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareWrite(offset, src, on));
   static_assert(sizeof(AsyncWrite) <= sizeof(m->user_data), "user_data too small");

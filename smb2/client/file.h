@@ -156,6 +156,10 @@ class File {
   // Whether this session can use the RDMA channel at all (SMB Direct, 3.0 or later, neither
   // signing nor sealing), over `t` (null: the live connection's transport).
   bool RdmaChannelUsable(const Transport* t = nullptr) const;
+  // Whether this session could use an RDMA channel at all, whatever the transport: 3.0 or
+  // later, neither signing nor sealing (multichannel sends its bulk I/O to SMB Direct channels
+  // then).
+  bool SessionMayUseRdma() const;
   // Whether an I/O of `bytes` in `memory` goes through the RDMA channel (ClientOptions::
   // rdma_threshold when it gets a window, rdma_threshold_per_io otherwise; without `memory`,
   // the latter), over `t` (null: the live connection's transport).

@@ -35,9 +35,10 @@ struct LoginTarget {
 
 // What the new channel's connection uses for the session while the binding runs: the
 // SESSION_SETUP requests are signed with Session.SigningKey and so are the server's
-// intermediate answers ([MS-SMB2] 3.2.4.1.1, 3.3.4.1.1); the final answer is signed with the
-// new Channel.SigningKey, which exists only once the exchange ends, so it is checked there
-// (RunLoginOnce refuses it unsigned or wrongly signed).
+// intermediate answers when it signs them ([MS-SMB2] 3.2.4.1.1, 3.3.4.1.1: a SHOULD; a signed
+// one must verify); the final answer is signed with the new Channel.SigningKey, which exists
+// only once the exchange ends, so it is checked there (RunLoginOnce refuses it unsigned or
+// wrongly signed).
 class BindingSecurity : public SessionSecurity {
  public:
   explicit BindingSecurity(std::shared_ptr<SessionCrypto> session)
@@ -45,6 +46,12 @@ class BindingSecurity : public SessionSecurity {
   bool signs() const override { return false; }
   bool seals() const override { return false; }
   bool SignsRequest(Command command) const override { return command == Command::kSessionSetup; }
+  // ksmbd (Linux 6.1) sends the intermediate answer unsigned. Accepting it gives nothing away:
+  // what it carries (the NTLM challenge, a Kerberos continuation) is bound into the session key
+  // that the final answer's Channel.SigningKey signature must prove.
+  bool AcceptsUnsignedAnswer(const Smb2Header& h) const override {
+    return h.command == Command::kSessionSetup && h.status == ntstatus::kMoreProcessingRequired;
+  }
   absl::Status Sign(BvecqIter member) override { return session_->Sign(member); }
   absl::Status Verify(BvecqIter member) override {
     WireReader r(member);

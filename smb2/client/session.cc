@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "smb2/client/context.h"
@@ -225,13 +226,16 @@ void Session::AddChannels(Tree* tree) {
         ")"));
     return;
   }
-  // Fastest first ([MS-SMB2] 3.2.4.20.10 leaves the choice to the client), one channel per
-  // address, none to the address the first connection already uses.
+  // RDMA-capable ones first, then the fastest ([MS-SMB2] 3.2.4.20.10 leaves the choice to the
+  // client); one channel per address, none to the address the first connection already uses,
+  // except an SMB Direct one beside a first connection over TCP (what Windows adds).
   std::vector<ServerInterface> interfaces = *std::move(listed);
   std::stable_sort(interfaces.begin(), interfaces.end(),
                    [](const ServerInterface& a, const ServerInterface& b) {
+                     if (a.rdma != b.rdma) return a.rdma;
                      return a.link_speed_bps > b.link_speed_bps;
                    });
+  const bool first_is_rdma = context_->transport()->supports_rdma();
   const std::string first = context_->transport()->peer_address();
   for (const ServerInterface& i : interfaces) {
     if (i.address == first) {
@@ -239,7 +243,7 @@ void Session::AddChannels(Tree* tree) {
       break;
     }
   }
-  std::vector<std::string> used = {first};
+  std::vector<std::string> used;
   std::vector<std::string> added, failed;
   const uint32_t wanted = context_->options().multichannel.max_channels - 1;
   for (const ServerInterface& i : interfaces) {
@@ -249,9 +253,22 @@ void Session::AddChannels(Tree* tree) {
         std::find(used.begin(), used.end(), i.address) != used.end()) {
       continue;
     }
+    // A link-local IPv6 address without its scope cannot be connected to.
+    if (absl::StartsWithIgnoreCase(i.address, "fe80:") &&
+        i.address.find('%') == std::string::npos) {
+      continue;
+    }
+    const bool same_as_first = i.address == first;
+    if (same_as_first && (first_is_rdma || !i.rdma)) continue;
     used.push_back(i.address);
     absl::StatusOr<std::shared_ptr<client_internal::Channel>> ch = context_->OpenChannel(i);
     absl::Status s = ch.status();
+    if (ch.ok() && same_as_first && !(*ch)->rdma) {
+      // The factory made TCP (no RDMA device here): a second TCP connection to the same
+      // address is not what was wanted.
+      (*ch)->connection->Close(absl::CancelledError("not SMB Direct"));
+      continue;
+    }
     if (ch.ok()) {
       s = client_internal::BindSession(context_, ch->get(), credentials_, id(), crypto, kerberos)
               .status();

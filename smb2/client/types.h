@@ -19,6 +19,7 @@
 
 namespace smbd {
 
+class Connection;
 class Transport;
 
 // Reconnection after a dropped connection ([MS-SMB2] 3.2.4.4, 3.2.7.1): see README "Sessions
@@ -123,6 +124,8 @@ struct ChannelInfo {
   uint64_t link_speed_bps = 0;
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
+  // The connection itself (valid as long as the client): its stats, or Close() to take it down.
+  Connection* connection = nullptr;
 };
 
 // Whether SESSION_SETUP uses Kerberos (GSS-API through MIT krb5; smb2/security/kerberos.h).

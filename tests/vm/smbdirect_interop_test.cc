@@ -553,6 +553,81 @@ TEST_F(KsmbdTest, ReconnectAfterTheQueuePairIsTornDown) {
   (void)m.tree->Delete("reconnect-rdma.bin");
 }
 
+// Multichannel the way Windows does it (--transport auto with channels > 1): TCP first, then
+// an SMB Direct channel to the interface ksmbd lists as RDMA-capable (the same address), bound
+// to the session; the bulk READs and WRITEs then go over it, placed by RDMA.
+TEST_F(KsmbdTest, MultichannelTcpFirstThenAnSmbDirectChannelCarriesTheIo) {
+  ClientOptions o;
+  o.multichannel.max_channels = 2;
+  o.depth = 2;  // so that the teardown below finds requests still to go
+  Mounted m = Mount(TransportChoice::kAuto, o);
+  ASSERT_NE(m.tree, nullptr);
+  std::printf("%s\n", m.client->multichannel_note().c_str());
+  EXPECT_STREQ(m.client->connection()->transport()->name(), "tcp");
+  std::vector<ChannelInfo> channels = m.client->channels();
+  ASSERT_EQ(channels.size(), 2u) << m.client->multichannel_note();
+  EXPECT_FALSE(channels[0].rdma);
+  EXPECT_TRUE(channels[1].rdma);
+  EXPECT_EQ(channels[1].address, Env("SMBD_SERVER"));
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("multichannel-rdma.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  const std::vector<uint8_t> data = Pattern(16 << 20, 19);
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  std::vector<uint8_t> got(data.size());
+  auto n = (*f)->Read(0, absl::MakeSpan(got));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, data.size());
+  EXPECT_EQ(Sha(got), Sha(data));
+  const ClientStats st = m.client->stats();
+  channels = m.client->channels();
+  std::printf("multichannel over ksmbd: TCP channel %llu bytes read, SMB Direct channel %llu; "
+              "%llu RDMA reads, %llu RDMA writes\n",
+              static_cast<unsigned long long>(channels[0].bytes_read),
+              static_cast<unsigned long long>(channels[1].bytes_read),
+              static_cast<unsigned long long>(st.rdma_reads),
+              static_cast<unsigned long long>(st.rdma_writes));
+  // All of the bulk I/O on the SMB Direct channel, placed by RDMA.
+  EXPECT_EQ(channels[1].bytes_read, data.size());
+  EXPECT_EQ(channels[1].bytes_written, data.size());
+  EXPECT_EQ(channels[0].bytes_read, 0u);
+  EXPECT_EQ(st.rdma_bytes_read, data.size());
+  EXPECT_EQ(st.rdma_bytes_written, data.size());
+  // The SMB Direct channel is torn down in the middle of a read (after its first 4 MiB): the
+  // rest goes over the TCP connection, in requests of the RDMA size (its frame limit allows
+  // them), and the bytes are the same.
+  std::string sha_after;
+  {
+    Connection* rdma_channel = channels[1].connection;
+    uint64_t delivered = 0;
+    std::vector<uint8_t> all;
+    auto r = (*f)->ReadTo(0, data.size(), [&](absl::Span<const uint8_t> b) {
+      all.insert(all.end(), b.begin(), b.end());
+      delivered += b.size();
+      if (delivered >= (4u << 20) && rdma_channel->status().ok()) {
+        rdma_channel->Close(absl::UnavailableError("test: SMB Direct channel torn down"));
+      }
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, data.size());
+    sha_after = Sha(all);
+  }
+  EXPECT_EQ(sha_after, Sha(data));
+  const ClientStats after = m.client->stats();
+  EXPECT_EQ(after.channels_lost, 1u);
+  EXPECT_EQ(after.channels, 1u);
+  channels = m.client->channels();
+  EXPECT_FALSE(channels[1].up);
+  EXPECT_GT(channels[0].bytes_read, 0u) << "the TCP connection carried the rest";
+  std::printf("after the SMB Direct channel went: TCP channel %llu bytes read\n",
+              static_cast<unsigned long long>(channels[0].bytes_read));
+  EXPECT_TRUE((*f)->Close().ok());
+  (void)m.tree->Delete("multichannel-rdma.bin");
+}
+
 TEST_F(KsmbdTest, WrongPasswordOverSmbDirect) {
   auto c = Connect(TransportChoice::kRdma);
   ASSERT_TRUE(c.ok());
