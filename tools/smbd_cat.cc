@@ -111,10 +111,11 @@ OPTIONS
                                 reading, for an outage of up to SECONDS (default 0: a drop
                                 ends the read, exit 7)
     --channels N                multichannel: up to N connections in all, the extra ones to
-                                the other interfaces the server lists (TCP, or SMB Direct
-                                over RDMA), reads spread over them by link speed; a channel
-                                that drops is left out and its reads go on the others
-                                (default 1: one connection)
+                                the other interfaces the server lists, reads spread over them
+                                by link speed; a channel that drops is left out and its reads
+                                go on the others (default 1: one connection). With --transport
+                                auto: TCP first, then SMB Direct channels to the server's
+                                RDMA-capable interfaces, which carry the reads
     --progress                  show progress on standard error even if it is not a terminal
     -q, --quiet                 print nothing but errors
     -v, --verbose               say on standard error which transport is used and why, and
