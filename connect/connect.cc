@@ -193,7 +193,11 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectTcpImpl(absl::string_view host, u
     if (rdma != nullptr && iface.rdma) {
       ConnectOptions c = rdma_base;
       c.host = iface.address;
-      return RdmaTransportWithOwnPool(rdma.get(), c, smbdirect, channel_pool);
+      absl::StatusOr<std::unique_ptr<Transport>> t =
+          RdmaTransportWithOwnPool(rdma.get(), c, smbdirect, channel_pool);
+      // No RDMA device here, or none that reaches it: a TCP channel instead (Session::
+      // AddChannels closes it again when it goes to the first connection's own address).
+      if (t.ok()) return t;
     }
     SMBD_ASSIGN_OR_RETURN(std::unique_ptr<TcpTransport> t,
                           TcpTransport::Connect(iface.address, tcp_port, pool_for_reconnect,

@@ -201,6 +201,17 @@ SmbDirectTransport::~SmbDirectTransport() {
   endpoint_.reset();
 }
 
+std::string SmbDirectTransport::peer_address() const {
+  // The endpoint says "ip:port" or "[ipv6]:port".
+  std::string a = endpoint_ != nullptr ? endpoint_->peer_address() : std::string();
+  if (!a.empty() && a[0] == '[') {
+    const size_t close = a.find(']');
+    return close == std::string::npos ? std::string() : a.substr(1, close - 1);
+  }
+  const size_t colon = a.rfind(':');
+  return colon == std::string::npos ? a : a.substr(0, colon);
+}
+
 absl::Status SmbDirectTransport::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   return error_;

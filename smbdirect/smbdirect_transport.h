@@ -130,6 +130,8 @@ class SmbDirectTransport : public Transport {
   // everything else, when the transport is destroyed. For a transport whose pool is its own
   // (an SMB Direct channel of a client whose first connection is TCP).
   void OwnPool(std::shared_ptr<void> pool) { owned_pool_ = std::move(pool); }
+  // The server's address without the port (multichannel skips the interface it names).
+  std::string peer_address() const override;
 
   using Transport::Send;
   absl::Status Send(const Bvecq& frame, absl::Time deadline) override;

@@ -94,7 +94,7 @@ std::vector<ChannelInfo> Client::channels() const {
     i.rdma = ch->rdma;
     i.first = ch->connection == live;
     i.up = !ch->dropped.load() && ch->connection->status().ok();
-    i.link_speed_bps = ch->link_speed_bps;
+    i.link_speed_bps = ch->link_speed_bps.load();
     i.bytes_read = ch->bytes_read.load();
     i.bytes_written = ch->bytes_written.load();
     i.connection = ch->connection;

@@ -184,22 +184,21 @@ absl::StatusOr<Connection*> ClientContext::Install(std::unique_ptr<Transport> tr
   if (!live) return c;
   Connection* previous = live_.load(std::memory_order_acquire);
   {
-    // The first connection's channel record, or the one whose connection this replaces.
+    // A new record, first; the one of the connection this replaces is retired.
     std::lock_guard<std::mutex> l(channel_mu_);
-    bool replaced = false;
-    for (const std::shared_ptr<Channel>& ch : channels_) {
-      if (previous != nullptr && ch->connection == previous) {
-        ch->connection = c;
-        ch->dropped.store(false);
-        replaced = true;
+    auto ch = std::make_shared<Channel>();
+    ch->connection = c;
+    ch->rdma = c->transport()->supports_rdma();
+    for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+      if (previous != nullptr && (*it)->connection == previous) {
+        (*it)->dropped.store(true);
+        ch->link_speed_bps.store((*it)->link_speed_bps.load());
+        retired_channels_.push_back(*it);
+        channels_.erase(it);
+        break;
       }
     }
-    if (!replaced) {
-      auto ch = std::make_shared<Channel>();
-      ch->connection = c;
-      ch->rdma = c->transport()->supports_rdma();
-      channels_.insert(channels_.begin(), std::move(ch));
-    }
+    channels_.insert(channels_.begin(), std::move(ch));
   }
   // A reconnect is a new ChannelSequence ([MS-SMB2] 3.2.7.1).
   if (previous != nullptr) channel_sequence_.fetch_add(1, std::memory_order_acq_rel);
@@ -232,14 +231,19 @@ bool ClientContext::Lost(Connection* c) const {
   return reconnect_enabled() && !closing_.load() && c != nullptr && !c->status().ok();
 }
 
-void ClientContext::AddSession(Session* session, absl::Status (*reestablish)(Session*)) {
+void ClientContext::AddSession(Session* session, absl::Status (*reestablish)(Session*),
+                               bool has_keys) {
   std::lock_guard<std::mutex> l(registry_mu_);
-  sessions_.push_back({session, reestablish});
+  sessions_.push_back({session, reestablish, has_keys});
+  if (!has_keys) keyless_sessions_++;
 }
 
 void ClientContext::RemoveSession(Session* session) {
+  for (const RegisteredSession& e : sessions_) {
+    if (e.session == session && !e.has_keys) keyless_sessions_--;
+  }
   sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                 [session](const auto& e) { return e.first == session; }),
+                                 [session](const auto& e) { return e.session == session; }),
                   sessions_.end());
 }
 
@@ -418,8 +422,8 @@ absl::Status ClientContext::Reestablish(std::unique_ptr<Transport> transport) {
   // What the sessions, trees and files hold stays alive and unchanged while they are walked:
   // their destructors and constructors take this lock too.
   std::lock_guard<std::mutex> l(registry_mu_);
-  for (const auto& [session, reestablish] : sessions_) {
-    SMBD_RETURN_IF_ERROR(reestablish(session));
+  for (const RegisteredSession& e : sessions_) {
+    SMBD_RETURN_IF_ERROR(e.reestablish(e.session));
     if (absl::Now() > recovery_deadline()) {
       return absl::DeadlineExceededError("re-establishing took longer than max_outage");
     }
@@ -749,13 +753,26 @@ void ClientContext::ActivateChannel(std::shared_ptr<Channel> channel) {
   std::lock_guard<std::mutex> l(channel_mu_);
   // The first channel's speed, when the server listed no interface for its address: the
   // fastest one listed (it is one of them).
-  if (!channels_.empty() && channels_[0]->link_speed_bps == 0) {
-    channels_[0]->link_speed_bps = channel->link_speed_bps;
+  if (!channels_.empty() && channels_[0]->link_speed_bps.load() == 0) {
+    channels_[0]->link_speed_bps.store(channel->link_speed_bps.load());
   }
   channels_.push_back(std::move(channel));
 }
 
-Channel* ClientContext::PickChannel(uint64_t session_id, bool rdma_ok) {
+void ClientContext::MarkBound(Channel* channel, uint64_t session_id, bool bound) {
+  std::lock_guard<std::mutex> l(channel_mu_);
+  std::vector<uint64_t>& ids = channel->bound_sessions;
+  ids.erase(std::remove(ids.begin(), ids.end(), session_id), ids.end());
+  if (bound) ids.push_back(session_id);
+}
+
+bool ClientContext::IsBound(Channel* channel, uint64_t session_id) const {
+  std::lock_guard<std::mutex> l(channel_mu_);
+  const std::vector<uint64_t>& ids = channel->bound_sessions;
+  return std::find(ids.begin(), ids.end(), session_id) != ids.end();
+}
+
+Channel* ClientContext::PickChannel(uint64_t session_id, bool rdma_ok, uint64_t inline_bytes) {
   Connection* live = connection();
   // A live connection that dropped (even with nothing in flight on it) hands over first.
   if (!live->status().ok() && Failover(live)) live = connection();
@@ -781,7 +798,20 @@ Channel* ClientContext::PickChannel(uint64_t session_id, bool rdma_ok) {
       }
       continue;
     }
-    if (ch->connection != live && !ch->connection->HasSessionSecurity(session_id)) continue;
+    if (ch->connection != live &&
+        std::find(ch->bound_sessions.begin(), ch->bound_sessions.end(), session_id) ==
+            ch->bound_sessions.end()) {
+      continue;
+    }
+    // Data that goes inline must fit the channel's frames (with room for the headers and a
+    // transform header); over SMB Direct with rdma_ok it goes by RDMA instead.
+    if (inline_bytes > 0 && !(rdma_ok && ch->rdma)) {
+      const TransportLimits lim = ch->connection->transport()->limits();
+      if ((lim.max_send_frame != 0 && lim.max_send_frame < inline_bytes + 1024) ||
+          (lim.max_receive_frame != 0 && lim.max_receive_frame < inline_bytes + 1024)) {
+        continue;
+      }
+    }
     if (n < 16) candidates[n++] = ch.get();
     any_rdma |= ch->rdma;
   }
@@ -794,7 +824,8 @@ Channel* ClientContext::PickChannel(uint64_t session_id, bool rdma_ok) {
   for (int i = 0; i < n; ++i) {
     Channel* ch = candidates[i];
     if (rdma_ok && any_rdma && !ch->rdma) continue;
-    const int64_t w = std::max<int64_t>(1, static_cast<int64_t>(ch->link_speed_bps / 1000000));
+    const int64_t w =
+        std::max<int64_t>(1, static_cast<int64_t>(ch->link_speed_bps.load() / 1000000));
     ch->current_weight += w;
     total += w;
     if (best == nullptr || ch->current_weight > best->current_weight) best = ch;
@@ -830,16 +861,23 @@ bool ClientContext::CanFailover(Connection* c) const {
 
 bool ClientContext::Failover(Connection* failed) {
   if (failed == nullptr || failed->status().ok() || closing_.load()) return false;
-  Connection* live = connection();
   std::shared_ptr<Channel> promoted;
   {
     std::lock_guard<std::mutex> l(channel_mu_);
-    if (channels_.size() <= 1) return false;
+    Connection* live = live_.load(std::memory_order_acquire);
     std::shared_ptr<Channel> record;
     for (const std::shared_ptr<Channel>& ch : channels_) {
       if (ch->connection == failed) record = ch;
     }
-    if (record == nullptr) return false;
+    if (record == nullptr) {
+      // Retired already (another thread handled this drop): nothing more to do, as long as the
+      // live connection is not the one that failed.
+      for (const std::shared_ptr<Channel>& ch : retired_channels_) {
+        if (ch->connection == failed) return failed != live;
+      }
+      return false;
+    }
+    if (channels_.size() <= 1) return false;
     if (failed != live) {
       // An extra channel: out of the rotation; the others carry on.
       if (!record->dropped.exchange(true)) {
@@ -848,14 +886,19 @@ bool ClientContext::Failover(Connection* failed) {
       }
       return true;
     }
-    // The live connection: a surviving channel that carries every session it had keys for
-    // takes over (a session without keys, guest or anonymous, has no other channel and ended
-    // with this connection at the server anyway).
+    // The live connection. A session without keys (guest, anonymous) lives on it alone: with
+    // reconnection on, a reconnect sets it up again, which a takeover would not.
+    if (keyless_sessions_.load() > 0 && reconnect_enabled()) return false;
+    // A surviving channel that carries every session with keys takes over (the server keeps
+    // a session while one of its channels lives).
     const std::vector<uint64_t> ids = failed->SecuredSessions();
     for (const std::shared_ptr<Channel>& ch : channels_) {
       if (ch == record || ch->dropped.load() || !ch->connection->status().ok()) continue;
       bool carries_all = true;
-      for (uint64_t id : ids) carries_all &= ch->connection->HasSessionSecurity(id);
+      for (uint64_t id : ids) {
+        carries_all &= std::find(ch->bound_sessions.begin(), ch->bound_sessions.end(), id) !=
+                       ch->bound_sessions.end();
+      }
       if (carries_all) {
         promoted = ch;
         break;
@@ -896,10 +939,11 @@ void ClientContext::DropExtraChannels(absl::string_view why) {
       if (ch->connection == live) {
         keep.insert(keep.begin(), ch);
       } else {
+        ch->dropped.store(true);
         close.push_back(ch->connection);
+        retired_channels_.push_back(ch);  // requests in flight may still point to it
       }
     }
-    if (keep.empty() && !channels_.empty()) keep.push_back(channels_[0]);
     channels_.swap(keep);
     if (!close.empty()) {
       multichannel_note_ = absl::StrCat("multichannel: extra channels closed (", why,
@@ -916,7 +960,7 @@ void ClientContext::set_primary_link_speed(uint64_t bps) {
   Connection* live = connection();
   std::lock_guard<std::mutex> l(channel_mu_);
   for (const std::shared_ptr<Channel>& ch : channels_) {
-    if (ch->connection == live) ch->link_speed_bps = bps;
+    if (ch->connection == live) ch->link_speed_bps.store(bps);
   }
 }
 

@@ -67,13 +67,19 @@ struct ReconnectCounters {
 };
 
 // One connection of the client and what multichannel knows of it. The first is the one the
-// client was made with (after a reconnect, its replacement); the others were bound to the
-// sessions by Session::AddChannels ([MS-SMB2] 3.2.4.2.3, 3.2.5.3.3).
+// client was made with (a reconnect makes a new record); the others were bound to the sessions
+// by Session::AddChannels ([MS-SMB2] 3.2.4.2.3, 3.2.5.3.3). A record is never freed before the
+// client (a dropped or replaced one is retired, not deleted): requests in flight keep pointers
+// to it. Its connection, address and transport kind never change once it is listed.
 struct Channel {
   Connection* connection = nullptr;
   std::string address;         // the server interface's address ("" for the first)
   bool rdma = false;           // over SMB Direct
-  uint64_t link_speed_bps = 0;  // as the server reports it (weights the I/O it gets)
+  // As the server reports it (weights the I/O it gets).
+  std::atomic<uint64_t> link_speed_bps{0};
+  // The sessions whose binding to this channel completed (guarded by the context's channel
+  // lock): only their requests go here. The live connection carries every session.
+  std::vector<uint64_t> bound_sessions;
   // Its NEGOTIATE answer's SPNEGO hint and preauth hash: the binding SESSION_SETUP starts from
   // them ([MS-SMB2] 3.2.5.3.1: the channel's own preauth hash).
   std::vector<uint8_t> negotiate_token;
@@ -181,7 +187,8 @@ class ClientContext {
 
   // Sessions to set up again on a reconnect (Session registers itself with the function that
   // does it: this package's internals know no Session). RemoveSession: under registry_mutex().
-  void AddSession(Session* session, absl::Status (*reestablish)(Session*));
+  // `has_keys`: false for a guest or anonymous session, which no other channel can carry.
+  void AddSession(Session* session, absl::Status (*reestablish)(Session*), bool has_keys = true);
   void RemoveSession(Session* session);
   // Held while the client is re-established, and by Session / Tree / File while they change
   // their lists: what the re-establishment walks stays alive and unchanged.
@@ -197,10 +204,16 @@ class ClientContext {
   absl::StatusOr<std::shared_ptr<Channel>> OpenChannel(const ServerInterface& to);
   // The channel, its sessions bound, joins the ones I/O is spread over.
   void ActivateChannel(std::shared_ptr<Channel> channel);
+  // `session_id`'s binding to `channel` completed (or, unbound, the session logged off): its
+  // requests may (may no longer) go there.
+  void MarkBound(Channel* channel, uint64_t session_id, bool bound);
+  bool IsBound(Channel* channel, uint64_t session_id) const;
   // Where the next READ/WRITE of `session_id` goes: the channels that carry the session and are
   // up, by smooth weighted round robin on their link speeds (a channel over SMB Direct is
-  // preferred over TCP ones while the session can use the RDMA channel: `rdma_ok`). Never null.
-  Channel* PickChannel(uint64_t session_id, bool rdma_ok);
+  // preferred over TCP ones while the session can use the RDMA channel: `rdma_ok`). A channel
+  // whose frames cannot hold `inline_bytes` of data (SMB Direct's fragmented-size limit) is
+  // passed over for data that goes inline. Never null.
+  Channel* PickChannel(uint64_t session_id, bool rdma_ok, uint64_t inline_bytes = 0);
   // The first channel's record (for its counters).
   Channel* primary_channel();
   // Every channel, the first one included (ClientStats, Client::channels()).
@@ -314,6 +327,10 @@ class ClientContext {
   ChannelFactory channel_factory_;
   mutable std::mutex channel_mu_;
   std::vector<std::shared_ptr<Channel>> channels_;  // guarded by channel_mu_; [0]: the first
+  // Records taken out of channels_ (dropped extra channels, replaced first connections): kept
+  // until the client goes, since requests may still point to them. Guarded by channel_mu_.
+  std::vector<std::shared_ptr<Channel>> retired_channels_;
+  std::atomic<int> keyless_sessions_{0};
   std::atomic<uint64_t> channels_lost_{0};
   std::atomic<uint64_t> channel_failovers_{0};
   std::atomic<bool> multichannel_claimed_{false};
@@ -332,7 +349,12 @@ class ClientContext {
   std::thread background_;  // started with the first connection when reconnection is on
   std::mutex registry_mu_;
   // Guarded by registry_mu_.
-  std::vector<std::pair<Session*, absl::Status (*)(Session*)>> sessions_;
+  struct RegisteredSession {
+    Session* session;
+    absl::Status (*reestablish)(Session*);
+    bool has_keys;
+  };
+  std::vector<RegisteredSession> sessions_;
 };
 
 template <typename F>

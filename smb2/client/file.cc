@@ -494,7 +494,7 @@ absl::StatusOr<uint64_t> File::PipelinedRead(
           [&](PipelineStep* step) -> absl::Status {
             step->buffer = destination(step->at, step->length);
             // Multichannel: each request on the channel its turn falls to.
-            step->channel = context_->PickChannel(tree_->session()->id(), rdma_ok);
+            step->channel = context_->PickChannel(tree_->session()->id(), rdma_ok, chunk);
             Connection* on = step->channel != nullptr ? step->channel->connection : nullptr;
             SMBD_ASSIGN_OR_RETURN(step->message,
                                   PrepareRead(offset + step->at, step->buffer, true, on));
@@ -596,7 +596,7 @@ absl::Status File::Write(uint64_t offset, absl::Span<const uint8_t> src) {
       *context_, src.size(), chunk, context_->Depth(chunk),
       PipelineCalls{
           [&](PipelineStep* step) -> absl::Status {
-            step->channel = context_->PickChannel(tree_->session()->id(), rdma_ok);
+            step->channel = context_->PickChannel(tree_->session()->id(), rdma_ok, chunk);
             Connection* on = step->channel != nullptr ? step->channel->connection : nullptr;
             SMBD_ASSIGN_OR_RETURN(step->message,
                                   PrepareWrite(offset + step->at,
@@ -645,8 +645,8 @@ absl::Status File::ReadAsync(uint64_t offset, absl::Span<uint8_t> dst, ReadCallb
   // replayed: their callbacks get the error).
   SMBD_RETURN_IF_ERROR(context_->ReadyForRequest());
   // Multichannel: on the channel its turn falls to (as pipelined reads are).
-  client_internal::Channel* channel = context_->PickChannel(tree_->session()->id(),
-                                                            SessionMayUseRdma());
+  client_internal::Channel* channel =
+      context_->PickChannel(tree_->session()->id(), SessionMayUseRdma(), dst.size());
   Connection* on = channel != nullptr ? channel->connection : context_->connection();
   // Over SMB Direct large enough reads use the RDMA channel, as File::Read does.
   SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareRead(offset, dst, true, on));
@@ -706,8 +706,8 @@ absl::Status File::WriteAsync(uint64_t offset, absl::Span<const uint8_t> src,
         absl::StrCat("WriteAsync of ", src.size(), " bytes exceeds the max write size ", limit));
   }
   SMBD_RETURN_IF_ERROR(context_->ReadyForRequest());
-  client_internal::Channel* channel = context_->PickChannel(tree_->session()->id(),
-                                                            SessionMayUseRdma());
+  client_internal::Channel* channel =
+      context_->PickChannel(tree_->session()->id(), SessionMayUseRdma(), src.size());
   Connection* on = channel != nullptr ? channel->connection : context_->connection();
   SMBD_ASSIGN_OR_RETURN(SmbMessageRef m, PrepareWrite(offset, src, on));
   static_assert(sizeof(AsyncWrite) <= sizeof(m->user_data), "user_data too small");

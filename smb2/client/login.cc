@@ -36,7 +36,7 @@ struct LoginTarget {
 // What the new channel's connection uses for the session while the binding runs: the
 // SESSION_SETUP requests are signed with Session.SigningKey and so are the server's
 // intermediate answers when it signs them ([MS-SMB2] 3.2.4.1.1, 3.3.4.1.1: a SHOULD; a signed
-// one must verify); the final answer is signed with the new Channel.SigningKey, which exists
+// one must verify, an unsigned one is accepted: see AcceptsUnsignedAnswer); the final answer is signed with the new Channel.SigningKey, which exists
 // only once the exchange ends, so it is checked there (RunLoginOnce refuses it unsigned or
 // wrongly signed).
 class BindingSecurity : public SessionSecurity {
@@ -45,14 +45,27 @@ class BindingSecurity : public SessionSecurity {
       : session_(std::move(session)) {}
   bool signs() const override { return false; }
   bool seals() const override { return false; }
-  bool SignsRequest(Command command) const override { return command == Command::kSessionSetup; }
-  // ksmbd (Linux 6.1) sends the intermediate answer unsigned. Accepting it gives nothing away:
-  // what it carries (the NTLM challenge, a Kerberos continuation) is bound into the session key
-  // that the final answer's Channel.SigningKey signature must prove.
+  // Every request is "signed": Sign refuses all but SESSION_SETUP, so that no other request of
+  // the session can leave unsigned and unsealed over a channel whose binding is not done.
+  bool SignsRequest(Command command) const override { return true; }
+  // ksmbd (Linux 6.1) sends the intermediate answer unsigned, so an unsigned one is accepted
+  // (and a man in the middle can strip a server's signature from it). No channel is accepted
+  // on it: what it carries (the NTLM challenge, a Kerberos continuation) is bound into the
+  // session key that the final answer's Channel.SigningKey signature must prove. What it
+  // exposes is what an unsigned first login exposes: the client's NTLMv2 answer to a
+  // challenge of the man in the middle's choosing.
   bool AcceptsUnsignedAnswer(const Smb2Header& h) const override {
     return h.command == Command::kSessionSetup && h.status == ntstatus::kMoreProcessingRequired;
   }
-  absl::Status Sign(BvecqIter member) override { return session_->Sign(member); }
+  absl::Status Sign(BvecqIter member) override {
+    WireReader r(member);
+    SMBD_ASSIGN_OR_RETURN(Smb2Header h, DecodeHeader(&r));
+    if (h.command != Command::kSessionSetup) {
+      return absl::FailedPreconditionError(
+          "a request of a session whose binding to this channel is not complete");
+    }
+    return session_->Sign(member);
+  }
   absl::Status Verify(BvecqIter member) override {
     WireReader r(member);
     SMBD_ASSIGN_OR_RETURN(Smb2Header h, DecodeHeader(&r));

@@ -46,7 +46,7 @@ Session::Session(ClientContext* context, Client* client, client_internal::LoginR
     credentials_.kerberos = credentials.kerberos;
     credentials_.kerberos_principal = credentials.kerberos_principal;
   }
-  context_->AddSession(this, [](Session* s) { return s->Reestablish(); });
+  context_->AddSession(this, [](Session* s) { return s->Reestablish(); }, crypto_ != nullptr);
 }
 
 std::shared_ptr<SessionCrypto> Session::crypto() const {
@@ -166,6 +166,7 @@ absl::Status Session::LogoffImpl(bool may_reconnect) {
     if (r.ok() || connection->status().ok()) {
       // LOGOFF ends the session on every channel ([MS-SMB2] 3.3.5.6).
       for (const std::shared_ptr<client_internal::Channel>& ch : context_->channels()) {
+        context_->MarkBound(ch.get(), id, false);
         ch->connection->SetSessionSecurity(id, nullptr);
       }
     }
@@ -211,11 +212,14 @@ void Session::AddChannels(Tree* tree) {
     // The channels exist (another session set them up): this session binds to them too.
     for (const std::shared_ptr<client_internal::Channel>& ch : context_->channels()) {
       if (ch->connection == context_->connection() || ch->dropped.load() ||
-          ch->connection->HasSessionSecurity(id())) {
+          context_->IsBound(ch.get(), id())) {
         continue;
       }
-      (void)client_internal::BindSession(context_, ch.get(), credentials_, id(), crypto,
-                                         kerberos);
+      // Requests of this session go there only once the binding completed (MarkBound).
+      if (client_internal::BindSession(context_, ch.get(), credentials_, id(), crypto, kerberos)
+              .ok()) {
+        context_->MarkBound(ch.get(), id(), true);
+      }
     }
     return;
   }
@@ -273,6 +277,7 @@ void Session::AddChannels(Tree* tree) {
       s = client_internal::BindSession(context_, ch->get(), credentials_, id(), crypto, kerberos)
               .status();
       if (s.ok()) {
+        context_->MarkBound(ch->get(), id(), true);
         context_->ActivateChannel(*ch);
       } else {
         (*ch)->connection->Close(absl::CancelledError("binding refused"));

@@ -15,10 +15,12 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "connect/connect.h"
 #include "gtest/gtest.h"
 #include "smb2/client/client.h"
@@ -253,6 +255,50 @@ TEST_F(MultichannelTest, ExtraChannelCutMidReadTheReadCompletes) {
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_TRUE((*f)->Close().ok());
   unlink(absl::StrCat(share_dir_, "/mc-cut.bin").c_str());
+}
+
+// The extra channel is cut in the middle of a write: its WRITEs go again on the first
+// connection, as replays with a new ChannelSequence, and the file on the server's disk is the
+// source.
+TEST_F(MultichannelTest, ExtraChannelCutMidWriteTheFileIsWhole) {
+  CuttingProxy to_v6(env_.port, "::1");
+  Mounted m = MountVia(env_.port, TwoChannels(), &to_v6);
+  ASSERT_NE(m.tree, nullptr);
+  ASSERT_EQ(m.client->channels().size(), 2u) << m.client->multichannel_note();
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;
+  auto f = m.tree->Open("mc-cut-write.bin", w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  const uint64_t size = kBigRead / 2;
+  const uint64_t base = to_v6.bytes_up();
+  std::vector<uint8_t> piece(64 * kMiB);
+  bool cut = false;
+  for (uint64_t at = 0; at < size; at += piece.size()) {
+    Fill(at, absl::MakeSpan(piece));
+    if (!cut && to_v6.bytes_up() - base > size / 5) {
+      // Cut while the next piece's WRITEs are in flight on both channels.
+      std::thread cutter([&] {
+        while (to_v6.bytes_up() - base < size / 5 + 16 * kMiB) absl::SleepFor(absl::Microseconds(100));
+        to_v6.Cut();
+      });
+      absl::Status s = (*f)->Write(at, piece);
+      cutter.join();
+      cut = true;
+      ASSERT_TRUE(s.ok()) << "at " << at << ": " << s;
+      continue;
+    }
+    absl::Status s = (*f)->Write(at, piece);
+    ASSERT_TRUE(s.ok()) << "at " << at << ": " << s;
+  }
+  EXPECT_TRUE(cut);
+  ASSERT_TRUE((*f)->Close().ok());
+  Print(*m.client);
+  EXPECT_EQ(m.client->stats().channels_lost, 1u);
+  uint64_t on_disk = 0;
+  EXPECT_EQ(FileSha(absl::StrCat(share_dir_, "/mc-cut-write.bin"), &on_disk), StreamSha(size));
+  EXPECT_EQ(on_disk, size);
+  unlink(absl::StrCat(share_dir_, "/mc-cut-write.bin").c_str());
 }
 
 // The first connection is cut mid-read: the extra channel, which carries the session, takes
