@@ -21,7 +21,8 @@ timeout 60 umount "$mnt" || umount -l "$mnt"
 rm -f "$SMBD_SHARE_PATH/seal-ref.bin"
 if [ "$got" != "$want" ]; then
   dmesg | tail -10; fail "cifs_rdma_seal_read (read-back sha256 differs)"
-elif ! grep -q 'SMBDirect' <<<"$debug" || ! grep -q 'Encrypted' <<<"$debug"; then
+# 6.1 marks the session "Encrypted", 6.12 each share "encrypted".
+elif ! grep -q 'SMBDirect' <<<"$debug" || ! grep -qiw 'encrypted' <<<"$debug"; then
   echo "$debug" | sed 's/^/  DebugData: /'; fail "cifs_rdma_seal_read (not an encrypted SMB Direct session)"
 else
   grep -iE 'SMBDirect|encrypt' <<<"$debug" | head -3 | sed 's/^/  DebugData: /'
