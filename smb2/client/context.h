@@ -221,7 +221,7 @@ class ClientContext {
   // Whether `c` dropped while another channel is up that may take its requests (Failover).
   bool CanFailover(Connection* c) const;
   // After `failed` dropped: an extra channel is taken out of the rotation; the live connection
-  // is replaced by a surviving channel that carries every session (the server keeps a session
+  // is replaced by a surviving channel that carries every session with keys (the server keeps a session
   // while one of its channels lives). Both bump ChannelSequence ([MS-SMB2] 3.2.7.1). True when
   // requests can go on without a reconnect.
   bool Failover(Connection* failed);
