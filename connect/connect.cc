@@ -22,16 +22,16 @@ absl::StatusOr<TransportChoice> ParseTransportChoice(absl::string_view name) {
 
 namespace {
 
-// The SMB Direct port for a connection over `device` (empty: not known, RoCE/IB assumed), or
-// the one the caller gave.
+// The SMB Direct port: the one the caller gave; else the named device's ([MS-SMBD] 2.1: 5445
+// over iWARP, 445 otherwise); else 0, which the connector resolves by the device the route to
+// the host uses (a user on an iWARP NIC who names no device still reaches port 5445).
 uint16_t RdmaPort(const ConnectSpec& spec) {
   if (spec.port != 0) return spec.port;
-  bool iwarp = false;
   if (!spec.rdma_device.empty()) {
     absl::StatusOr<bool> w = IsIwarpDevice(spec.rdma_device);
-    if (w.ok()) iwarp = *w;
+    if (w.ok()) return SmbDirectPortFor(*w);
   }
-  return SmbDirectPortFor(iwarp);
+  return 0;
 }
 
 // An SMB Direct transport to `co`'s host with a page pool of its own, registered with the new

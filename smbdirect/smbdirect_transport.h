@@ -132,6 +132,10 @@ class SmbDirectTransport : public Transport {
   void OwnPool(std::shared_ptr<void> pool) { owned_pool_ = std::move(pool); }
   // The server's address without the port (multichannel skips the interface it names).
   std::string peer_address() const override;
+  // The same with the port ("ip:port", "[ipv6]:port"): 445 or 5445 by the device ([MS-SMBD] 2.1).
+  std::string peer_endpoint() const {
+    return endpoint_ != nullptr ? endpoint_->peer_address() : std::string();
+  }
 
   using Transport::Send;
   absl::Status Send(const Bvecq& frame, absl::Time deadline) override;

@@ -324,7 +324,9 @@ class RdmaEndpoint {
 // How to reach the server ([MS-SMBD] 3.1.5.2 via rdma_cm).
 struct ConnectOptions {
   std::string host;                // IP address or host name of the server
-  uint16_t port = kSmbDirectPort;  // 445 for InfiniBand/RoCE, 5445 for iWARP
+  // 445 for InfiniBand/RoCE, 5445 for iWARP; 0: the one for the device the route to `host`
+  // uses ([MS-SMBD] 2.1), known after address resolution.
+  uint16_t port = kSmbDirectPort;
   // RDMA device to use ("rxe0"); empty: whichever device routes to `host`. With a name, the
   // connection is bound to an IP address of that device's network interface.
   std::string device;

@@ -97,7 +97,8 @@ class VerbsConnector final : public RdmaConnector {
 
 absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
     const ConnectOptions& options) {
-  const std::string target = absl::StrFormat("%s:%u", options.host, options.port);
+  const std::string target =
+      options.port != 0 ? absl::StrFormat("%s:%u", options.host, options.port) : options.host;
   if (options.host.empty()) return absl::InvalidArgumentError("no SMB Direct server given");
 
   // 1. Is there an RDMA device at all (and the named one)?
@@ -172,6 +173,18 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
   if (!options.device.empty() && device_name != options.device) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "the route to %s uses RDMA device %s, not %s", target, device_name, options.device));
+  }
+  if (options.port == 0) {
+    // [MS-SMBD] 2.1: the server listens on 5445 over iWARP, on 445 over InfiniBand and RoCE.
+    // Which device the route uses is known only now, and the port is part of the address this
+    // id was resolved for (rdma_connect uses it as the iWARP TCP port or the IB service id), so
+    // resolve again with the device's port; this id and its event channel are freed on return.
+    const bool iwarp = std::any_of(devices.begin(), devices.end(), [&](const RdmaDeviceInfo& d) {
+      return d.name == device_name && d.iwarp;
+    });
+    ConnectOptions again = options;
+    again.port = SmbDirectPortFor(iwarp);
+    return Connect(again);
   }
   if (rdma_resolve_route(id, MillisCeil(options.resolve_route_timeout)) != 0) {
     const int err = errno;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs inside the RDMA test-bed guest (tests/bench/rdma-side-by-side): our client (smbd-cat for
 # reads, smbd-bench for writes) over SMB Direct and over TCP, then the kernel cifs client and
-# perftest (tests/vm/guest/bench-baseline.sh), all against ksmbd on rxe0 in one boot.
+# perftest (tests/vm/guest/bench-baseline.sh), all against ksmbd on
+# $SMBD_RDMA_DEVICE (rxe0 or siw0) in one boot.
 export LC_ALL=C
 MIB=${BENCH_MIB:-128}
 REPS=${BENCH_REPS:-3}
@@ -12,6 +13,7 @@ dd if=/dev/urandom of="$SMBD_SHARE_PATH/small.bin" bs=4096 count=1 status=none
 sync
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rate() { awk -v m="$MIB" -v s="$1" 'BEGIN {printf "%.1f", m/s}'; }
+echo "kernel $(uname -r), $SMBD_RDMA_DEVICE, SMB Direct port $SMBD_PORT"
 echo "our client, $MIB MiB, median of $REPS (guest clock; TCG)"
 for t in rdma tcp; do
   for i in $(seq "$REPS"); do

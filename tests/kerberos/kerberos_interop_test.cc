@@ -381,6 +381,85 @@ TEST_F(KerberosTest, NoNtlmFallbackAfterAnAnswerThatProvesNothing) {
 }
 
 // The C API: no user at all, SMBD_KERBEROS_REQUIRE, the ticket's user logs in.
+// Multichannel by Kerberos ([MS-SMB2] 3.2.4.2.3, 3.2.5.3.3): the DC's smbd lists 127.0.0.1 and
+// ::1 (addc-server); the client connects to the first and binds a channel at ::1 with a new
+// AP-REQ for the same service (cifs/localhost). Credentials without a user or password: the
+// binding can only be Kerberos. The channel's signing key comes from the binding exchange's own
+// GSS session key (and, on 3.1.1, the channel's preauth hash): a wrong one fails the signature
+// of the final binding answer (no channel) or Samba's check of the first signed request on it.
+// Sealed requests on the channel use the session's keys, checked the same way by Samba.
+struct BindMode {
+  const char* name;
+  uint16_t dialect;
+  bool seal;
+  Cipher cipher;
+};
+class KerberosBindingTest : public KerberosTest, public ::testing::WithParamInterface<BindMode> {};
+
+TEST_P(KerberosBindingTest, BindsASecondChannelByKerberosAndBothCarryTheIo) {
+  if (Env("KRB_TEST_HOST6").empty()) {
+    GTEST_SKIP() << "no ::1 on loopback: the DC lists one address, so no second channel";
+  }
+  const BindMode& m = GetParam();
+  ClientOptions o;
+  o.max_dialect = m.dialect;
+  o.require_signing = !m.seal;
+  o.require_encryption = m.seal;
+  o.ciphers = {m.cipher};
+  o.multichannel.max_channels = 2;
+  o.server_name = "localhost";  // the principal is cifs/localhost; the channel goes to ::1
+  auto c = ConnectTcp("127.0.0.1", port_, o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ((*c)->negotiated().dialect, m.dialect);
+  auto s = (*c)->Login(Required());
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->auth_mechanism(), "Kerberos");
+  auto t = (*s)->TreeConnect(Env("KRB_TEST_SHARE"));  // channels are bound after the first
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::vector<ChannelInfo> channels = (*c)->channels();
+  ASSERT_EQ(channels.size(), 2u) << (*c)->multichannel_note();
+  EXPECT_EQ(channels[1].address, "::1");
+  EXPECT_EQ((*c)->stats().channels, 2u);
+
+  // 24 MiB and a bit, written and read in one call each: pipelined requests, spread by the
+  // link speeds (1 and 2 Gbit/s), so both channels carry some of each.
+  const std::vector<uint8_t> data = Pattern(24 * 1048576 + 777, 11);
+  const std::string name = absl::StrCat("krb-mc-", m.name, ".bin");
+  OpenOptions w;
+  w.write = true;
+  w.disposition = 5;  // overwrite-if
+  auto f = (*t)->Open(name, w);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE((*f)->Write(0, data).ok());
+  std::vector<uint8_t> back(data.size());
+  auto n = (*f)->Read(0, absl::MakeSpan(back));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, data.size());
+  EXPECT_EQ(Sha256Hex(back), Sha256Hex(data));
+  ASSERT_TRUE((*f)->Close().ok());
+  std::ifstream disk(Env("KRB_TEST_SHARE_DIR") + "/" + name, std::ios::binary);
+  std::vector<uint8_t> on_disk((std::istreambuf_iterator<char>(disk)), {});
+  EXPECT_EQ(Sha256Hex(on_disk), Sha256Hex(data));
+
+  channels = (*c)->channels();
+  ASSERT_EQ(channels.size(), 2u);
+  for (const ChannelInfo& ch : channels) {
+    EXPECT_TRUE(ch.up) << ch.address;
+    EXPECT_GT(ch.bytes_written, 0u) << ch.address;
+    EXPECT_GT(ch.bytes_read, 0u) << ch.address;
+  }
+  EXPECT_EQ(channels[0].bytes_written + channels[1].bytes_written, data.size());
+  EXPECT_EQ(channels[0].bytes_read + channels[1].bytes_read, data.size());
+  EXPECT_EQ((*c)->stats().channels_lost, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kerberos, KerberosBindingTest,
+    ::testing::Values(BindMode{"smb311_signed", kDialect311, false, Cipher::kAes128Gcm},
+                      BindMode{"smb311_aes256gcm", kDialect311, true, Cipher::kAes256Gcm},
+                      BindMode{"smb300_signed", kDialect300, false, Cipher::kAes128Ccm}),
+    [](const ::testing::TestParamInfo<BindMode>& i) { return std::string(i.param.name); });
+
 TEST_F(KerberosTest, CApiLogsInWithTheTicketAndNoUser) {
   const std::vector<uint8_t> data = Pattern(300000, 9);
   {

@@ -120,6 +120,28 @@ TEST_F(KsmbdTest, NegotiatesSmbDirect) {
   EXPECT_NE(f, ForkSafety::kUnprotected);
 }
 
+// [MS-SMBD] 2.1: with neither a device nor a port given (smbd-cat with a bare URL), the port is
+// that of the device the route uses: 5445 over siw0, where ksmbd listens on nothing else
+// (tests/vm/run --provider siw), 445 over rxe0. A client that assumed 445 was refused over siw.
+TEST_F(KsmbdTest, NoDeviceNoPortThePortIsTheRoutedDevices) {
+  ConnectSpec spec;
+  spec.host = Env("SMBD_SERVER");
+  spec.transport = TransportChoice::kRdma;
+  spec.client.request_timeout = absl::Seconds(120);
+  spec.client.pool_bytes = 32 << 20;
+  std::string note;
+  auto c = ConnectClient(spec, &note);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_STREQ((*c)->connection()->transport()->name(), "rdma");
+  auto* t = static_cast<SmbDirectTransport*>((*c)->connection()->transport());
+  EXPECT_TRUE(absl::EndsWith(t->peer_endpoint(), absl::StrCat(":", Env("SMBD_PORT", "445"))))
+      << t->peer_endpoint();
+  auto s = (*c)->Login(User());
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto tree = (*s)->TreeConnect(Env("SMBD_SHARE", "share"));
+  ASSERT_TRUE(tree.ok()) << tree.status();
+}
+
 // Multichannel's first step against ksmbd: its interface list, asked over SMB Direct, names the
 // guest-facing address with RDMA capability (the rxe device sits on that netdev), which is what
 // a client that connected over TCP would use to add an SMB Direct channel.
