@@ -97,8 +97,12 @@ class VerbsConnector final : public RdmaConnector {
 
 absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
     const ConnectOptions& options) {
+  // "host:port", "[ipv6]:port" (the endpoint's peer_address(), which SmbDirectTransport splits).
+  const bool v6 = absl::StrContains(options.host, ':');
   const std::string target =
-      options.port != 0 ? absl::StrFormat("%s:%u", options.host, options.port) : options.host;
+      options.port == 0 ? options.host
+      : v6              ? absl::StrFormat("[%s]:%u", options.host, options.port)
+                        : absl::StrFormat("%s:%u", options.host, options.port);
   if (options.host.empty()) return absl::InvalidArgumentError("no SMB Direct server given");
 
   // 1. Is there an RDMA device at all (and the named one)?
@@ -202,7 +206,11 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
   }
   RdmaDeviceLimits limits;
   limits.device_name = device_name;
-  limits.iwarp = id->verbs->device->transport_type == IBV_TRANSPORT_IWARP;
+  // The sysfs node type, as for the port (ListRdmaDevices), or the transport type.
+  limits.iwarp = id->verbs->device->transport_type == IBV_TRANSPORT_IWARP ||
+                 std::any_of(devices.begin(), devices.end(), [&](const RdmaDeviceInfo& d) {
+                   return d.name == device_name && d.iwarp;
+                 });
   limits.max_qp_wr = static_cast<uint32_t>(std::max(attr.max_qp_wr, 0));
   limits.max_cqe = static_cast<uint32_t>(std::max(attr.max_cqe, 0));
   limits.max_send_sge = static_cast<uint32_t>(std::max(attr.max_sge, 0));

@@ -36,12 +36,12 @@ namespace verbs_internal {
 namespace {
 
 constexpr absl::Duration kDrainTimeout = absl::Seconds(2);
-// How long the drain work request may lag the last flushed receive. siw flushes a user QP's
-// send and receive rings when the QP moves to the error state, but a send posted after that
-// (the drain request, rung through the doorbell) is never completed: without this bound every
-// SMB Direct endpoint over siw took the whole kDrainTimeout to close (2 s at the end of each
-// smbd-cat run, measured in the test-bed guest on 6.12). Elsewhere the drain request completes
-// first or right after the receives.
+// iWARP only: how long the drain work request may lag the point where no receive is
+// outstanding. siw flushes a user QP's send and receive rings when the QP moves to the error
+// state, but a send posted after that (the drain request, rung through the doorbell) is never
+// completed: without this bound every SMB Direct endpoint over siw took the whole kDrainTimeout
+// to close (2 s at the end of each smbd-cat run, measured in the test-bed guest on 6.12).
+// Elsewhere (rxe, InfiniBand, RoCE) the drain request is flushed like any other and waited for.
 constexpr absl::Duration kDrainWrGrace = absl::Milliseconds(100);
 constexpr int kPollBatch = 32;
 
@@ -423,7 +423,8 @@ class VerbsEndpoint final : public RdmaEndpoint {
         }
       }
     }
-    if (drain_started_ && !drain_done_ && recv_outstanding_.load(std::memory_order_relaxed) <= 0) {
+    if (limits_.iwarp && drain_started_ && !drain_done_ &&
+        recv_outstanding_.load(std::memory_order_relaxed) <= 0) {
       drain_deadline_ = std::min(drain_deadline_, absl::Now() + kDrainWrGrace);
     }
     return static_cast<int>(k);

@@ -380,7 +380,6 @@ TEST_F(KerberosTest, NoNtlmFallbackAfterAnAnswerThatProvesNothing) {
   EXPECT_TRUE(absl::StrContains(s.status().message(), "AP-REP does not verify")) << s.status();
 }
 
-// The C API: no user at all, SMBD_KERBEROS_REQUIRE, the ticket's user logs in.
 // Multichannel by Kerberos ([MS-SMB2] 3.2.4.2.3, 3.2.5.3.3): the DC's smbd lists 127.0.0.1 and
 // ::1 (addc-server); the client connects to the first and binds a channel at ::1 with a new
 // AP-REQ for the same service (cifs/localhost). Credentials without a user or password: the
@@ -460,6 +459,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BindMode{"smb300_signed", kDialect300, false, Cipher::kAes128Ccm}),
     [](const ::testing::TestParamInfo<BindMode>& i) { return std::string(i.param.name); });
 
+// The C API: no user at all, SMBD_KERBEROS_REQUIRE, the ticket's user logs in.
 TEST_F(KerberosTest, CApiLogsInWithTheTicketAndNoUser) {
   const std::vector<uint8_t> data = Pattern(300000, 9);
   {
