@@ -97,12 +97,15 @@ class VerbsConnector final : public RdmaConnector {
 
 absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
     const ConnectOptions& options) {
+  // Port 0: by the device the route uses ([MS-SMBD] 2.1), known only after address resolution.
+  // Resolved for 445 (InfiniBand and RoCE, the common case); an iWARP device is resolved again
+  // for 5445 below.
+  const bool by_device = options.port == 0;
+  const uint16_t port = by_device ? kSmbDirectPort : options.port;
   // "host:port", "[ipv6]:port" (the endpoint's peer_address(), which SmbDirectTransport splits).
   const bool v6 = absl::StrContains(options.host, ':');
-  const std::string target =
-      options.port == 0 ? options.host
-      : v6              ? absl::StrFormat("[%s]:%u", options.host, options.port)
-                        : absl::StrFormat("%s:%u", options.host, options.port);
+  const std::string target = v6 ? absl::StrFormat("[%s]:%u", options.host, port)
+                                : absl::StrFormat("%s:%u", options.host, port);
   if (options.host.empty()) return absl::InvalidArgumentError("no SMB Direct server given");
 
   // 1. Is there an RDMA device at all (and the named one)?
@@ -130,7 +133,7 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
   }
 
   // 2. Addresses.
-  SMBD_ASSIGN_OR_RETURN(AddrInfoPtr dst, Resolve(options.host, options.port, false));
+  SMBD_ASSIGN_OR_RETURN(AddrInfoPtr dst, Resolve(options.host, port, false));
   sockaddr_storage src{};
   bool have_src = false;
   if (!options.source_address.empty()) {
@@ -178,16 +181,14 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
     return absl::FailedPreconditionError(absl::StrFormat(
         "the route to %s uses RDMA device %s, not %s", target, device_name, options.device));
   }
-  if (options.port == 0) {
-    // [MS-SMBD] 2.1: the server listens on 5445 over iWARP, on 445 over InfiniBand and RoCE.
-    // Which device the route uses is known only now, and the port is part of the address this
-    // id was resolved for (rdma_connect uses it as the iWARP TCP port or the IB service id), so
-    // resolve again with the device's port; this id and its event channel are freed on return.
-    const bool iwarp = std::any_of(devices.begin(), devices.end(), [&](const RdmaDeviceInfo& d) {
-      return d.name == device_name && d.iwarp;
-    });
+  if (by_device && std::any_of(devices.begin(), devices.end(), [&](const RdmaDeviceInfo& d) {
+        return d.name == device_name && d.iwarp;
+      })) {
+    // iWARP: the server listens on 5445. The port is part of the address this id was resolved
+    // for (rdma_connect uses it as the TCP port), so resolve again with it; this id and its
+    // event channel are freed on return.
     ConnectOptions again = options;
-    again.port = SmbDirectPortFor(iwarp);
+    again.port = kSmbDirectIwarpPort;
     return Connect(again);
   }
   if (rdma_resolve_route(id, MillisCeil(options.resolve_route_timeout)) != 0) {
