@@ -92,11 +92,19 @@ absl::StatusOr<AddrInfoPtr> Resolve(const std::string& host, uint16_t port, bool
 
 class VerbsConnector final : public RdmaConnector {
  public:
-  absl::StatusOr<std::unique_ptr<RdmaEndpoint>> Connect(const ConnectOptions& options) override;
+  absl::StatusOr<std::unique_ptr<RdmaEndpoint>> Connect(const ConnectOptions& options) override {
+    return ConnectVia(options, "");
+  }
+
+ private:
+  // `iwarp_device`: the iWARP device a first pass with port 0 resolved to; the second pass
+  // (port 5445) must reach the server through it too, or the port would not be that device's.
+  absl::StatusOr<std::unique_ptr<RdmaEndpoint>> ConnectVia(const ConnectOptions& options,
+                                                           const std::string& iwarp_device);
 };
 
-absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
-    const ConnectOptions& options) {
+absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::ConnectVia(
+    const ConnectOptions& options, const std::string& iwarp_device) {
   // Port 0: by the device the route uses ([MS-SMBD] 2.1), known only after address resolution.
   // Resolved for 445 (InfiniBand and RoCE, the common case); an iWARP device is resolved again
   // for 5445 below.
@@ -181,6 +189,11 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
     return absl::FailedPreconditionError(absl::StrFormat(
         "the route to %s uses RDMA device %s, not %s", target, device_name, options.device));
   }
+  if (!iwarp_device.empty() && device_name != iwarp_device) {
+    return absl::UnavailableError(absl::StrFormat(
+        "the route to %s changed from RDMA device %s to %s while connecting", target,
+        iwarp_device, device_name));
+  }
   if (by_device && std::any_of(devices.begin(), devices.end(), [&](const RdmaDeviceInfo& d) {
         return d.name == device_name && d.iwarp;
       })) {
@@ -189,7 +202,7 @@ absl::StatusOr<std::unique_ptr<RdmaEndpoint>> VerbsConnector::Connect(
     // event channel are freed on return.
     ConnectOptions again = options;
     again.port = kSmbDirectIwarpPort;
-    return Connect(again);
+    return ConnectVia(again, device_name);
   }
   if (rdma_resolve_route(id, MillisCeil(options.resolve_route_timeout)) != 0) {
     const int err = errno;
