@@ -78,10 +78,14 @@ class KerberosTest : public ::testing::Test {
   void RoundTrip(Session* s, const std::string& name, const std::vector<uint8_t>& data) {
     auto t = s->TreeConnect(Env("KRB_TEST_SHARE"));
     ASSERT_TRUE(t.ok()) << t.status();
+    RoundTripOn(t->get(), name, data);
+  }
+  // The same on a tree already connected.
+  void RoundTripOn(Tree* t, const std::string& name, const std::vector<uint8_t>& data) {
     OpenOptions w;
     w.write = true;
     w.disposition = 5;  // overwrite-if
-    auto f = (*t)->Open(name, w);
+    auto f = t->Open(name, w);
     ASSERT_TRUE(f.ok()) << f.status();
     ASSERT_TRUE((*f)->Write(0, data).ok());
     std::vector<uint8_t> back(data.size() + 4096);
@@ -104,6 +108,16 @@ struct Mode {
   uint16_t dialect;
   bool seal;
   Cipher cipher;
+
+  // Signed, or sealed with `cipher`, at most `dialect`.
+  ClientOptions Options() const {
+    ClientOptions o;
+    o.max_dialect = dialect;
+    o.require_signing = !seal;
+    o.require_encryption = seal;
+    o.ciphers = {cipher};
+    return o;
+  }
 };
 
 // Every dialect with keys and every cipher: the GSS session key (32 bytes for the domain's
@@ -114,12 +128,7 @@ class KerberosModeTest : public KerberosTest, public ::testing::WithParamInterfa
 
 TEST_P(KerberosModeTest, SignedOrSealedWriteAndReadBackAreEqual) {
   const Mode& m = GetParam();
-  ClientOptions o;
-  o.max_dialect = m.dialect;
-  o.require_signing = !m.seal;
-  o.require_encryption = m.seal;
-  o.ciphers = {m.cipher};
-  auto c = Connect("localhost", o);
+  auto c = Connect("localhost", m.Options());
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ((*c)->negotiated().dialect, m.dialect);
   auto s = (*c)->Login(Required());
@@ -387,24 +396,14 @@ TEST_F(KerberosTest, NoNtlmFallbackAfterAnAnswerThatProvesNothing) {
 // GSS session key (and, on 3.1.1, the channel's preauth hash): a wrong one fails the signature
 // of the final binding answer (no channel) or Samba's check of the first signed request on it.
 // Sealed requests on the channel use the session's keys, checked the same way by Samba.
-struct BindMode {
-  const char* name;
-  uint16_t dialect;
-  bool seal;
-  Cipher cipher;
-};
-class KerberosBindingTest : public KerberosTest, public ::testing::WithParamInterface<BindMode> {};
+class KerberosBindingTest : public KerberosTest, public ::testing::WithParamInterface<Mode> {};
 
 TEST_P(KerberosBindingTest, BindsASecondChannelByKerberosAndBothCarryTheIo) {
   if (Env("KRB_TEST_HOST6").empty()) {
     GTEST_SKIP() << "no ::1 on loopback: the DC lists one address, so no second channel";
   }
-  const BindMode& m = GetParam();
-  ClientOptions o;
-  o.max_dialect = m.dialect;
-  o.require_signing = !m.seal;
-  o.require_encryption = m.seal;
-  o.ciphers = {m.cipher};
+  const Mode& m = GetParam();
+  ClientOptions o = m.Options();
   o.multichannel.max_channels = 2;
   o.server_name = "localhost";  // the principal is cifs/localhost; the channel goes to ::1
   auto c = ConnectTcp("127.0.0.1", port_, o);
@@ -423,22 +422,7 @@ TEST_P(KerberosBindingTest, BindsASecondChannelByKerberosAndBothCarryTheIo) {
   // 24 MiB and a bit, written and read in one call each: pipelined requests, spread by the
   // link speeds (1 and 2 Gbit/s), so both channels carry some of each.
   const std::vector<uint8_t> data = Pattern(24 * 1048576 + 777, 11);
-  const std::string name = absl::StrCat("krb-mc-", m.name, ".bin");
-  OpenOptions w;
-  w.write = true;
-  w.disposition = 5;  // overwrite-if
-  auto f = (*t)->Open(name, w);
-  ASSERT_TRUE(f.ok()) << f.status();
-  ASSERT_TRUE((*f)->Write(0, data).ok());
-  std::vector<uint8_t> back(data.size());
-  auto n = (*f)->Read(0, absl::MakeSpan(back));
-  ASSERT_TRUE(n.ok()) << n.status();
-  EXPECT_EQ(*n, data.size());
-  EXPECT_EQ(Sha256Hex(back), Sha256Hex(data));
-  ASSERT_TRUE((*f)->Close().ok());
-  std::ifstream disk(Env("KRB_TEST_SHARE_DIR") + "/" + name, std::ios::binary);
-  std::vector<uint8_t> on_disk((std::istreambuf_iterator<char>(disk)), {});
-  EXPECT_EQ(Sha256Hex(on_disk), Sha256Hex(data));
+  RoundTripOn(t->get(), absl::StrCat("krb-mc-", m.name, ".bin"), data);
 
   channels = (*c)->channels();
   ASSERT_EQ(channels.size(), 2u);
@@ -454,10 +438,10 @@ TEST_P(KerberosBindingTest, BindsASecondChannelByKerberosAndBothCarryTheIo) {
 
 INSTANTIATE_TEST_SUITE_P(
     Kerberos, KerberosBindingTest,
-    ::testing::Values(BindMode{"smb311_signed", kDialect311, false, Cipher::kAes128Gcm},
-                      BindMode{"smb311_aes256gcm", kDialect311, true, Cipher::kAes256Gcm},
-                      BindMode{"smb300_signed", kDialect300, false, Cipher::kAes128Ccm}),
-    [](const ::testing::TestParamInfo<BindMode>& i) { return std::string(i.param.name); });
+    ::testing::Values(Mode{"smb311_signed", kDialect311, false, Cipher::kAes128Gcm},
+                      Mode{"smb311_aes256gcm", kDialect311, true, Cipher::kAes256Gcm},
+                      Mode{"smb300_signed", kDialect300, false, Cipher::kAes128Ccm}),
+    [](const ::testing::TestParamInfo<Mode>& i) { return std::string(i.param.name); });
 
 // The C API: no user at all, SMBD_KERBEROS_REQUIRE, the ticket's user logs in.
 TEST_F(KerberosTest, CApiLogsInWithTheTicketAndNoUser) {
